@@ -1,0 +1,264 @@
+// The one frozen ServerConfig: CLI flags (node:util parseArgs) with LOOM_* environment fallbacks; flags win.
+// FLAG_SPECS is the single table behind parsing, --help and the README flag table, so a flag cannot be parsed
+// without being documented. Flag names and meanings follow llama-server where they overlap.
+
+import { basename } from "node:path";
+import { availableParallelism } from "node:os";
+import { parseArgs } from "node:util";
+
+export interface ModelSpec {
+  readonly name: string;
+  readonly path: string;
+}
+export type GpuMode = "auto" | "cuda" | "vulkan" | "cpu";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+export type NativeBuildMode = "auto" | "never";
+
+export interface ServerConfig {
+  readonly models: readonly ModelSpec[];
+  readonly host: string;
+  readonly port: number;
+  readonly parallel: number;
+  readonly threads: number;
+  /** Total KV cells per engine, split evenly across slots; already resolved (never 0). */
+  readonly ctxSize: number;
+  readonly batchSize: number;
+  readonly prefillChunk: number;
+  readonly gpu: GpuMode;
+  readonly gpuLayers: number | "max";
+  readonly apiKeys: readonly string[];
+  readonly engines: number;
+  readonly maxQueue: number;
+  readonly requestTimeoutMs: number;
+  readonly bodyLimitBytes: number;
+  readonly logLevel: LogLevel;
+  readonly nativeBuild: NativeBuildMode;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+export interface FlagDoc {
+  readonly field: keyof ServerConfig;
+  readonly flag: string;
+  readonly alias?: string;
+  readonly env: string;
+  readonly default: string;
+  readonly doc: string;
+}
+
+const GPU_MODES: readonly GpuMode[] = ["auto", "cuda", "vulkan", "cpu"];
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const NATIVE_BUILD_MODES: readonly NativeBuildMode[] = ["auto", "never"];
+const DEFAULT_SLOT_CONTEXT = 4096;
+
+/** llama.cpp threads per engine: leave one core for the event loop and HTTP, except on 1–2 core machines. */
+export function defaultThreads(cpus: number): number {
+  return Math.max(1, Math.min(cpus, cpus > 2 ? cpus - 1 : cpus));
+}
+
+/** KV cells each slot gets (llama-server semantics: --ctx-size is the engine total). */
+export function perSlotContext(cfg: Pick<ServerConfig, "ctxSize" | "parallel">): number {
+  return Math.floor(cfg.ctxSize / cfg.parallel);
+}
+
+function envName(flag: string): string {
+  return `LOOM_${flag.replace(/^--/, "").replace(/-/g, "_").toUpperCase()}`;
+}
+
+function doc(field: keyof ServerConfig, flag: string, alias: string | null, dflt: string, text: string): FlagDoc {
+  const base = { field, flag, env: envName(flag), default: dflt, doc: text };
+  return Object.freeze(alias === null ? base : { ...base, alias });
+}
+
+export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
+  doc("models", "--model", "-m", "(synthetic test model)", "GGUF model to serve, `name=path` or `path` (name = file name without .gguf); repeatable, env is comma-separated."),
+  doc("host", "--host", null, "127.0.0.1", "Address to listen on."),
+  doc("port", "--port", null, "8080", "Port to listen on; 0 picks a free port."),
+  doc("parallel", "--parallel", "-np", "16", "Slots (concurrent sequences) per engine."),
+  doc("threads", "--threads", "-t", "CPUs − 1 (all CPUs when ≤ 2)", "llama.cpp threads per engine."),
+  doc("ctxSize", "--ctx-size", "-c", "0 (= 4096 × parallel)", "Total KV cells per engine, split evenly across slots."),
+  doc("batchSize", "--batch-size", "-b", "512", "Most tokens per llama_decode call; must be ≥ --parallel."),
+  doc("prefillChunk", "--prefill-chunk", null, "128", "Most prompt tokens prefilled per engine step; 0 = no chunking."),
+  doc("gpu", "--gpu", null, "auto", "Backend: auto, cuda, vulkan or cpu."),
+  doc("gpuLayers", "--n-gpu-layers", "-ngl", "max", "Layers offloaded to the GPU: a count or `max` (all)."),
+  doc("apiKeys", "--api-key", null, "(none: no auth)", "Accepted bearer token; repeatable, env is comma-separated."),
+  doc("engines", "--engines", null, "1", "Engine workers per model."),
+  doc("maxQueue", "--max-queue", null, "256", "Requests per model allowed to wait beyond the running ones before 429."),
+  doc("requestTimeoutMs", "--timeout", null, "600", "Per-request deadline in seconds."),
+  doc("bodyLimitBytes", "--body-limit", null, "4194304", "Largest request body in bytes."),
+  doc("logLevel", "--log-level", null, "info", "fatal, error, warn, info, debug, trace or silent."),
+  doc("nativeBuild", "--native-build", null, "auto", "`auto` uses the native/ llama.cpp build when present, `never` the prebuilt binary."),
+]);
+
+/** A raw value and where it came from, so every error can name the flag (and the env var when that supplied it). */
+interface Raw {
+  readonly value: string;
+  readonly source: string;
+}
+type Lookup = (flag: string) => Raw | null;
+type ListLookup = (flag: string) => readonly Raw[];
+
+/** Rewrite aliases to long flags first: parseArgs only knows one-letter short options, and llama-server has -np/-ngl. */
+function expandAliases(argv: readonly string[]): string[] {
+  const aliases = new Map(FLAG_DOCS.flatMap((d) => (d.alias === undefined ? [] : [[d.alias, d.flag] as const])));
+  return argv.map((arg) => {
+    const eq = arg.indexOf("=");
+    const name = eq < 0 ? arg : arg.slice(0, eq);
+    const long = arg.startsWith("--") ? undefined : aliases.get(name);
+    return long === undefined ? arg : long + arg.slice(name.length);
+  });
+}
+
+/** Every flag is collected as a list: repeatable ones keep all values, the others take the last (as llama-server). */
+function readFlags(argv: readonly string[]): Map<string, string[]> {
+  const options = Object.fromEntries(
+    FLAG_DOCS.map((d) => [d.flag.slice(2), { type: "string" as const, multiple: true }]),
+  );
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({ args: expandAliases(argv), options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+  const out = new Map<string, string[]>();
+  for (const [name, v] of Object.entries(values)) {
+    if (Array.isArray(v)) out.set(`--${name}`, v.map(String));
+  }
+  return out;
+}
+
+function makeLookups(argv: readonly string[], env: NodeJS.ProcessEnv): { one: Lookup; list: ListLookup } {
+  const flags = readFlags(argv);
+  const envValue = (flag: string): Raw | null => {
+    const name = envName(flag);
+    const value = env[name]?.trim();
+    // An empty variable counts as unset, so `LOOM_PORT= loom serve` behaves like no LOOM_PORT.
+    return value === undefined || value === "" ? null : { value, source: `${name} (${flag})` };
+  };
+  const one: Lookup = (flag) => {
+    const given = flags.get(flag);
+    const last = given?.[given.length - 1];
+    return last !== undefined ? { value: last.trim(), source: flag } : envValue(flag);
+  };
+  const list: ListLookup = (flag) => {
+    const given = flags.get(flag);
+    if (given !== undefined) return given.map((value) => ({ value: value.trim(), source: flag }));
+    const fromEnv = envValue(flag);
+    if (fromEnv === null) return [];
+    return fromEnv.value.split(",").map((v) => v.trim()).filter((v) => v !== "").map((value) => ({ value, source: fromEnv.source }));
+  };
+  return { one, list };
+}
+
+function fail(raw: Raw, expected: string): never {
+  throw new ConfigError(`${raw.source}: expected ${expected}, got ${JSON.stringify(raw.value)}`);
+}
+
+function int(raw: Raw | null, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (raw === null) return dflt;
+  const n = /^-?\d+$/.test(raw.value) ? Number(raw.value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    fail(raw, max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(raw: Raw | null, dflt: T, allowed: readonly T[]): T {
+  if (raw === null) return dflt;
+  const found = allowed.find((a) => a === raw.value.toLowerCase());
+  return found ?? fail(raw, `one of ${allowed.join(", ")}`);
+}
+
+function seconds(raw: Raw | null, dflt: number): number {
+  if (raw === null) return dflt * 1000;
+  const s = /^\d+(\.\d+)?$/.test(raw.value) ? Number(raw.value) : Number.NaN;
+  const ms = Math.round(s * 1000);
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : fail(raw, "a positive number of seconds");
+}
+
+function gpuLayers(raw: Raw | null): number | "max" {
+  if (raw === null) return "max";
+  const v = raw.value.toLowerCase();
+  // llama-server spells "all layers" as a large number or "all"; accept "all" as a synonym of "max".
+  if (v === "max" || v === "all") return "max";
+  return int(raw, 0, 0);
+}
+
+/** `name=path` or `path`; the name defaults to the file name without its .gguf extension. */
+function modelSpec(raw: Raw): ModelSpec {
+  const eq = raw.value.indexOf("=");
+  const name = eq < 0 ? basename(raw.value).replace(/\.gguf$/i, "") : raw.value.slice(0, eq).trim();
+  const path = eq < 0 ? raw.value : raw.value.slice(eq + 1).trim();
+  if (name === "" || path === "") fail(raw, "name=path or a path to a .gguf file");
+  return Object.freeze({ name, path });
+}
+
+function models(raws: readonly Raw[]): readonly ModelSpec[] {
+  const specs = raws.map(modelSpec);
+  const seen = new Set<string>();
+  specs.forEach((spec, i) => {
+    const raw = raws[i];
+    if (seen.has(spec.name) && raw !== undefined) fail(raw, `a model name not used twice (${spec.name})`);
+    seen.add(spec.name);
+  });
+  return Object.freeze(specs);
+}
+
+function host(raw: Raw | null): string {
+  if (raw === null) return "127.0.0.1";
+  return raw.value !== "" ? raw.value : fail(raw, "a host name or address");
+}
+
+function apiKeys(raws: readonly Raw[]): readonly string[] {
+  return Object.freeze(raws.map((raw) => (raw.value !== "" ? raw.value : fail(raw, "a non-empty key"))));
+}
+
+/** Slot and batch sizes depend on each other; checked together so the message names both flags. */
+function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchSize" | "prefillChunk"> {
+  const parallel = int(one("--parallel"), 16, 1);
+  const ctxRaw = one("--ctx-size");
+  const ctx = int(ctxRaw, 0, 0);
+  if (ctxRaw !== null && ctx !== 0 && ctx < parallel) {
+    fail(ctxRaw, `0 or at least --parallel (${parallel}) so every slot gets a KV cell`);
+  }
+  const batchRaw = one("--batch-size");
+  const batchSize = int(batchRaw, 512, 1);
+  if (batchSize < parallel) {
+    throw new ConfigError(`--batch-size (${batchSize}) must be ≥ --parallel (${parallel}): every slot decodes a token per step`);
+  }
+  const prefillChunk = int(one("--prefill-chunk"), 128, 0);
+  return { parallel, ctxSize: ctx === 0 ? DEFAULT_SLOT_CONTEXT * parallel : ctx, batchSize, prefillChunk };
+}
+
+export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServerConfig {
+  const { one, list } = makeLookups(argv, env);
+  const config: ServerConfig = {
+    models: models(list("--model")),
+    host: host(one("--host")),
+    port: int(one("--port"), 8080, 0, 65535),
+    ...sizes(one),
+    threads: int(one("--threads"), defaultThreads(availableParallelism()), 1),
+    gpu: oneOf(one("--gpu"), "auto", GPU_MODES),
+    gpuLayers: gpuLayers(one("--n-gpu-layers")),
+    apiKeys: apiKeys(list("--api-key")),
+    engines: int(one("--engines"), 1, 1),
+    maxQueue: int(one("--max-queue"), 256, 0),
+    requestTimeoutMs: seconds(one("--timeout"), 600),
+    bodyLimitBytes: int(one("--body-limit"), 4 * 1024 * 1024, 1),
+    logLevel: oneOf(one("--log-level"), "info", LOG_LEVELS),
+    nativeBuild: oneOf(one("--native-build"), "auto", NATIVE_BUILD_MODES),
+  };
+  return Object.freeze(config);
+}
+
+export function renderHelp(): string {
+  const label = (d: FlagDoc): string => `${(d.alias === undefined ? "" : `${d.alias},`).padEnd(5)} ${d.flag} <value>`;
+  const width = Math.max(...FLAG_DOCS.map((d) => label(d).length)) + 2;
+  const lines = FLAG_DOCS.map((d) => `  ${label(d).padEnd(width)}${d.doc} [default: ${d.default}; env: ${d.env}]`);
+  return ["Usage: loom serve [flags]", "", "Flags (each also read from its LOOM_* environment variable; flags win):", ...lines, ""].join("\n");
+}

@@ -1,0 +1,172 @@
+// EngineLoop: the step loop of one engine worker, next to its model (as vLLM's EngineCore holds its scheduler).
+// Each step: plan → backend.step (one llama_decode) → applyResult → process outputs → emit one message.
+// Requests join (submit) and leave (cancel, finish) only between steps. Knows nothing of threads or transports:
+// the worker entry passes `emit`, and a test can drive it directly.
+
+import { LoomError, type ErrorData } from "../errors.js";
+import type { GenerateRequestFields } from "../request/generate-request.js";
+import type { ModelBackend } from "../runtime/model-backend.js";
+import { PromptBuilder } from "../runtime/prompt-builder.js";
+import type { EngineStats, SequenceEvent } from "../workers/worker-messages.js";
+import { newOutputState, processToken, usageOf, type OutputState } from "./output-processor.js";
+import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "./scheduler.js";
+import { Sequence } from "./sequence.js";
+import type { SampledToken, StepPlan } from "./step-plan.js";
+
+export interface EngineLoopSink {
+  accepted(id: string, promptTokens: number): void;
+  rejected(id: string, error: ErrorData): void;
+  step(events: SequenceEvent[], stats: EngineStats): void;
+}
+
+type CancelReason = "cancelled" | "deadline_exceeded";
+
+export class EngineLoop {
+  private readonly scheduler: Scheduler;
+  private readonly prompts: PromptBuilder;
+  private readonly outputs = new Map<string, OutputState>();
+  private readonly cancels = new Map<string, CancelReason>();
+  private wake: (() => void) | null = null;
+  private stopping = false;
+  private lastStep = { ms: 0, tokens: 0, decode: 0, prefill: 0 };
+
+  constructor(private readonly backend: ModelBackend, opts: SchedulerOptions, private readonly sink: EngineLoopSink) {
+    this.scheduler = new Scheduler(opts);
+    this.prompts = new PromptBuilder(backend);
+  }
+
+  /** Tokenize, check the context fits, and queue. Rejections happen here, before a slot is taken. */
+  submit(id: string, req: GenerateRequestFields): void {
+    if (this.stopping) return this.sink.rejected(id, { code: "unavailable", message: "The engine is shutting down.", param: null });
+    try {
+      const prompt = this.prompts.build(req.prompt);
+      const maxNew = this.checkFits(prompt.length, req.stopping.maxTokens);
+      const seq = new Sequence({ id, promptTokens: prompt, maxNewTokens: maxNew, arrivalStep: this.scheduler.step });
+      this.outputs.set(id, newOutputState(this.backend, req.sampling, req.stopping, req.logprobs));
+      this.scheduler.submit(seq);
+      this.sink.accepted(id, prompt.length);
+      this.notify();
+    } catch (err) {
+      this.sink.rejected(id, LoomError.from(err).toData());
+    }
+  }
+
+  /** Takes effect at the next step boundary: never while the sequence's tokens are inside a decode. */
+  cancel(id: string, reason: CancelReason): void {
+    this.cancels.set(id, reason);
+    this.notify();
+  }
+
+  /** Cancel everything and let run() return once the step in flight is done. */
+  shutdown(): void {
+    this.stopping = true;
+    for (const id of this.outputs.keys()) this.cancels.set(id, "cancelled");
+    this.notify();
+  }
+
+  stats(): EngineStats {
+    const info = this.backend.info;
+    return {
+      steps: this.scheduler.step,
+      slots: info.slots,
+      slotsBusy: this.scheduler.slots.busy,
+      running: this.scheduler.runningCount,
+      waiting: this.scheduler.waitingCount,
+      kvCellsUsed: this.backend.kvCellsUsed(),
+      kvCellsTotal: info.slots * info.slotContextSize,
+      lastStepMs: this.lastStep.ms,
+      lastBatchTokens: this.lastStep.tokens,
+      lastDecodeTokens: this.lastStep.decode,
+      lastPrefillTokens: this.lastStep.prefill,
+    };
+  }
+
+  async run(): Promise<void> {
+    for (;;) {
+      const cancelled = this.applyCancels();
+      if (cancelled.length > 0) this.sink.step(cancelled, this.stats());
+      if (this.stopping && !this.scheduler.hasWork) return;
+      if (!this.scheduler.hasWork) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      await this.runStep(this.scheduler.planStep());
+    }
+  }
+
+  private async runStep(plan: StepPlan): Promise<void> {
+    const t0 = performance.now();
+    let events: SequenceEvent[];
+    try {
+      const result = await this.backend.step(plan, (id) => (this.outputs.get(id) as OutputState).sampling);
+      events = this.processOutputs(this.scheduler.applyResult(plan, result), result.sampled);
+    } catch (err) {
+      events = this.failStep(plan, LoomError.from(err));
+    }
+    this.lastStep = { ms: performance.now() - t0, tokens: plan.decodeTokens + plan.prefillTokens, decode: plan.decodeTokens, prefill: plan.prefillTokens };
+    this.sink.step(events, this.stats());
+  }
+
+  /** The one loop over a step's outputs: detokenize, stop checks, finish, and build the step's events. */
+  private processOutputs(updates: readonly SequenceUpdate[], sampled: ReadonlyMap<string, SampledToken>): SequenceEvent[] {
+    const events: SequenceEvent[] = [];
+    for (const update of updates) {
+      const st = this.outputs.get(update.seq.id);
+      if (st === undefined) continue;
+      const out = processToken(this.backend, st, update, sampled.get(update.seq.id));
+      events.push(out.event);
+      if (out.finish !== null) this.finish(update.seq.id, out.finish);
+    }
+    return events;
+  }
+
+  private applyCancels(): SequenceEvent[] {
+    const events: SequenceEvent[] = [];
+    for (const [id, reason] of this.cancels) {
+      const seq = this.finish(id, "cancelled");
+      if (seq === undefined) continue;
+      const error: ErrorData | undefined =
+        reason === "deadline_exceeded" ? { code: "deadline_exceeded", message: "The request's deadline passed.", param: null } : undefined;
+      events.push({ id, text: "", tokenIds: [], finish: { reason: "cancelled", usage: usageOf(seq), ...(error ? { error } : {}) } });
+    }
+    this.cancels.clear();
+    return events;
+  }
+
+  /** A failed decode fails only the sequences in it; the engine keeps serving everyone else. */
+  private failStep(plan: StepPlan, err: LoomError): SequenceEvent[] {
+    const error: ErrorData = { code: "engine_failure", message: `Engine step failed: ${err.message}`, param: null };
+    const events: SequenceEvent[] = [];
+    for (const entry of plan.entries) {
+      const seq = this.finish(entry.seqId, "error");
+      if (seq !== undefined) events.push({ id: seq.id, text: "", tokenIds: [], finish: { reason: "error", usage: usageOf(seq), error } });
+    }
+    return events;
+  }
+
+  private finish(id: string, reason: Parameters<Scheduler["finish"]>[1]): Sequence | undefined {
+    this.outputs.delete(id);
+    return this.scheduler.finish(id, reason);
+  }
+
+  private checkFits(promptTokens: number, maxTokens: number | null): number {
+    const ctx = this.backend.info.slotContextSize;
+    const need = promptTokens + (maxTokens ?? 1);
+    if (promptTokens === 0) throw new LoomError("invalid_request", "The prompt is empty.", "prompt");
+    if (need > ctx) {
+      throw new LoomError(
+        "context_length_exceeded",
+        `This model's maximum context length is ${ctx} tokens per request. However, you requested ${need} tokens ` +
+          `(${promptTokens} in the prompt, ${maxTokens ?? 1} for the completion). Please reduce the prompt or max_tokens.`,
+        maxTokens === null || promptTokens >= ctx ? "messages" : "max_tokens",
+      );
+    }
+    return maxTokens ?? ctx - promptTokens;
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}

@@ -1,0 +1,184 @@
+// Engine: the main-thread facade transports use. submit(request) → TokenStream; it routes each request to the
+// least-loaded ready engine worker of its model, enforces the bounded queue (429 before any work is done), arms the
+// per-request deadline, and restarts a worker that died. It knows nothing of HTTP, WebSocket or gRPC.
+
+import { LoomError } from "../errors.js";
+import type { GenerateRequest } from "../request/generate-request.js";
+import type { ModelInfo } from "../runtime/model-backend.js";
+import { WorkerClient } from "../workers/worker-client.js";
+import { PROTOCOL_VERSION, type EngineStats, type EngineWorkerData } from "../workers/worker-messages.js";
+import type { TokenStream } from "./token-stream.js";
+
+export interface EngineModelSpec {
+  readonly name: string;
+  readonly path: string;
+}
+
+export interface EngineOptions {
+  readonly models: readonly EngineModelSpec[];
+  readonly enginesPerModel: number;
+  readonly slots: number;
+  readonly slotContextSize: number;
+  readonly batchSize: number;
+  readonly prefillChunk: number;
+  readonly threads: number;
+  readonly gpu: EngineWorkerData["gpu"];
+  readonly gpuLayers: EngineWorkerData["gpuLayers"];
+  readonly nativeBuild: EngineWorkerData["nativeBuild"];
+  /** Requests allowed to wait per engine worker beyond its slots. */
+  readonly maxQueue: number;
+  readonly log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface SubmitOptions {
+  /** Absolute epoch ms; the request is cancelled with deadline_exceeded when it passes. */
+  readonly deadlineAt: number | null;
+}
+
+export interface ModelCard {
+  readonly id: string;
+  readonly created: number;
+  readonly info: ModelInfo | null;
+}
+
+export interface EngineStatus {
+  readonly models: readonly { readonly id: string; readonly workers: readonly WorkerStatus[] }[];
+}
+
+export interface WorkerStatus {
+  readonly workerId: number;
+  readonly state: string;
+  readonly inFlight: number;
+  readonly stats: EngineStats | null;
+  readonly restarts: number;
+}
+
+const RESTART_DELAY_MS = 500;
+
+export class Engine {
+  private readonly workers = new Map<string, WorkerClient[]>();
+  private readonly restarts = new Map<string, number>();
+  private readonly created = Math.floor(Date.now() / 1000);
+  private nextId = 0;
+  private closing = false;
+
+  private constructor(private readonly opts: EngineOptions) {}
+
+  /** Spawn every engine worker and wait until all have loaded their model. */
+  static async start(opts: EngineOptions): Promise<Engine> {
+    const engine = new Engine(opts);
+    for (const m of opts.models) {
+      const clients = Array.from({ length: opts.enginesPerModel }, (_, i) => engine.spawn(m, i));
+      engine.workers.set(m.name, clients);
+    }
+    try {
+      await Promise.all([...engine.workers.values()].flat().map((c) => c.ready()));
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+    return engine;
+  }
+
+  get ready(): boolean {
+    if (this.closing) return false;
+    return [...this.workers.values()].every((ws) => ws.some((w) => w.state === "ready"));
+  }
+
+  listModels(): ModelCard[] {
+    return [...this.workers.entries()].map(([id, ws]) => ({ id, created: this.created, info: ws[0]?.info ?? null }));
+  }
+
+  hasModel(name: string): boolean {
+    return this.workers.has(name);
+  }
+
+  submit(req: GenerateRequest, opts: SubmitOptions): TokenStream {
+    if (this.closing) throw new LoomError("unavailable", "The server is shutting down.");
+    const pool = this.workers.get(req.model);
+    if (pool === undefined) throw new LoomError("model_not_found", `The model \`${req.model}\` does not exist.`, "model");
+    const client = pickLeastLoaded(pool);
+    if (client === null) throw new LoomError("unavailable", `No engine for \`${req.model}\` is ready; retry shortly.`);
+    if (client.inFlight >= this.opts.slots + this.opts.maxQueue) {
+      throw new LoomError("queue_full", `The server is at capacity for \`${req.model}\` (${client.inFlight} requests in flight); retry shortly.`);
+    }
+    return client.submit(`r${++this.nextId}`, req, opts.deadlineAt);
+  }
+
+  status(): EngineStatus {
+    return {
+      models: [...this.workers.entries()].map(([id, ws]) => ({
+        id,
+        workers: ws.map((w) => ({
+          workerId: w.data.workerId,
+          state: w.state,
+          inFlight: w.inFlight,
+          stats: w.stats,
+          restarts: this.restarts.get(`${id}/${w.data.workerId}`) ?? 0,
+        })),
+      })),
+    };
+  }
+
+  /** Stop accepting, stop every worker cooperatively (in-flight requests end with cancelled). */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.workers.values()].flat().map((w) => w.stop()));
+  }
+
+  /** Wait until no request is in flight, or the timeout passes. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.closing = true;
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if ([...this.workers.values()].flat().every((w) => w.inFlight === 0)) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
+  }
+
+  private spawn(m: EngineModelSpec, workerId: number): WorkerClient {
+    const o = this.opts;
+    const data: EngineWorkerData = {
+      version: PROTOCOL_VERSION,
+      workerId,
+      modelName: m.name,
+      modelPath: m.path,
+      slots: o.slots,
+      slotContextSize: o.slotContextSize,
+      batchSize: o.batchSize,
+      prefillChunk: o.prefillChunk,
+      threads: o.threads,
+      gpu: o.gpu,
+      gpuLayers: o.gpuLayers,
+      nativeBuild: o.nativeBuild,
+    };
+    return new WorkerClient(data, { onExit: (client, error) => this.onWorkerExit(m, client, error.message) });
+  }
+
+  /** A worker died: its requests already got engine_failure; replace it so the model keeps serving. */
+  private onWorkerExit(m: EngineModelSpec, dead: WorkerClient, why: string): void {
+    if (this.closing) return;
+    const key = `${m.name}/${dead.data.workerId}`;
+    const n = (this.restarts.get(key) ?? 0) + 1;
+    this.restarts.set(key, n);
+    this.opts.log("error", "engine worker died; restarting", { model: m.name, worker: dead.data.workerId, why, restarts: n });
+    setTimeout(() => {
+      if (this.closing) return;
+      const pool = this.workers.get(m.name);
+      if (pool === undefined) return;
+      const fresh = this.spawn(m, dead.data.workerId);
+      pool[pool.indexOf(dead)] = fresh;
+      fresh.ready().catch((err: unknown) => this.opts.log("error", "engine worker failed to restart", { model: m.name, why: String(err) }));
+    }, RESTART_DELAY_MS * Math.min(n, 10)).unref();
+  }
+}
+
+function pickLeastLoaded(pool: readonly WorkerClient[]): WorkerClient | null {
+  let best: WorkerClient | null = null;
+  for (const w of pool) {
+    if (w.state !== "ready") continue;
+    if (best === null || w.inFlight < best.inFlight) best = w;
+  }
+  return best;
+}

@@ -1,0 +1,77 @@
+// OutputProcessor: per-sequence output state inside the engine worker (detokenizer, stop matcher, sampling state)
+// and the one pass over a step's sampled tokens: detokenize, check EOS/stop tokens/stop strings/length, build the
+// step's events. It decides *that* a sequence finishes; the scheduler releases the slot.
+
+import type { FinishReason, StoppingParams, Usage, SamplingParams } from "../request/generate-request.js";
+import type { ModelBackend, SequenceSampling } from "../runtime/model-backend.js";
+import { IncrementalDetokenizer } from "../runtime/incremental-detokenizer.js";
+import { StopMatcher } from "../runtime/stop-matcher.js";
+import type { SequenceUpdate } from "./scheduler.js";
+import type { Sequence } from "./sequence.js";
+import type { SampledToken } from "./step-plan.js";
+import type { SequenceEvent, TokenLogprobData } from "../workers/worker-messages.js";
+
+export interface OutputState {
+  readonly sampling: SequenceSampling & { outputTokens: number[] };
+  readonly stopping: StoppingParams;
+  readonly detok: IncrementalDetokenizer;
+  readonly stop: StopMatcher;
+}
+
+export function newOutputState(backend: ModelBackend, params: SamplingParams, stopping: StoppingParams, logprobs: number | null): OutputState {
+  return {
+    sampling: { params, logprobs, suppressEog: stopping.ignoreEos || stopping.minTokens > 0, outputTokens: [] },
+    stopping,
+    detok: new IncrementalDetokenizer((t) => backend.detokenize(t)),
+    stop: new StopMatcher({ stop: stopping.stop, includeStopStr: stopping.includeStopStr }),
+  };
+}
+
+export interface ProcessedOutput {
+  readonly event: SequenceEvent;
+  /** Set when the sequence must finish now. */
+  readonly finish: FinishReason | null;
+}
+
+export function usageOf(seq: Sequence): Usage {
+  return { promptTokens: seq.promptTokens.length, completionTokens: seq.outputTokens.length, cachedTokens: seq.cachedTokens };
+}
+
+/** Handle one sampled token of one sequence. `sample` carries logprobs when requested. */
+export function processToken(backend: ModelBackend, st: OutputState, update: SequenceUpdate, sample: SampledToken | undefined): ProcessedOutput {
+  const { seq, token } = update;
+  st.sampling.outputTokens.push(token);
+  const n = seq.outputTokens.length;
+  st.sampling.suppressEog = st.stopping.ignoreEos || n < st.stopping.minTokens;
+  const logprobs = sample?.logprob === undefined ? undefined : [logprobData(backend, sample)];
+
+  const endsByToken = n > st.stopping.minTokens - 1 && (backend.isEog(token) || st.stopping.stopTokenIds.includes(token));
+  if (endsByToken && !st.stopping.ignoreEos) {
+    const text = st.stop.push(st.detok.flush()).emit + st.stop.flush();
+    return finished(seq, text, [], logprobs, "stop");
+  }
+  const pushed = st.stop.push(st.detok.push(token));
+  if (pushed.stopped) return finished(seq, pushed.emit, [token], logprobs, "stop");
+  if (n >= seq.maxNewTokens) {
+    const text = pushed.emit + st.stop.push(st.detok.flush()).emit + st.stop.flush();
+    // A stop string still held back when the cap hit settles on flush: that is a stop, not a length finish.
+    return finished(seq, text, [token], logprobs, st.stop.matched === null ? "length" : "stop");
+  }
+  return { event: { id: seq.id, text: pushed.emit, tokenIds: [token], ...(logprobs ? { logprobs } : {}) }, finish: null };
+}
+
+function finished(seq: Sequence, text: string, tokenIds: number[], logprobs: TokenLogprobData[] | undefined, reason: FinishReason): ProcessedOutput {
+  return {
+    event: { id: seq.id, text, tokenIds, ...(logprobs ? { logprobs } : {}), finish: { reason, usage: usageOf(seq) } },
+    finish: reason,
+  };
+}
+
+function logprobData(backend: ModelBackend, s: SampledToken): TokenLogprobData {
+  return {
+    token: s.token,
+    text: backend.detokenize([s.token]),
+    logprob: s.logprob ?? -9999,
+    top: (s.top ?? []).map((t) => ({ token: t.token, text: backend.detokenize([t.token]), logprob: t.logprob })),
+  };
+}

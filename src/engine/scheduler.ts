@@ -1,0 +1,180 @@
+// Scheduler: the pure step planner of one engine worker (no I/O, no clock, no model).
+// Contract, called once per step by the engine loop: planStep() decides how many tokens each sequence advances in
+// the next llama_decode; applyResult() records what the step computed and sampled. Between steps, submit() and
+// finish() let requests join and leave: that is continuous batching.
+//
+// One counting rule (after vLLM): a sequence feeds tokens[computed .. total) into its slot. A decoding sequence has
+// exactly one such token (its last sample); a prefilling one has its remaining prompt, which is fed in chunks from a
+// per-step prefill budget so long prompts never stall running streams.
+
+import type { FinishReason } from "../request/generate-request.js";
+import { InvariantError, Sequence } from "./sequence.js";
+import { SlotTable } from "./slot-table.js";
+import type { StepEntry, StepPlan, StepResult } from "./step-plan.js";
+
+export interface SchedulerOptions {
+  readonly slots: number;
+  /** Max tokens in one llama_decode (n_batch). */
+  readonly batchSize: number;
+  /** Max prefill tokens per step; 0 = unlimited (chunking off: whole prompts in one step). */
+  readonly prefillChunk: number;
+  /**
+   * Steps of waiting that count as one token less of remaining prompt when ordering prefills (shortest first).
+   * Short prompts jump ahead of long ones; aging stops a stream of short prompts from starving a long one.
+   */
+  readonly agingStepsPerToken?: number;
+}
+
+/** What applyResult reports for each sequence that produced a token this step. */
+export interface SequenceUpdate {
+  readonly seq: Sequence;
+  readonly token: number;
+  readonly firstToken: boolean;
+}
+
+export class Scheduler {
+  readonly slots: SlotTable;
+  private readonly waiting: Sequence[] = [];
+  private readonly running = new Map<string, Sequence>();
+  private stepCounter = 0;
+
+  constructor(private readonly opts: SchedulerOptions) {
+    if (opts.batchSize < opts.slots) throw new InvariantError("batchSize must be >= slots");
+    this.slots = new SlotTable(opts.slots);
+  }
+
+  get step(): number {
+    return this.stepCounter;
+  }
+
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  get hasWork(): boolean {
+    return this.waiting.length > 0 || this.running.size > 0;
+  }
+
+  submit(seq: Sequence): void {
+    if (seq.status !== "waiting") throw new InvariantError(`submit of ${seq.id} in state ${seq.status}`);
+    this.waiting.push(seq);
+  }
+
+  get(seqId: string): Sequence | undefined {
+    return this.running.get(seqId) ?? this.waiting.find((s) => s.id === seqId);
+  }
+
+  /** Remove a sequence between steps and release its slot. Returns the sequence, or undefined if unknown. */
+  finish(seqId: string, reason: FinishReason): Sequence | undefined {
+    const seq = this.running.get(seqId);
+    if (seq !== undefined) {
+      this.running.delete(seqId);
+      seq.finish(reason);
+      if (seq.slot !== null) this.releaseSlot(seq);
+      return seq;
+    }
+    const i = this.waiting.findIndex((s) => s.id === seqId);
+    if (i < 0) return undefined;
+    const [waiting] = this.waiting.splice(i, 1);
+    waiting?.finish(reason);
+    return waiting;
+  }
+
+  /** Plan the next step: one decode token per running sequence, then admissions, then budgeted prefill chunks. */
+  planStep(): StepPlan {
+    this.stepCounter++;
+    const entries: StepEntry[] = [];
+    const decodeTokens = this.planDecodes(entries);
+    this.admit();
+    const prefillTokens = this.planPrefills(entries, this.prefillBudget(decodeTokens));
+    return { step: this.stepCounter, entries, decodeTokens, prefillTokens };
+  }
+
+  /** Record a step's outcome: advance computed counts, append sampled tokens, move finished prefills to decoding. */
+  applyResult(plan: StepPlan, result: StepResult): SequenceUpdate[] {
+    const updates: SequenceUpdate[] = [];
+    for (const entry of plan.entries) {
+      const seq = this.running.get(entry.seqId);
+      if (seq === undefined) continue; // finished (cancelled) while the step ran
+      seq.computed = entry.start + entry.tokens.length;
+      if (!entry.sample) continue;
+      const sampled = result.sampled.get(entry.seqId);
+      if (sampled === undefined) throw new InvariantError(`step ${plan.step}: no sample for ${entry.seqId}`);
+      const firstToken = seq.status === "prefilling";
+      seq.appendOutput(sampled.token);
+      if (firstToken) seq.transition("decoding");
+      updates.push({ seq, token: sampled.token, firstToken });
+    }
+    return updates;
+  }
+
+  private planDecodes(entries: StepEntry[]): number {
+    let n = 0;
+    for (const seq of this.running.values()) {
+      if (seq.status !== "decoding" || seq.slot === null) continue;
+      entries.push(entryFor(seq, seq.computed, seq.totalTokens - seq.computed, true));
+      n++;
+    }
+    return n;
+  }
+
+  private admit(): void {
+    while (this.waiting.length > 0 && this.slots.free > 0) {
+      const seq = this.waiting.shift() as Sequence;
+      const got = this.slots.acquire(seq.id, seq.promptTokens);
+      if (got === null) throw new InvariantError("free slot vanished");
+      seq.slot = got.slot;
+      seq.computed = got.reusedTokens;
+      seq.cachedTokens = got.reusedTokens;
+      seq.transition("prefilling");
+      this.running.set(seq.id, seq);
+    }
+  }
+
+  private prefillBudget(decodeTokens: number): number {
+    const room = this.opts.batchSize - decodeTokens;
+    if (this.opts.prefillChunk === 0) return Number.POSITIVE_INFINITY;
+    // Never zero: a full decode batch must not starve prefills forever (the backend splits an oversize decode).
+    return Math.max(1, Math.min(this.opts.prefillChunk, room));
+  }
+
+  private planPrefills(entries: StepEntry[], budget: number): number {
+    const prefilling = [...this.running.values()].filter((s) => s.status === "prefilling");
+    prefilling.sort((a, b) => this.prefillKey(a) - this.prefillKey(b) || a.arrivalStep - b.arrivalStep);
+    let left = budget;
+    let used = 0;
+    for (const seq of prefilling) {
+      if (left <= 0) break;
+      const n = Math.min(seq.remainingPrompt, left);
+      const endsPrompt = seq.computed + n === seq.promptTokens.length;
+      entries.push(entryFor(seq, seq.computed, n, endsPrompt));
+      left -= n;
+      used += n;
+    }
+    return used;
+  }
+
+  private prefillKey(seq: Sequence): number {
+    const aging = this.opts.agingStepsPerToken ?? 0.25;
+    return seq.remainingPrompt - (this.stepCounter - seq.arrivalStep) / aging;
+  }
+
+  private releaseSlot(seq: Sequence): void {
+    const slot = seq.slot as number;
+    const kept: number[] = [];
+    for (let i = 0; i < seq.computed; i++) kept.push(seq.tokenAt(i));
+    this.slots.setCached(slot, kept);
+    this.slots.release(slot);
+    seq.slot = null;
+  }
+}
+
+function entryFor(seq: Sequence, start: number, count: number, sample: boolean): StepEntry {
+  const tokens: number[] = new Array<number>(count);
+  for (let i = 0; i < count; i++) tokens[i] = seq.tokenAt(start + i);
+  return { seqId: seq.id, slot: seq.slot as number, start, tokens, sample, outputIndex: seq.outputTokens.length };
+}

@@ -1,0 +1,101 @@
+// Sequence: the engine-side request inside one engine worker, and its one state machine.
+// Owns token bookkeeping (prompt, outputs, how many are in KV). It does not own a slot's KV (slot-table.ts does)
+// and never talks to the model. Built by the engine loop from a tokenized request, driven by the scheduler.
+//
+//   waiting ──admit──▶ prefilling ──last prompt chunk sampled──▶ decoding
+//      │                   │                                        │
+//      └─────────cancel────┴──────────────cancel / stop / length────┴──▶ finished
+
+import type { FinishReason } from "../request/generate-request.js";
+
+export type SequenceStatus = "waiting" | "prefilling" | "decoding" | "finished";
+
+export const TRANSITIONS: Readonly<Record<SequenceStatus, readonly SequenceStatus[]>> = {
+  waiting: ["prefilling", "finished"],
+  prefilling: ["decoding", "finished"],
+  decoding: ["finished"],
+  finished: [],
+};
+
+export class InvariantError extends Error {
+  override name = "InvariantError";
+}
+
+export interface SequenceInit {
+  readonly id: string;
+  readonly promptTokens: readonly number[];
+  /** Hard cap on generated tokens (request max_tokens, or what is left of the slot's context). */
+  readonly maxNewTokens: number;
+  /** Scheduler step at arrival, for prefill aging. */
+  readonly arrivalStep: number;
+}
+
+export class Sequence {
+  readonly id: string;
+  readonly promptTokens: readonly number[];
+  readonly maxNewTokens: number;
+  readonly arrivalStep: number;
+  private _status: SequenceStatus = "waiting";
+  private readonly _outputTokens: number[] = [];
+  /** Tokens of prompt+output already evaluated into this sequence's KV. */
+  computed = 0;
+  /** Prompt tokens whose KV was reused from the slot's previous occupant. */
+  cachedTokens = 0;
+  slot: number | null = null;
+  finishReason: FinishReason | null = null;
+
+  constructor(init: SequenceInit) {
+    this.id = init.id;
+    this.promptTokens = init.promptTokens;
+    this.maxNewTokens = init.maxNewTokens;
+    this.arrivalStep = init.arrivalStep;
+  }
+
+  get status(): SequenceStatus {
+    return this._status;
+  }
+
+  get isFinished(): boolean {
+    return this._status === "finished";
+  }
+
+  get outputTokens(): readonly number[] {
+    return this._outputTokens;
+  }
+
+  /** Prompt followed by outputs: the token stream this sequence feeds into its slot. */
+  tokenAt(index: number): number {
+    const p = this.promptTokens.length;
+    const t = index < p ? this.promptTokens[index] : this._outputTokens[index - p];
+    if (t === undefined) throw new InvariantError(`sequence ${this.id}: no token at ${index}`);
+    return t;
+  }
+
+  get totalTokens(): number {
+    return this.promptTokens.length + this._outputTokens.length;
+  }
+
+  /** Prompt tokens not yet in KV. */
+  get remainingPrompt(): number {
+    return Math.max(0, this.promptTokens.length - this.computed);
+  }
+
+  transition(to: SequenceStatus): void {
+    if (!TRANSITIONS[this._status].includes(to)) {
+      throw new InvariantError(`sequence ${this.id}: illegal transition ${this._status} -> ${to}`);
+    }
+    this._status = to;
+  }
+
+  appendOutput(token: number): void {
+    if (this._status !== "prefilling" && this._status !== "decoding") {
+      throw new InvariantError(`sequence ${this.id}: cannot append output while ${this._status}`);
+    }
+    this._outputTokens.push(token);
+  }
+
+  finish(reason: FinishReason): void {
+    this.transition("finished");
+    this.finishReason = reason;
+  }
+}

@@ -1,0 +1,95 @@
+// TokenStream: the per-request mailbox between an engine worker's step messages and one transport.
+// One writer (the worker client), one reader (the transport). The writer never awaits; the reader drains what is
+// buffered synchronously and awaits only when empty. When the reader lags, consecutive deltas are merged into one,
+// so a slow client costs at most its own output text, never an unbounded queue of events.
+// Closing the iterator early (break / return()) is a cancellation and takes the engine's one abort path.
+
+import type { ErrorData } from "../errors.js";
+import type { FinishReason, Usage } from "../request/generate-request.js";
+import type { TokenLogprobData } from "../workers/worker-messages.js";
+
+export type StreamEvent =
+  | { readonly type: "accepted"; readonly promptTokens: number }
+  | { readonly type: "delta"; readonly text: string; readonly tokenIds: readonly number[]; readonly logprobs: readonly TokenLogprobData[] | null }
+  | { readonly type: "done"; readonly reason: FinishReason; readonly usage: Usage }
+  | { readonly type: "error"; readonly error: ErrorData };
+
+type Delta = Extract<StreamEvent, { type: "delta" }>;
+
+export class TokenStream implements AsyncIterable<StreamEvent> {
+  private readonly buffer: StreamEvent[] = [];
+  private head = 0;
+  private wake: (() => void) | null = null;
+  private ended = false;
+  private readerGone = false;
+
+  /** onAbort is called once if the reader leaves before the stream ended. */
+  constructor(readonly id: string, private readonly onAbort: (id: string) => void) {}
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  push(event: StreamEvent): void {
+    if (this.ended || this.readerGone) return;
+    const last = this.buffer.length > this.head ? this.buffer[this.buffer.length - 1] : undefined;
+    if (event.type === "delta" && last?.type === "delta") {
+      this.buffer[this.buffer.length - 1] = mergeDeltas(last, event);
+    } else {
+      this.buffer.push(event);
+    }
+    if (event.type === "done" || event.type === "error") this.ended = true;
+    this.notify();
+  }
+
+  /** The reader is gone (client disconnect, deadline): stop listening and ask the engine to free the slot. */
+  abort(): void {
+    if (this.readerGone) return;
+    this.readerGone = true;
+    if (!this.ended) this.onAbort(this.id);
+    this.ended = true;
+    this.notify();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
+    try {
+      for (;;) {
+        const event = this.take();
+        if (event !== undefined) {
+          yield event;
+          if (event.type === "done" || event.type === "error") return;
+          continue;
+        }
+        if (this.readerGone || (this.ended && this.head >= this.buffer.length)) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } finally {
+      this.abort();
+    }
+  }
+
+  private take(): StreamEvent | undefined {
+    if (this.head >= this.buffer.length) return undefined;
+    const event = this.buffer[this.head++];
+    if (this.head > 64 && this.head * 2 > this.buffer.length) {
+      this.buffer.splice(0, this.head);
+      this.head = 0;
+    }
+    return event;
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
+
+function mergeDeltas(a: Delta, b: Delta): Delta {
+  return {
+    type: "delta",
+    text: a.text + b.text,
+    tokenIds: [...a.tokenIds, ...b.tokenIds],
+    logprobs: a.logprobs === null && b.logprobs === null ? null : [...(a.logprobs ?? []), ...(b.logprobs ?? [])],
+  };
+}

@@ -1,0 +1,122 @@
+// The one error type of Loom and the one table that maps each error code onto every transport.
+// Transports call toHttpError()/grpcStatusFor(); nothing else decides a status code. Errors cross the worker
+// boundary as plain {code, message, param} data (class identity does not survive structured clone).
+
+export type ErrorCode =
+  | "invalid_request"
+  | "invalid_json"
+  | "context_length_exceeded"
+  | "invalid_api_key"
+  | "model_not_found"
+  | "not_found"
+  | "method_not_allowed"
+  | "payload_too_large"
+  | "queue_full"
+  | "rate_limit_exceeded"
+  | "unavailable"
+  | "deadline_exceeded"
+  | "cancelled"
+  | "engine_failure"
+  | "internal_error";
+
+/** gRPC status codes we use (numeric values from the gRPC spec; kept here so the table needs no grpc import). */
+export const GrpcCode = {
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+export type GrpcCodeValue = (typeof GrpcCode)[keyof typeof GrpcCode];
+
+export interface ErrorMapping {
+  readonly httpStatus: number;
+  /** OpenAI `error.type`. */
+  readonly openaiType: string;
+  readonly grpcCode: GrpcCodeValue;
+  /** Send Retry-After with this response (429/503). */
+  readonly retryable: boolean;
+  /** One line for the README's error table. */
+  readonly doc: string;
+}
+
+export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
+  invalid_request: { httpStatus: 400, openaiType: "invalid_request_error", grpcCode: GrpcCode.INVALID_ARGUMENT, retryable: false, doc: "A field is missing, of the wrong type or out of range; `param` names it." },
+  invalid_json: { httpStatus: 400, openaiType: "invalid_request_error", grpcCode: GrpcCode.INVALID_ARGUMENT, retryable: false, doc: "The body is not valid JSON (or not a JSON object)." },
+  context_length_exceeded: { httpStatus: 400, openaiType: "invalid_request_error", grpcCode: GrpcCode.INVALID_ARGUMENT, retryable: false, doc: "Prompt plus requested output does not fit one slot's context; rejected before it takes a slot." },
+  invalid_api_key: { httpStatus: 401, openaiType: "invalid_request_error", grpcCode: GrpcCode.UNAUTHENTICATED, retryable: false, doc: "`--api-key` is set and the request's bearer token does not match." },
+  model_not_found: { httpStatus: 404, openaiType: "invalid_request_error", grpcCode: GrpcCode.NOT_FOUND, retryable: false, doc: "The `model` named is not served here." },
+  not_found: { httpStatus: 404, openaiType: "invalid_request_error", grpcCode: GrpcCode.NOT_FOUND, retryable: false, doc: "Unknown path." },
+  method_not_allowed: { httpStatus: 405, openaiType: "invalid_request_error", grpcCode: GrpcCode.UNIMPLEMENTED, retryable: false, doc: "Known path, wrong HTTP method." },
+  payload_too_large: { httpStatus: 413, openaiType: "invalid_request_error", grpcCode: GrpcCode.RESOURCE_EXHAUSTED, retryable: false, doc: "The body exceeds the server's body limit." },
+  queue_full: { httpStatus: 429, openaiType: "rate_limit_exceeded", grpcCode: GrpcCode.RESOURCE_EXHAUSTED, retryable: true, doc: "Admission queue is full; retry after the Retry-After seconds." },
+  rate_limit_exceeded: { httpStatus: 429, openaiType: "rate_limit_exceeded", grpcCode: GrpcCode.RESOURCE_EXHAUSTED, retryable: true, doc: "The caller's rate limit is spent." },
+  unavailable: { httpStatus: 503, openaiType: "unavailable_error", grpcCode: GrpcCode.UNAVAILABLE, retryable: true, doc: "Loading, draining for shutdown, or no engine worker is up." },
+  deadline_exceeded: { httpStatus: 504, openaiType: "timeout_error", grpcCode: GrpcCode.DEADLINE_EXCEEDED, retryable: false, doc: "The request's deadline passed before it finished." },
+  cancelled: { httpStatus: 499, openaiType: "cancelled", grpcCode: GrpcCode.CANCELLED, retryable: false, doc: "The client went away or cancelled; no body is sent." },
+  engine_failure: { httpStatus: 500, openaiType: "server_error", grpcCode: GrpcCode.INTERNAL, retryable: false, doc: "The engine worker failed while running this request (it is restarted)." },
+  internal_error: { httpStatus: 500, openaiType: "server_error", grpcCode: GrpcCode.INTERNAL, retryable: false, doc: "A bug in Loom." },
+};
+
+/** Plain-data form of an error: what crosses worker boundaries and wire protocols. */
+export interface ErrorData {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly param: string | null;
+}
+
+export class LoomError extends Error {
+  readonly code: ErrorCode;
+  readonly param: string | null;
+
+  constructor(code: ErrorCode, message: string, param: string | null = null) {
+    super(message);
+    this.name = "LoomError";
+    this.code = code;
+    this.param = param;
+  }
+
+  toData(): ErrorData {
+    return { code: this.code, message: this.message, param: this.param };
+  }
+
+  static fromData(data: ErrorData): LoomError {
+    return new LoomError(data.code, data.message, data.param);
+  }
+
+  /** Anything thrown, as a LoomError; unknown throwables become internal_error with their message. */
+  static from(err: unknown): LoomError {
+    if (err instanceof LoomError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    return new LoomError("internal_error", message);
+  }
+}
+
+/** OpenAI error body (see shared facts, openai-contract §1.7): code is a string, never the HTTP status. */
+export interface OpenAIErrorBody {
+  readonly error: { readonly message: string; readonly type: string; readonly param: string | null; readonly code: string | null };
+}
+
+export function toOpenAIErrorBody(err: ErrorData): OpenAIErrorBody {
+  const row = ERROR_TABLE[err.code];
+  return { error: { message: err.message, type: row.openaiType, param: err.param, code: publicCode(err.code) } };
+}
+
+/** The `code` string clients see: OpenAI's names where OpenAI has one. */
+function publicCode(code: ErrorCode): string {
+  if (code === "invalid_request" || code === "invalid_json") return "invalid_request_error";
+  return code;
+}
+
+export function httpStatusFor(code: ErrorCode): number {
+  return ERROR_TABLE[code].httpStatus;
+}
+
+export function grpcStatusFor(code: ErrorCode): GrpcCodeValue {
+  return ERROR_TABLE[code].grpcCode;
+}

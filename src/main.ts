@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// CLI entry: `loom serve [flags]` and `loom make-model [flags]`. Parses flags into the frozen config, makes the
+// default synthetic model when no --model is given, starts the server and owns signal handling and process exit.
+
+import { ConfigError, parseServerConfig, renderHelp, type ServerConfig } from "./config.js";
+import { startServer } from "./server.js";
+import { createLogger } from "./support/logger.js";
+import { ensureDefaultModel } from "../models/make-synthetic-model.js";
+import { runMakeModelCli } from "../models/make-model-cli.js";
+
+const USAGE = "usage: loom serve [flags] | loom make-model [flags] | loom --help";
+
+async function serve(argv: readonly string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${renderHelp()}\n`);
+    return 0;
+  }
+  let cfg: ServerConfig;
+  try {
+    cfg = parseServerConfig(argv, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`loom: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(cfg.logLevel);
+  if (cfg.models.length === 0) {
+    const path = await ensureDefaultModel((line) => logger.info(line));
+    cfg = { ...cfg, models: [{ name: "loom-tiny", path }] };
+    logger.info({ model: "loom-tiny", path }, "no --model given: serving the synthetic tiny model (random weights, gibberish text; for trying Loom out)");
+  }
+  const server = await startServer(cfg, logger);
+  logger.info({ url: server.url, models: cfg.models.map((m) => m.name), parallel: cfg.parallel, threads: cfg.threads }, "loom is serving");
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, "shutting down: draining in-flight requests");
+      void server.close().then(resolve);
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  logger.info("stopped");
+  return 0;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === "serve" || command === undefined) return serve(rest);
+  if (command === "make-model") return runMakeModelCli([...rest]);
+  if (command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(`${USAGE}\n\n${renderHelp()}\n`);
+    return 0;
+  }
+  process.stderr.write(`loom: unknown command \`${command}\`\n${USAGE}\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`loom: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,87 @@
+// The validated, transport-neutral request the engine accepts, and the usage it reports back.
+// Transports parse wire JSON (or protobuf) into a GenerateRequest with the parse-* modules; the engine accepts nothing
+// else (the brand makes an unvalidated object a compile error). Everything here is structured-clone safe.
+
+export type ChatRole = "system" | "developer" | "user" | "assistant" | "tool";
+
+export interface ChatMessage {
+  readonly role: ChatRole;
+  readonly content: string;
+}
+
+export type PromptInput =
+  /** Rendered with the model's chat template in the engine worker, which owns the tokenizer. */
+  | { readonly kind: "chat"; readonly messages: readonly ChatMessage[] }
+  /** Raw text; BOS is added when the model wants one. */
+  | { readonly kind: "text"; readonly text: string }
+  /** Token ids, used as given. */
+  | { readonly kind: "tokens"; readonly ids: readonly number[] };
+
+export interface SamplingParams {
+  /** 0 means greedy. */
+  readonly temperature: number;
+  readonly topP: number;
+  /** 0 disables top-k. */
+  readonly topK: number;
+  readonly minP: number;
+  /** Always set: the parser draws a random seed when the client gives none, so no two requests share a stream. */
+  readonly seed: number;
+  /** Multiplicative (llama.cpp/vLLM `repetition_penalty`); 1 disables. */
+  readonly repetitionPenalty: number;
+  /** OpenAI additive penalties, -2..2. */
+  readonly presencePenalty: number;
+  readonly frequencyPenalty: number;
+  /** [tokenId, bias] pairs, bias -100..100 added to the logit. */
+  readonly logitBias: readonly (readonly [number, number])[];
+}
+
+export interface StoppingParams {
+  /** Generated-token cap; null = until the context is full. */
+  readonly maxTokens: number | null;
+  /** EOS and stop strings are ignored before this many tokens. */
+  readonly minTokens: number;
+  /** Matched on detokenized text across token boundaries; not included in the output unless includeStopStr. */
+  readonly stop: readonly string[];
+  readonly stopTokenIds: readonly number[];
+  readonly ignoreEos: boolean;
+  readonly includeStopStr: boolean;
+}
+
+export interface GenerateRequestFields {
+  readonly model: string;
+  readonly prompt: PromptInput;
+  readonly sampling: SamplingParams;
+  readonly stopping: StoppingParams;
+  /** null: no logprobs; otherwise how many top alternatives per token (0..20). */
+  readonly logprobs: number | null;
+}
+
+declare const validated: unique symbol;
+/** A request that went through a parse-* function. */
+export type GenerateRequest = GenerateRequestFields & { readonly [validated]: true };
+
+/** The only way to brand a request: parsers call it after every field is checked. */
+export function markValidated(fields: GenerateRequestFields): GenerateRequest {
+  return fields as GenerateRequest;
+}
+
+export interface Usage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  /** Prompt tokens whose KV came from cache instead of being computed. */
+  readonly cachedTokens: number;
+}
+
+export type FinishReason = "stop" | "length" | "cancelled" | "error";
+
+export const DEFAULT_SAMPLING: SamplingParams = {
+  temperature: 1,
+  topP: 1,
+  topK: 0,
+  minP: 0,
+  seed: 0,
+  repetitionPenalty: 1,
+  presencePenalty: 0,
+  frequencyPenalty: 0,
+  logitBias: [],
+};

@@ -1,0 +1,170 @@
+// Parses a POST /v1/chat/completions body (untrusted JSON) into a validated GenerateRequest plus transport-only flags.
+// Owns messages, content parts, tools/response_format and the chat-only accepted-and-ignored fields; the shared sampling
+// and stopping fields are validated by parse-sampling. It must not render the chat template (the engine worker owns the
+// tokenizer) and must not let a wrongly typed known field through.
+
+import {
+  markValidated,
+  type ChatMessage,
+  type ChatRole,
+  type GenerateRequest,
+} from "./generate-request.js";
+import {
+  checkIgnoredFields,
+  invalid,
+  isPlainObject,
+  optionalString,
+  parseChatLogprobs,
+  parseSamplingParams,
+  parseStoppingParams,
+  parseStreamSettings,
+  present,
+  rejectUnsupportedExtensions,
+  rejectUnsupportedN,
+  requireModel,
+  requireObject,
+  show,
+  type IgnoredFieldType,
+  type JsonObject,
+} from "./parse-sampling.js";
+
+export interface ParsedChatRequest {
+  readonly request: GenerateRequest;
+  readonly stream: boolean;
+  /** stream_options.include_usage. */
+  readonly includeUsage: boolean;
+  /** Whether the response carries `choices[].logprobs` (request.logprobs holds how many alternatives). */
+  readonly logprobs: boolean;
+}
+
+const ROLES: readonly ChatRole[] = ["system", "developer", "user", "assistant", "tool"];
+
+/** Accepted and ignored (they steer OpenAI's billing, storage or reasoning, none of which exists here). */
+const CHAT_IGNORED_FIELDS: Readonly<Record<string, IgnoredFieldType>> = {
+  user: "string",
+  safety_identifier: "string",
+  prompt_cache_key: "string",
+  metadata: "object",
+  store: "boolean",
+  service_tier: "string",
+  reasoning_effort: "string",
+  parallel_tool_calls: "boolean",
+  prediction: "object",
+};
+
+export function parseChatRequest(body: unknown): ParsedChatRequest {
+  const obj = requireObject(body);
+  const model = requireModel(obj);
+  const messages = parseMessages(obj);
+  rejectTools(obj);
+  rejectResponseFormat(obj);
+  rejectAudio(obj);
+  rejectUnsupportedN(obj);
+  rejectUnsupportedExtensions(obj);
+  checkIgnoredFields(obj, CHAT_IGNORED_FIELDS);
+  const logprobs = parseChatLogprobs(obj);
+  const { stream, includeUsage } = parseStreamSettings(obj);
+  const request = markValidated({
+    model,
+    prompt: { kind: "chat", messages },
+    sampling: parseSamplingParams(obj),
+    stopping: parseStoppingParams(obj),
+    logprobs,
+  });
+  return { request, stream, includeUsage, logprobs: logprobs !== null };
+}
+
+function parseMessages(body: JsonObject): ChatMessage[] {
+  const messages = present(body, "messages");
+  if (messages === undefined) throw invalid("messages", "`messages` is required.");
+  if (!Array.isArray(messages) || messages.length === 0) {
+    throw invalid("messages", `\`messages\` must be a non-empty array. Given: ${show(messages)}`);
+  }
+  return messages.map((m: unknown, i) => parseMessage(m, `messages[${i}]`));
+}
+
+function isChatRole(value: unknown): value is ChatRole {
+  return typeof value === "string" && (ROLES as readonly string[]).includes(value);
+}
+
+function parseMessage(message: unknown, path: string): ChatMessage {
+  if (!isPlainObject(message)) {
+    throw invalid(path, `\`${path}\` must be an object with \`role\` and \`content\`. Given: ${show(message)}`);
+  }
+  const role = message["role"];
+  if (!isChatRole(role)) {
+    throw invalid(`${path}.role`, `\`${path}.role\` must be one of ${ROLES.join(", ")}. Given: ${show(role)}`);
+  }
+  // Dropping a tool call from the transcript would silently change what the model sees.
+  const toolCalls = present(message, "tool_calls");
+  if (toolCalls !== undefined && !(Array.isArray(toolCalls) && toolCalls.length === 0)) {
+    throw invalid(`${path}.tool_calls`, "tools are not supported yet.");
+  }
+  optionalString(message, "name", `${path}.name`);
+  optionalString(message, "tool_call_id", `${path}.tool_call_id`);
+  // Assistant turns may have null content in OpenAI's schema; every other role must say something.
+  return { role, content: parseContent(message["content"], `${path}.content`, role === "assistant") };
+}
+
+function parseContent(content: unknown, path: string, nullable: boolean): string {
+  if (typeof content === "string") return content;
+  if (content === undefined || content === null) {
+    if (nullable) return "";
+    throw invalid(path, `\`${path}\` is required.`);
+  }
+  if (!Array.isArray(content)) {
+    throw invalid(path, `\`${path}\` must be a string or an array of content parts. Given: ${show(content)}`);
+  }
+  // Newline join is what vLLM does for text-only part lists, so templates see the same string.
+  return content.map((part: unknown, j) => parseTextPart(part, `${path}[${j}]`)).join("\n");
+}
+
+function parseTextPart(part: unknown, path: string): string {
+  if (!isPlainObject(part)) throw invalid(path, `\`${path}\` must be a content part object. Given: ${show(part)}`);
+  const type = part["type"];
+  if (type !== "text") {
+    throw invalid(`${path}.type`, `\`${path}.type\` ${show(type)} is not supported; only "text" content parts are.`);
+  }
+  const text = part["text"];
+  if (typeof text !== "string") throw invalid(`${path}.text`, `\`${path}.text\` must be a string. Given: ${show(text)}`);
+  return text;
+}
+
+function isEmptyArray(value: unknown): boolean {
+  return Array.isArray(value) && value.length === 0;
+}
+
+/** tools/functions must be absent or empty and tool_choice/function_call absent or "none". */
+function rejectTools(body: JsonObject): void {
+  for (const key of ["tools", "functions"]) {
+    const value = present(body, key);
+    if (value !== undefined && !isEmptyArray(value)) throw invalid(key, "tools are not supported yet.");
+  }
+  for (const key of ["tool_choice", "function_call"]) {
+    const value = present(body, key);
+    if (value !== undefined && value !== "none") {
+      throw invalid(key, `tools are not supported yet; \`${key}\` may only be "none". Given: ${show(value)}`);
+    }
+  }
+}
+
+function rejectResponseFormat(body: JsonObject): void {
+  const format = present(body, "response_format");
+  if (format === undefined) return;
+  if (!isPlainObject(format) || typeof format["type"] !== "string") {
+    throw invalid("response_format", `\`response_format\` must be an object with a string \`type\`. Given: ${show(format)}`);
+  }
+  if (format["type"] !== "text") {
+    throw invalid("response_format", `\`response_format\` type ${show(format["type"])} is not supported; only "text" is.`);
+  }
+}
+
+/** Text out only: audio output and non-text modalities cannot be honoured. */
+function rejectAudio(body: JsonObject): void {
+  if (present(body, "audio") !== undefined) throw invalid("audio", "Audio output is not supported.");
+  const modalities = present(body, "modalities");
+  if (modalities === undefined) return;
+  if (!Array.isArray(modalities) || modalities.some((m: unknown) => m !== "text")) {
+    throw invalid("modalities", `\`modalities\` may only contain "text". Given: ${show(modalities)}`);
+  }
+}

@@ -1,0 +1,44 @@
+// ModelBackend: the typed seam between the engine loop and the native library. The engine loop, scheduler and
+// output processing see only this interface; runtime/llama-backend.ts implements it over node-llama-cpp.
+
+import type { SamplingParams } from "../request/generate-request.js";
+import type { StepPlan, StepResult } from "../engine/step-plan.js";
+
+export interface ModelInfo {
+  readonly path: string;
+  readonly trainContextSize: number;
+  readonly vocabSize: number;
+  /** Per-slot KV cells. */
+  readonly slotContextSize: number;
+  readonly slots: number;
+  readonly chatTemplate: string | null;
+  readonly bosText: string;
+  readonly eosText: string;
+  readonly gpu: string | false;
+  readonly threads: number;
+  readonly buildType: string;
+}
+
+/** Per-sequence sampling state the backend reads each step; owned by the engine loop. */
+export interface SequenceSampling {
+  readonly params: SamplingParams;
+  /** null: no logprobs; n: top-n alternatives (0..20). */
+  readonly logprobs: number | null;
+  /** EOS/EOG may not be sampled now (ignore_eos, or min_tokens not reached). */
+  suppressEog: boolean;
+  /** Generated tokens so far (penalties apply to these). */
+  readonly outputTokens: readonly number[];
+}
+
+export interface ModelBackend {
+  readonly info: ModelInfo;
+  /** Text → ids. `special` parses special-token text (chat templates); BOS is prepended when the model wants it. */
+  tokenize(text: string, special: boolean): number[];
+  detokenize(tokens: readonly number[]): string;
+  isEog(token: number): boolean;
+  /** Run one step: every entry's tokens in one llama_decode, then sample where planned. */
+  step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult>;
+  /** KV cells in use across all slots (0..slots*slotContextSize). */
+  kvCellsUsed(): number;
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,56 @@
+// Engine worker thread entry: load the model, run the engine loop, answer the main thread's messages, and exit
+// cooperatively on shutdown (dispose llama.cpp, then let the thread end: never process.exit mid-decode).
+
+import { parentPort, workerData } from "node:worker_threads";
+import { LoomError } from "../errors.js";
+import { EngineLoop } from "../engine/engine-loop.js";
+import type { EngineWorkerData, FromWorker, ToWorker } from "../workers/worker-messages.js";
+import { loadLlamaBackend } from "./llama-backend.js";
+
+const port = parentPort;
+if (port === null) throw new Error("worker-entry must run in a worker thread");
+const data = workerData as EngineWorkerData;
+
+function post(msg: FromWorker): void {
+  port?.postMessage(msg);
+}
+
+async function main(): Promise<void> {
+  const backend = await loadLlamaBackend({
+    modelPath: data.modelPath,
+    slots: data.slots,
+    slotContextSize: data.slotContextSize,
+    batchSize: data.batchSize,
+    threads: data.threads,
+    gpu: data.gpu,
+    gpuLayers: data.gpuLayers,
+    nativeBuild: data.nativeBuild,
+    log: (level, message) => {
+      if (level === "error" || level === "warn") process.stderr.write(`[engine ${data.modelName}/${data.workerId}] ${level}: ${message.trim()}\n`);
+    },
+  });
+  const loop = new EngineLoop(
+    backend,
+    { slots: data.slots, batchSize: data.batchSize, prefillChunk: data.prefillChunk },
+    {
+      accepted: (id, promptTokens) => post({ type: "accepted", id, promptTokens }),
+      rejected: (id, error) => post({ type: "rejected", id, error }),
+      step: (events, stats) => post({ type: "step", events, stats }),
+    },
+  );
+  port?.on("message", (msg: ToWorker) => {
+    if (msg.type === "submit") loop.submit(msg.id, msg.request);
+    else if (msg.type === "cancel") loop.cancel(msg.id, msg.reason);
+    else loop.shutdown();
+  });
+  post({ type: "ready", info: backend.info, stats: loop.stats() });
+  await loop.run();
+  await backend.dispose();
+  post({ type: "stopped" });
+  port?.close();
+}
+
+main().catch((err: unknown) => {
+  post({ type: "fatal", error: LoomError.from(err).toData() });
+  port?.close();
+});

@@ -1,0 +1,71 @@
+// Composition root: builds the engine (worker threads per model) and the transports from one frozen ServerConfig,
+// starts them in dependency order, and closes them in reverse on shutdown: stop accepting → drain in-flight
+// requests (bounded) → stop workers cooperatively → close sockets.
+
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { perSlotContext, type ServerConfig } from "./config.js";
+import { Engine } from "./engine/engine.js";
+import { createHttpServer } from "./transport/http/http-server.js";
+import { logFn } from "./support/logger.js";
+
+export interface RunningServer {
+  readonly engine: Engine;
+  readonly http: Server;
+  readonly url: string;
+  /** Graceful: refuse new work, let in-flight requests finish for up to drainMs, then stop everything. */
+  close(drainMs?: number): Promise<void>;
+}
+
+export async function startServer(cfg: ServerConfig, logger: Logger): Promise<RunningServer> {
+  const log = logFn(logger);
+  const engine = await Engine.start({
+    models: cfg.models,
+    enginesPerModel: cfg.engines,
+    slots: cfg.parallel,
+    slotContextSize: perSlotContext(cfg),
+    batchSize: cfg.batchSize,
+    prefillChunk: cfg.prefillChunk,
+    threads: cfg.threads,
+    gpu: cfg.gpu,
+    gpuLayers: cfg.gpuLayers,
+    nativeBuild: cfg.nativeBuild,
+    maxQueue: cfg.maxQueue,
+    log,
+  });
+  let accepting = true;
+  const http = createHttpServer({
+    engine,
+    apiKeys: cfg.apiKeys,
+    bodyLimitBytes: cfg.bodyLimitBytes,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    accepting: () => accepting,
+    log,
+  });
+  await listen(http, cfg.host, cfg.port);
+  const addr = http.address() as AddressInfo;
+  const url = `http://${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  let closing: Promise<void> | null = null;
+  const close = (drainMs = 10_000): Promise<void> => {
+    closing ??= (async () => {
+      accepting = false;
+      await engine.drain(drainMs);
+      await engine.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    })();
+    return closing;
+  };
+  return { engine, http, url, close };
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}

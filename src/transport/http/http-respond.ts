@@ -1,0 +1,20 @@
+// Plain JSON responses and OpenAI-shaped errors for the HTTP transport. Every error body and status comes from
+// errors.ts' one table; Retry-After goes with 429/503 because the official SDK retries those.
+
+import type { ServerResponse } from "node:http";
+import { ERROR_TABLE, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
+
+export const RETRY_AFTER_SECONDS = 1;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, err: ErrorData, headers: Readonly<Record<string, string>> = {}): void {
+  const row = ERROR_TABLE[err.code];
+  const extra = row.retryable ? { ...headers, "retry-after": String(RETRY_AFTER_SECONDS) } : headers;
+  sendJson(res, row.httpStatus, toOpenAIErrorBody(err), extra);
+}

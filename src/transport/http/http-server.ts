@@ -1,0 +1,160 @@
+// HTTP transport: node:http server, the route table, request ids, API-key auth, body limit and JSON parsing, and
+// the mapping of every thrown LoomError to an OpenAI error response. Routes get parsed input and the Engine facade.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { randomUUID, timingSafeEqual } from "node:crypto";
+import type { Engine } from "../../engine/engine.js";
+import { LoomError } from "../../errors.js";
+import { parseChatRequest } from "../../request/parse-chat-request.js";
+import { parseCompletionRequest } from "../../request/parse-completion-request.js";
+import { modelObject } from "../../protocol/openai.js";
+import { ChatRenderer } from "./chat-renderer.js";
+import { CompletionRenderer } from "./completion-renderer.js";
+import { newIdentity, runGeneration, type GenerationContext } from "./generation-route.js";
+import { sendError, sendJson } from "./http-respond.js";
+
+export interface HttpServerOptions {
+  readonly engine: Engine;
+  readonly apiKeys: readonly string[];
+  readonly bodyLimitBytes: number;
+  readonly requestTimeoutMs: number;
+  /** False while draining for shutdown: /ready is 503 and new generations are refused. */
+  readonly accepting: () => boolean;
+  readonly log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+}
+
+interface RequestScope {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly path: string;
+}
+
+type Handler = (scope: RequestScope, opts: HttpServerOptions) => Promise<void> | void;
+
+interface Route {
+  readonly method: "GET" | "POST";
+  readonly match: (path: string) => boolean;
+  readonly auth: boolean;
+  readonly handler: Handler;
+}
+
+const ROUTES: readonly Route[] = [
+  { method: "POST", match: (p) => p === "/v1/chat/completions", auth: true, handler: chatCompletions },
+  { method: "POST", match: (p) => p === "/v1/completions", auth: true, handler: completions },
+  { method: "GET", match: (p) => p === "/v1/models", auth: true, handler: listModels },
+  { method: "GET", match: (p) => p.startsWith("/v1/models/"), auth: true, handler: getModel },
+  { method: "GET", match: (p) => p === "/v1/status", auth: true, handler: status },
+  { method: "GET", match: (p) => p === "/health", auth: false, handler: (s) => sendJson(s.res, 200, { status: "ok" }, s.headers) },
+  { method: "GET", match: (p) => p === "/ready", auth: false, handler: ready },
+];
+
+export function createHttpServer(opts: HttpServerOptions): Server {
+  const server = createServer((req, res) => {
+    handle(req, res, opts).catch((err: unknown) => {
+      opts.log("error", "request handler failed", { err: String(err) });
+      res.destroy();
+    });
+  });
+  // Streams can legitimately stay open for minutes; the per-request deadline governs instead.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServerOptions): Promise<void> {
+  const headers = { "x-request-id": requestIdOf(req) };
+  const path = (req.url ?? "/").split("?")[0] ?? "/";
+  const candidates = ROUTES.filter((r) => r.match(path));
+  if (candidates.length === 0) return sendError(res, notFound(path), headers);
+  const route = candidates.find((r) => r.method === req.method);
+  if (route === undefined) {
+    return sendError(res, new LoomError("method_not_allowed", `Method ${req.method} is not allowed on ${path}.`).toData(), headers);
+  }
+  try {
+    if (route.auth) checkApiKey(req, opts.apiKeys);
+    await route.handler({ req, res, headers, path }, opts);
+  } catch (err) {
+    const e = LoomError.from(err);
+    if (e.code === "internal_error") opts.log("error", "unhandled error in request", { err: e.message, stack: (err as Error)?.stack });
+    if (!res.headersSent) sendError(res, e.toData(), headers);
+    else res.destroy();
+  }
+}
+
+function notFound(path: string): LoomError {
+  return new LoomError("not_found", `Unknown path: ${path}`);
+}
+
+/** Honour a sane incoming X-Request-Id (proxies set one); otherwise make one. */
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers["x-request-id"];
+  if (typeof given === "string" && /^[\w.:-]{1,128}$/.test(given)) return given;
+  return randomUUID();
+}
+
+function checkApiKey(req: IncomingMessage, keys: readonly string[]): void {
+  if (keys.length === 0) return;
+  const header = req.headers.authorization ?? "";
+  const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+  const given = Buffer.from(token);
+  const ok = keys.some((k) => {
+    const want = Buffer.from(k);
+    return want.length === given.length && timingSafeEqual(want, given);
+  });
+  if (!ok) throw new LoomError("invalid_api_key", "Incorrect API key provided. Pass it as `Authorization: Bearer <key>`.");
+}
+
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new LoomError("payload_too_large", `The request body exceeds ${limit} bytes.`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new LoomError("invalid_json", `The body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function generationContext(s: RequestScope, opts: HttpServerOptions): GenerationContext {
+  if (!opts.accepting()) throw new LoomError("unavailable", "The server is draining for shutdown.");
+  return { engine: opts.engine, req: s.req, res: s.res, headers: s.headers, deadlineAt: Date.now() + opts.requestTimeoutMs };
+}
+
+async function chatCompletions(s: RequestScope, opts: HttpServerOptions): Promise<void> {
+  const parsed = parseChatRequest(await readJson(s.req, opts.bodyLimitBytes));
+  const ctx = generationContext(s, opts);
+  await runGeneration(ctx, parsed, new ChatRenderer(newIdentity("chatcmpl", parsed.request.model), parsed.logprobs));
+}
+
+async function completions(s: RequestScope, opts: HttpServerOptions): Promise<void> {
+  const parsed = parseCompletionRequest(await readJson(s.req, opts.bodyLimitBytes));
+  const ctx = generationContext(s, opts);
+  await runGeneration(ctx, parsed, new CompletionRenderer(newIdentity("cmpl", parsed.request.model), parsed.logprobs));
+}
+
+function listModels(s: RequestScope, opts: HttpServerOptions): void {
+  const data = opts.engine.listModels().map((m) => modelObject(m.id, m.created, "loom", m.info?.slotContextSize));
+  sendJson(s.res, 200, { object: "list", data }, s.headers);
+}
+
+function getModel(s: RequestScope, opts: HttpServerOptions): void {
+  const id = decodeURIComponent(s.path.slice("/v1/models/".length));
+  const m = opts.engine.listModels().find((x) => x.id === id);
+  if (m === undefined) throw new LoomError("model_not_found", `The model \`${id}\` does not exist.`, "model");
+  sendJson(s.res, 200, modelObject(m.id, m.created, "loom", m.info?.slotContextSize), s.headers);
+}
+
+function status(s: RequestScope, opts: HttpServerOptions): void {
+  sendJson(s.res, 200, { accepting: opts.accepting(), ...opts.engine.status() }, s.headers);
+}
+
+function ready(s: RequestScope, opts: HttpServerOptions): void {
+  if (opts.accepting() && opts.engine.ready) return sendJson(s.res, 200, { status: "ready" }, s.headers);
+  sendError(s.res, new LoomError("unavailable", "Not ready: loading, draining or no engine worker up.").toData(), s.headers);
+}

@@ -1,0 +1,175 @@
+// WorkerClient: the main-thread handle of one engine worker thread. It owns the Worker, routes the worker's step
+// messages into per-request TokenStreams, and turns an unexpected worker exit into engine_failure for every request
+// it held. It never terminates a worker that may be decoding (that aborts the whole process): stop is cooperative.
+
+import { Worker } from "node:worker_threads";
+import { LoomError, type ErrorData } from "../errors.js";
+import type { GenerateRequest } from "../request/generate-request.js";
+import type { ModelInfo } from "../runtime/model-backend.js";
+import { TokenStream } from "../engine/token-stream.js";
+import type { EngineStats, EngineWorkerData, FromWorker, SequenceEvent, ToWorker } from "./worker-messages.js";
+
+export type WorkerState = "starting" | "ready" | "stopping" | "stopped" | "failed";
+
+export interface WorkerClientEvents {
+  /** The worker died on its own (crash, fatal load error); the pool decides whether to restart it. */
+  readonly onExit: (client: WorkerClient, error: ErrorData) => void;
+  readonly onStep?: (client: WorkerClient, events: readonly SequenceEvent[], stats: EngineStats) => void;
+}
+
+/**
+ * The worker runs compiled JS. Under the TypeScript test runner this module is loaded from src/*.ts, where no .js
+ * sibling exists, so it points at the build output (`npm test` builds first).
+ */
+function workerEntry(): URL {
+  const here = import.meta.url;
+  if (here.endsWith(".js")) return new URL("../runtime/worker-entry.js", here);
+  return new URL("../../dist/src/runtime/worker-entry.js", here);
+}
+
+export class WorkerClient {
+  private readonly worker: Worker;
+  private readonly streams = new Map<string, TokenStream>();
+  private readonly deadlines = new Map<string, NodeJS.Timeout>();
+  private _state: WorkerState = "starting";
+  private _info: ModelInfo | null = null;
+  private _stats: EngineStats | null = null;
+  private readonly readyPromise: Promise<void>;
+  private readonly stoppedPromise: Promise<void>;
+  private rejectReady: (e: Error) => void = () => {};
+
+  constructor(readonly data: EngineWorkerData, private readonly events: WorkerClientEvents) {
+    this.worker = new Worker(workerEntry(), { workerData: data, name: `loom-engine-${data.modelName}-${data.workerId}` });
+    this.readyPromise = new Promise((resolve, reject) => {
+      this.rejectReady = reject;
+      this.worker.on("message", (msg: FromWorker) => this.onMessage(msg, resolve, reject));
+    });
+    // Nobody may be awaiting readiness when a worker dies later; that must not become an unhandled rejection.
+    this.readyPromise.catch(() => {});
+    this.stoppedPromise = new Promise((resolve) => this.worker.once("exit", (code) => this.onWorkerExit(code, resolve)));
+    this.worker.on("error", (err) => this.failAll({ code: "engine_failure", message: `engine worker error: ${err.message}`, param: null }));
+  }
+
+  get state(): WorkerState {
+    return this._state;
+  }
+
+  get info(): ModelInfo | null {
+    return this._info;
+  }
+
+  get stats(): EngineStats | null {
+    return this._stats;
+  }
+
+  /** Requests submitted and not yet finished. */
+  get inFlight(): number {
+    return this.streams.size;
+  }
+
+  ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  submit(id: string, request: GenerateRequest, deadlineAt: number | null): TokenStream {
+    if (this._state !== "ready") throw new LoomError("unavailable", "The engine is not accepting requests.");
+    const stream = new TokenStream(id, (sid) => this.cancel(sid, "cancelled"));
+    this.streams.set(id, stream);
+    if (deadlineAt !== null) this.armDeadline(id, deadlineAt);
+    this.post({ type: "submit", id, request });
+    return stream;
+  }
+
+  private armDeadline(id: string, deadlineAt: number): void {
+    const timer = setTimeout(() => this.cancel(id, "deadline_exceeded"), Math.max(0, deadlineAt - Date.now()));
+    timer.unref();
+    this.deadlines.set(id, timer);
+  }
+
+  cancel(id: string, reason: "cancelled" | "deadline_exceeded"): void {
+    if (!this.streams.has(id)) return;
+    this.post({ type: "cancel", id, reason });
+  }
+
+  /** Cooperative stop: the worker cancels its sequences, finishes the step in flight, disposes llama.cpp and exits. */
+  async stop(): Promise<void> {
+    if (this._state === "stopped" || this._state === "failed") return;
+    this._state = "stopping";
+    this.post({ type: "shutdown" });
+    await this.stoppedPromise;
+  }
+
+  private post(msg: ToWorker): void {
+    this.worker.postMessage(msg);
+  }
+
+  private onMessage(msg: FromWorker, resolve: () => void, reject: (e: Error) => void): void {
+    switch (msg.type) {
+      case "ready":
+        this._info = msg.info;
+        this._stats = msg.stats;
+        this._state = "ready";
+        resolve();
+        return;
+      case "fatal":
+        this._state = "failed";
+        reject(LoomError.fromData(msg.error));
+        return;
+      case "accepted":
+        this.streams.get(msg.id)?.push({ type: "accepted", promptTokens: msg.promptTokens });
+        return;
+      case "rejected":
+        this.endStream(msg.id, { type: "error", error: msg.error });
+        return;
+      case "step":
+        this._stats = msg.stats;
+        this.routeStep(msg.events);
+        this.events.onStep?.(this, msg.events, msg.stats);
+        return;
+      case "stopped":
+        return;
+    }
+  }
+
+  /** The one loop over a step's events on the main thread: push into mailboxes, close finished ones. */
+  private routeStep(events: readonly SequenceEvent[]): void {
+    for (const ev of events) {
+      const stream = this.streams.get(ev.id);
+      if (stream === undefined) continue;
+      if (ev.text.length > 0 || ev.tokenIds.length > 0) {
+        stream.push({ type: "delta", text: ev.text, tokenIds: ev.tokenIds, logprobs: ev.logprobs ?? null });
+      }
+      if (ev.finish === undefined) continue;
+      if (ev.finish.error !== undefined) this.endStream(ev.id, { type: "error", error: ev.finish.error });
+      else this.endStream(ev.id, { type: "done", reason: ev.finish.reason, usage: ev.finish.usage });
+    }
+  }
+
+  private endStream(id: string, event: Parameters<TokenStream["push"]>[0]): void {
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    this.streams.delete(id);
+    const timer = this.deadlines.get(id);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.deadlines.delete(id);
+    }
+    stream.push(event);
+  }
+
+  private onWorkerExit(code: number, resolve: () => void): void {
+    const expected = this._state === "stopping";
+    const wasServing = this._state === "ready";
+    this._state = expected ? "stopped" : "failed";
+    const error: ErrorData = { code: "engine_failure", message: `engine worker exited (code ${code})`, param: null };
+    this.rejectReady(LoomError.fromData(error));
+    this.failAll(error);
+    resolve();
+    // A worker that never became ready failed to load: start-up reports that; only a serving worker is restarted.
+    if (wasServing) this.events.onExit(this, error);
+  }
+
+  private failAll(error: ErrorData): void {
+    for (const id of [...this.streams.keys()]) this.endStream(id, { type: "error", error });
+  }
+}

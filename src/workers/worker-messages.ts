@@ -1,0 +1,66 @@
+// The main-thread <-> engine-worker protocol: a versioned discriminated union of structured-clone-safe messages.
+// One "step" message per engine step carries every sequence's new tokens, so the main thread never drives steps.
+
+import type { ErrorData } from "../errors.js";
+import type { FinishReason, GenerateRequestFields, Usage } from "../request/generate-request.js";
+import type { ModelInfo } from "../runtime/model-backend.js";
+
+export const PROTOCOL_VERSION = 1;
+
+export interface EngineWorkerData {
+  readonly version: typeof PROTOCOL_VERSION;
+  readonly workerId: number;
+  readonly modelName: string;
+  readonly modelPath: string;
+  readonly slots: number;
+  readonly slotContextSize: number;
+  readonly batchSize: number;
+  readonly prefillChunk: number;
+  readonly threads: number;
+  readonly gpu: "auto" | "cuda" | "vulkan" | "cpu";
+  readonly gpuLayers: number | "max";
+  readonly nativeBuild: "auto" | "never";
+}
+
+export type ToWorker =
+  | { readonly type: "submit"; readonly id: string; readonly request: GenerateRequestFields }
+  | { readonly type: "cancel"; readonly id: string; readonly reason: "cancelled" | "deadline_exceeded" }
+  | { readonly type: "shutdown" };
+
+export interface TokenLogprobData {
+  readonly token: number;
+  readonly text: string;
+  readonly logprob: number;
+  readonly top: readonly { readonly token: number; readonly text: string; readonly logprob: number }[];
+}
+
+/** What one sequence produced in one step. */
+export interface SequenceEvent {
+  readonly id: string;
+  readonly text: string;
+  readonly tokenIds: readonly number[];
+  readonly logprobs?: readonly TokenLogprobData[];
+  readonly finish?: { readonly reason: FinishReason; readonly usage: Usage; readonly error?: ErrorData };
+}
+
+export interface EngineStats {
+  readonly steps: number;
+  readonly slots: number;
+  readonly slotsBusy: number;
+  readonly running: number;
+  readonly waiting: number;
+  readonly kvCellsUsed: number;
+  readonly kvCellsTotal: number;
+  readonly lastStepMs: number;
+  readonly lastBatchTokens: number;
+  readonly lastDecodeTokens: number;
+  readonly lastPrefillTokens: number;
+}
+
+export type FromWorker =
+  | { readonly type: "ready"; readonly info: ModelInfo; readonly stats: EngineStats }
+  | { readonly type: "fatal"; readonly error: ErrorData }
+  | { readonly type: "accepted"; readonly id: string; readonly promptTokens: number }
+  | { readonly type: "rejected"; readonly id: string; readonly error: ErrorData }
+  | { readonly type: "step"; readonly events: readonly SequenceEvent[]; readonly stats: EngineStats }
+  | { readonly type: "stopped" };

@@ -1,0 +1,196 @@
+// Unit tests for parseServerConfig: defaults, every flag, LOOM_* env fallbacks, precedence, llama-server aliases,
+// repeatable flags, error messages that name the flag, freezing, and that FLAG_DOCS/--help cover every field.
+import { availableParallelism } from "node:os";
+import { describe, expect, it } from "vitest";
+import {
+  ConfigError,
+  defaultThreads,
+  FLAG_DOCS,
+  parseServerConfig,
+  perSlotContext,
+  renderHelp,
+  type ServerConfig,
+} from "../../src/config.js";
+
+const parse = (argv: readonly string[], env: NodeJS.ProcessEnv = {}): ServerConfig => parseServerConfig(argv, env);
+
+function errorOf(argv: readonly string[], env: NodeJS.ProcessEnv = {}): string {
+  try {
+    parse(argv, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).message;
+  }
+  throw new Error(`expected ${JSON.stringify(argv)} to be rejected`);
+}
+
+describe("parseServerConfig", () => {
+  it("has the documented defaults", () => {
+    expect(parse([])).toEqual({
+      models: [],
+      host: "127.0.0.1",
+      port: 8080,
+      parallel: 16,
+      threads: defaultThreads(availableParallelism()),
+      ctxSize: 4096 * 16,
+      batchSize: 512,
+      prefillChunk: 128,
+      gpu: "auto",
+      gpuLayers: "max",
+      apiKeys: [],
+      engines: 1,
+      maxQueue: 256,
+      requestTimeoutMs: 600_000,
+      bodyLimitBytes: 4 * 1024 * 1024,
+      logLevel: "info",
+      nativeBuild: "auto",
+    });
+  });
+
+});
+
+describe("parseServerConfig: flags", () => {
+  it("parses every flag", () => {
+    const cfg = parse([
+      "--model", "tiny=/m/tiny.gguf", "--host", "0.0.0.0", "--port", "0", "--parallel", "4", "--threads", "3",
+      "--ctx-size", "8192", "--batch-size", "64", "--prefill-chunk", "0", "--gpu", "cuda", "--n-gpu-layers", "20",
+      "--api-key", "k1", "--engines", "2", "--max-queue", "0", "--timeout", "1.5", "--body-limit", "1024",
+      "--log-level", "debug", "--native-build", "never",
+    ]);
+    expect(cfg).toEqual({
+      models: [{ name: "tiny", path: "/m/tiny.gguf" }], host: "0.0.0.0", port: 0, parallel: 4, threads: 3,
+      ctxSize: 8192, batchSize: 64, prefillChunk: 0, gpu: "cuda", gpuLayers: 20, apiKeys: ["k1"], engines: 2,
+      maxQueue: 0, requestTimeoutMs: 1500, bodyLimitBytes: 1024, logLevel: "debug", nativeBuild: "never",
+    });
+    expect(perSlotContext(cfg)).toBe(2048);
+  });
+
+  it("accepts --flag=value and the llama-server short aliases", () => {
+    const cfg = parse(["-c", "1000", "-np", "3", "-t", "2", "-b", "9", "-ngl", "7", "-m", "/x/a.gguf", "--port=81"]);
+    expect(cfg).toMatchObject({ ctxSize: 1000, parallel: 3, threads: 2, batchSize: 9, gpuLayers: 7, port: 81 });
+    expect(cfg.models).toEqual([{ name: "a", path: "/x/a.gguf" }]);
+    expect(perSlotContext(cfg)).toBe(333);
+    expect(parse(["-np=2", "-ngl=max"])).toMatchObject({ parallel: 2, gpuLayers: "max" });
+  });
+
+  it("resolves ctx-size 0 to 4096 cells per slot", () => {
+    expect(parse(["--parallel", "3", "--ctx-size", "0"]).ctxSize).toBe(3 * 4096);
+    expect(perSlotContext(parse(["-np", "2"]))).toBe(4096);
+  });
+
+});
+
+describe("parseServerConfig: env", () => {
+  it("reads every flag from its LOOM_* variable", () => {
+    const cfg = parse([], {
+      LOOM_MODEL: "a=/m/a.gguf, /m/b.GGUF", LOOM_HOST: "::", LOOM_PORT: "9000", LOOM_PARALLEL: "2", LOOM_THREADS: "1",
+      LOOM_CTX_SIZE: "512", LOOM_BATCH_SIZE: "2", LOOM_PREFILL_CHUNK: "32", LOOM_GPU: "vulkan", LOOM_N_GPU_LAYERS: "0",
+      LOOM_API_KEY: "k1,k2,", LOOM_ENGINES: "3", LOOM_MAX_QUEUE: "5", LOOM_TIMEOUT: "30", LOOM_BODY_LIMIT: "100",
+      LOOM_LOG_LEVEL: "silent", LOOM_NATIVE_BUILD: "never",
+    });
+    expect(cfg).toEqual({
+      models: [{ name: "a", path: "/m/a.gguf" }, { name: "b", path: "/m/b.GGUF" }], host: "::", port: 9000,
+      parallel: 2, threads: 1, ctxSize: 512, batchSize: 2, prefillChunk: 32, gpu: "vulkan", gpuLayers: 0,
+      apiKeys: ["k1", "k2"], engines: 3, maxQueue: 5, requestTimeoutMs: 30_000, bodyLimitBytes: 100,
+      logLevel: "silent", nativeBuild: "never",
+    });
+  });
+
+  it("lets flags beat env, and treats an empty env var as unset", () => {
+    const env = { LOOM_PORT: "9000", LOOM_API_KEY: "env-key", LOOM_MODEL: "/m/env.gguf", LOOM_HOST: "" };
+    const cfg = parse(["--port", "1234", "--api-key", "flag-key", "--model", "/m/flag.gguf"], env);
+    expect(cfg).toMatchObject({ port: 1234, apiKeys: ["flag-key"], host: "127.0.0.1" });
+    expect(cfg.models).toEqual([{ name: "flag", path: "/m/flag.gguf" }]);
+    expect(parse(["-c", "100"], { LOOM_CTX_SIZE: "200" }).ctxSize).toBe(100);
+  });
+
+});
+
+describe("parseServerConfig: repeats and shapes", () => {
+  it("takes --model repeatedly, with and without names", () => {
+    const cfg = parse(["--model", "/models/qwen2-0.5b.gguf", "--model", "chat=/models/other.gguf", "-m", "rel/x.bin"]);
+    expect(cfg.models).toEqual([
+      { name: "qwen2-0.5b", path: "/models/qwen2-0.5b.gguf" },
+      { name: "chat", path: "/models/other.gguf" },
+      { name: "x.bin", path: "rel/x.bin" },
+    ]);
+    expect(parse(["--api-key", "a", "--api-key", "b"]).apiKeys).toEqual(["a", "b"]);
+  });
+
+  it("lets the last value of a single-valued flag win", () => {
+    expect(parse(["--port", "1", "--port", "2"]).port).toBe(2);
+  });
+
+  it("accepts 'all' as a synonym of max GPU layers and is case-insensitive for enums", () => {
+    expect(parse(["-ngl", "all", "--gpu", "CPU", "--log-level", "WARN"])).toMatchObject({ gpuLayers: "max", gpu: "cpu", logLevel: "warn" });
+  });
+
+  it("returns a frozen config with frozen arrays", () => {
+    const cfg = parse(["--model", "/m/a.gguf", "--api-key", "k"]);
+    expect(Object.isFrozen(cfg)).toBe(true);
+    expect(Object.isFrozen(cfg.models)).toBe(true);
+    expect(Object.isFrozen(cfg.models[0])).toBe(true);
+    expect(Object.isFrozen(cfg.apiKeys)).toBe(true);
+  });
+});
+
+describe("parseServerConfig errors name the flag", () => {
+  const cases: readonly [readonly string[], NodeJS.ProcessEnv, RegExp][] = [
+    [["--port", "80x"], {}, /--port.*integer.*"80x"/],
+    [["--port", "70000"], {}, /--port.*0 to 65535/],
+    [["--port=-1"], {}, /--port/],
+    [["--parallel", "0"], {}, /--parallel.*≥ 1/],
+    [["-np", "2.5"], {}, /--parallel/],
+    [["--batch-size", "8", "--parallel", "16"], {}, /--batch-size \(8\) must be ≥ --parallel \(16\)/],
+    [["--ctx-size", "4", "-np", "8"], {}, /--ctx-size/],
+    [["--gpu", "metal"], {}, /--gpu.*auto, cuda, vulkan, cpu.*"metal"/],
+    [["-ngl", "lots"], {}, /--n-gpu-layers/],
+    [["--timeout", "0"], {}, /--timeout.*seconds/],
+    [["--timeout", "-3"], {}, /--timeout/],
+    [["--log-level", "verbose"], {}, /--log-level/],
+    [["--native-build", "always"], {}, /--native-build/],
+    [["--body-limit", "0"], {}, /--body-limit/],
+    [["--engines", "0"], {}, /--engines/],
+    [["--max-queue", "-1"], {}, /--max-queue/],
+    [["--prefill-chunk", "x"], {}, /--prefill-chunk/],
+    [["--threads", "0"], {}, /--threads/],
+    [["--api-key", ""], {}, /--api-key/],
+    [["--model", "=/m/a.gguf"], {}, /--model/],
+    [["--model", "/a/x.gguf", "--model", "/b/x.gguf"], {}, /--model.*\(x\)/],
+    [["--host", ""], {}, /--host/],
+    [["--bogus"], {}, /--bogus/],
+    [["--port"], {}, /--port/],
+    [["serve"], {}, /serve/],
+    [[], { LOOM_PORT: "abc" }, /LOOM_PORT \(--port\)/],
+    [[], { LOOM_GPU: "tpu" }, /LOOM_GPU \(--gpu\)/],
+  ];
+  it.each(cases)("%j %j", (argv, env, pattern) => {
+    expect(errorOf(argv, env)).toMatch(pattern);
+  });
+});
+
+describe("FLAG_DOCS and help", () => {
+  it("documents every ServerConfig field exactly once", () => {
+    const fields = FLAG_DOCS.map((d) => d.field).sort();
+    expect(fields).toEqual(Object.keys(parse([])).sort());
+    expect(new Set(FLAG_DOCS.map((d) => d.flag)).size).toBe(FLAG_DOCS.length);
+  });
+
+  it("derives each env name from its flag", () => {
+    for (const d of FLAG_DOCS) expect(d.env).toBe(`LOOM_${d.flag.slice(2).replace(/-/g, "_").toUpperCase()}`);
+    expect(FLAG_DOCS.find((d) => d.flag === "--ctx-size")).toMatchObject({ alias: "-c", env: "LOOM_CTX_SIZE" });
+  });
+
+  it("renders every flag, alias and env var in --help", () => {
+    const help = renderHelp();
+    for (const d of FLAG_DOCS) {
+      expect(help).toContain(d.flag);
+      expect(help).toContain(d.env);
+      if (d.alias !== undefined) expect(help).toContain(`${d.alias},`);
+    }
+  });
+
+  it("computes the default thread count", () => {
+    expect([1, 2, 3, 4, 16, 0].map(defaultThreads)).toEqual([1, 2, 2, 3, 15, 1]);
+  });
+});
