@@ -22,7 +22,7 @@ export interface Preset {
   vocab: VocabName;
   quant: QuantName;
   /**
-   * No output.weight: llama.cpp reuses token_embd. Tying biases every token towards predicting itself
+   * True: no output.weight, llama.cpp reuses token_embd as the head. Tying biases every token towards predicting itself
    * (logit e_t·e_t); at n_embd 768 the layers' residual writes drown that out, but at n_embd 64 they
    * don't and greedy decoding locks onto one token within a few steps, so `tiny` keeps its own head.
    */
@@ -113,6 +113,10 @@ export function defaultModelPath(opts: MakeModelOptions): string {
  * Tensor list in file order. The bench-shaped presets tie embeddings (keeps bench at ~110M params and
  * ~25% smaller); either way a draft and its target share the output head, as it is seeded by name.
  */
+export function syntheticTensorSpecs(opts: MakeModelOptions, nVocab: number): GgufTensorSpec[] {
+  return tensorSpecs(resolveOptions(opts), nVocab);
+}
+
 function tensorSpecs(r: Resolved, nVocab: number): GgufTensorSpec[] {
   const wt = QUANT[r.quant].type;
   const { nEmbd: e, nFf: ff } = r;

@@ -60,7 +60,7 @@ export async function ensureVocabFile(name: VocabName, log?: (line: string) => v
   const repo = await mkdtemp(join(tmpdir(), "loom-vocab-"));
   try {
     const bytes = await extractFromBundle(repo, bundle, `models/${VOCABS[name].file}`);
-    const temp = `${target}.${process.pid}.${Date.now()}.tmp`;
+    const temp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     await writeFile(temp, bytes);
     await rename(temp, target);
   } finally {

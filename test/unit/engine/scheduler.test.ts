@@ -1,0 +1,290 @@
+// Unit tests for the pure Scheduler: chunked prefill, one decode token per decoding sequence, continuous batching
+// (join/leave between steps, slot reuse), FIFO admission, shortest-remaining-prompt-first with aging, finish(),
+// prefix reuse, and a seeded random simulation that checks the plan invariants on every step.
+// Steps are simulated with planStep + applyResult and a fake sampler whose token is 1000 + outputIndex.
+import { describe, expect, it } from "vitest";
+import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "../../../src/engine/scheduler.js";
+import { InvariantError, Sequence } from "../../../src/engine/sequence.js";
+import type { SampledToken, StepPlan } from "../../../src/engine/step-plan.js";
+
+const range = (n: number, base = 100): number[] => Array.from({ length: n }, (_, i) => base + i);
+
+function mk(s: Scheduler, id: string, prompt: number | readonly number[], maxNewTokens = 64): Sequence {
+  const promptTokens = typeof prompt === "number" ? range(prompt) : prompt;
+  const seq = new Sequence({ id, promptTokens, maxNewTokens, arrivalStep: s.step });
+  s.submit(seq);
+  return seq;
+}
+
+/** Deterministic fake sampler: every sample=true entry gets token 1000 + outputIndex. */
+function sampledFor(plan: StepPlan): Map<string, SampledToken> {
+  return new Map(plan.entries.filter((e) => e.sample).map((e) => [e.seqId, { token: 1000 + e.outputIndex }]));
+}
+
+/** Plan + apply one step, checking the invariants that must hold for every plan. */
+function step(s: Scheduler, batchSize?: number): { plan: StepPlan; updates: SequenceUpdate[] } {
+  const plan = s.planStep();
+  const ids = plan.entries.map((e) => e.seqId);
+  expect(new Set(ids).size, "a sequence appears twice in one plan").toBe(ids.length);
+  const slots = plan.entries.map((e) => e.slot);
+  expect(new Set(slots).size, "a slot appears twice in one plan").toBe(slots.length);
+  let tokens = 0;
+  for (const e of plan.entries) {
+    const seq = s.get(e.seqId) as Sequence;
+    expect(e.start).toBe(seq.computed);
+    expect(e.tokens).toEqual(e.tokens.map((_, i) => seq.tokenAt(e.start + i)));
+    expect(e.tokens.length).toBeGreaterThan(0);
+    expect(s.slots.ownerOf(e.slot)).toBe(e.seqId);
+    expect(e.outputIndex).toBe(seq.outputTokens.length);
+    tokens += e.tokens.length;
+  }
+  expect(plan.decodeTokens + plan.prefillTokens).toBe(tokens);
+  if (batchSize !== undefined) expect(tokens).toBeLessThanOrEqual(batchSize);
+  const updates = s.applyResult(plan, { sampled: sampledFor(plan) });
+  for (const id of ids) {
+    const seq = s.get(id);
+    if (seq !== undefined) expect(seq.computed).toBeLessThanOrEqual(seq.totalTokens);
+  }
+  return { plan, updates };
+}
+
+const opts = (o: Partial<SchedulerOptions> = {}): SchedulerOptions => ({ slots: 4, batchSize: 64, prefillChunk: 8, ...o });
+const shape = (plan: StepPlan) => plan.entries.map((e) => [e.seqId, e.start, e.tokens.length, e.sample]);
+
+describe("Scheduler: one request", () => {
+  it("prefills in chunks, samples only on the chunk that ends the prompt, then decodes one token per step", () => {
+    const s = new Scheduler(opts({ prefillChunk: 4 }));
+    const a = mk(s, "a", 10);
+    expect(shape(step(s).plan)).toEqual([["a", 0, 4, false]]);
+    expect(a.status).toBe("prefilling");
+    expect(shape(step(s).plan)).toEqual([["a", 4, 4, false]]);
+    const third = step(s);
+    expect(shape(third.plan)).toEqual([["a", 8, 2, true]]);
+    expect(third.updates.map((u) => [u.seq.id, u.token, u.firstToken])).toEqual([["a", 1000, true]]);
+    expect(a.status).toBe("decoding");
+    for (let i = 1; i <= 3; i++) {
+      const { plan, updates } = step(s);
+      expect(plan.entries).toEqual([{ seqId: "a", slot: 0, start: 9 + i, tokens: [999 + i], sample: true, outputIndex: i }]);
+      expect({ decode: plan.decodeTokens, prefill: plan.prefillTokens }).toEqual({ decode: 1, prefill: 0 });
+      expect(updates.map((u) => [u.token, u.firstToken])).toEqual([[1000 + i, false]]);
+    }
+    expect(a.outputTokens).toEqual([1000, 1001, 1002, 1003]);
+  });
+
+  it("with chunking off (prefillChunk 0) evaluates whole prompts in one step, even past batchSize", () => {
+    const s = new Scheduler(opts({ prefillChunk: 0, batchSize: 8 }));
+    mk(s, "a", 50);
+    mk(s, "b", 3);
+    const { plan } = step(s);
+    expect(shape(plan).sort()).toEqual([["a", 0, 50, true], ["b", 0, 3, true]]);
+    expect(plan.prefillTokens).toBe(53);
+  });
+
+  it("refuses batchSize < slots and submit of a sequence that is not waiting", () => {
+    expect(() => new Scheduler({ slots: 4, batchSize: 3, prefillChunk: 0 })).toThrow(InvariantError);
+    const s = new Scheduler(opts());
+    const a = mk(s, "a", 2);
+    step(s);
+    expect(() => s.submit(a)).toThrow(InvariantError);
+  });
+
+  it("throws when a planned sample is missing from the result", () => {
+    const s = new Scheduler(opts());
+    mk(s, "a", 2);
+    const plan = s.planStep();
+    expect(() => s.applyResult(plan, { sampled: new Map() })).toThrow(InvariantError);
+  });
+});
+
+describe("Scheduler: many sequences", () => {
+  it("16 decoders: exactly one 1-token decode entry per decoding sequence, never more than batchSize tokens", () => {
+    const s = new Scheduler({ slots: 16, batchSize: 16, prefillChunk: 8 });
+    const seqs = Array.from({ length: 16 }, (_, i) => mk(s, `s${i}`, 3 + i));
+    for (let n = 0; n < 100; n++) {
+      const decoding = seqs.filter((q) => q.status === "decoding").map((q) => q.id);
+      const { plan } = step(s, 16);
+      const decodes = plan.entries.filter((e) => decoding.includes(e.seqId));
+      expect(decodes.map((e) => e.seqId).sort()).toEqual([...decoding].sort());
+      expect(decodes.every((e) => e.tokens.length === 1 && e.sample)).toBe(true);
+      expect(plan.decodeTokens).toBe(decoding.length);
+    }
+    expect(seqs.every((q) => q.status === "decoding")).toBe(true);
+  });
+
+  it("continuous batching: a newcomer joins at the next step; a finished one's slot goes to a waiter", () => {
+    const s = new Scheduler(opts({ slots: 2 }));
+    mk(s, "a", 4);
+    step(s);
+    step(s);
+    const b = mk(s, "b", 4);
+    const joined = step(s).plan;
+    expect(shape(joined)).toEqual([["a", 5, 1, true], ["b", 0, 4, true]]);
+    const c = mk(s, "c", range(4, 500));
+    step(s);
+    expect(c.status).toBe("waiting");
+    const bSlot = b.slot;
+    s.finish("b", "stop");
+    const next = step(s).plan;
+    expect(c.slot).toBe(bSlot);
+    expect(shape(next)).toEqual([["a", 7, 1, true], ["c", 0, 4, true]]);
+  });
+
+  it("more requests than slots wait and are admitted FIFO as slots free, whatever their prompt length", () => {
+    const s = new Scheduler(opts({ slots: 2 }));
+    const lens = [5, 5, 30, 2, 9];
+    const seqs = lens.map((n, i) => mk(s, `r${i}`, n));
+    for (let n = 0; n < 30 && seqs.some((q) => q.status === "waiting"); n++) {
+      const { updates } = step(s);
+      // FIFO: the admitted sequences are always a prefix of the submission order.
+      const admitted = seqs.map((q) => q.status !== "waiting");
+      expect(admitted).toEqual([...admitted].sort((x, y) => Number(y) - Number(x)));
+      expect(s.slots.busy).toBeLessThanOrEqual(2);
+      expect(s.waitingCount).toBe(admitted.filter((x) => !x).length);
+      for (const u of updates) if (u.firstToken) s.finish(u.seq.id, "length");
+    }
+    expect(seqs.every((q) => q.status !== "waiting")).toBe(true);
+  });
+
+  it("a short prompt arriving behind long ones gets its prefill first", () => {
+    const s = new Scheduler(opts());
+    mk(s, "long1", 40);
+    mk(s, "long2", 40);
+    step(s);
+    mk(s, "short", 5);
+    const { plan } = step(s);
+    expect(plan.entries[0]).toMatchObject({ seqId: "short", start: 0, sample: true });
+    expect(plan.entries[0]?.tokens.length).toBe(5);
+    expect(plan.prefillTokens).toBe(8);
+  });
+
+  /** A long prompt against one new short prompt per step (each short leaves after its first token). */
+  function starve(agingStepsPerToken: number, steps: number): { firstLongStep: number | null; long: Sequence } {
+    const s = new Scheduler({ slots: 3, batchSize: 64, prefillChunk: 8, agingStepsPerToken });
+    const long = mk(s, "long", 64);
+    let firstLongStep: number | null = null;
+    for (let n = 0; n < steps; n++) {
+      mk(s, `short${n}`, range(8, 10_000 + 100 * n)); // distinct prompts: no prefix reuse
+      const { plan, updates } = step(s, 64);
+      const firstPrefill = plan.entries.find((e) => e.start < (s.get(e.seqId)?.promptTokens.length ?? 0));
+      if (firstLongStep === null && firstPrefill?.seqId === "long") firstLongStep = plan.step;
+      for (const u of updates) if (u.seq.id !== "long") s.finish(u.seq.id, "length");
+    }
+    return { firstLongStep, long };
+  }
+
+  it("aging lets a long prompt go first against a stream of short ones", () => {
+    const { firstLongStep, long } = starve(0.25, 40);
+    expect(firstLongStep).not.toBeNull();
+    expect(firstLongStep).toBeLessThanOrEqual(20);
+    expect(long.status).toBe("decoding");
+  });
+
+  it("without aging the same stream starves the long prompt (the aging test above is not vacuous)", () => {
+    const { firstLongStep, long } = starve(1e9, 40);
+    expect(firstLongStep).toBeNull();
+    expect(long.computed).toBe(0);
+  });
+});
+
+describe("Scheduler: finish", () => {
+  it("finishes a waiting sequence without touching slots", () => {
+    const s = new Scheduler(opts({ slots: 1 }));
+    mk(s, "a", 3);
+    const b = mk(s, "b", 3);
+    step(s);
+    expect(s.finish("b", "cancelled")).toBe(b);
+    expect({ status: b.status, reason: b.finishReason, waiting: s.waitingCount, busy: s.slots.busy }).toEqual({
+      status: "finished",
+      reason: "cancelled",
+      waiting: 0,
+      busy: 1,
+    });
+    expect(s.get("b")).toBeUndefined();
+  });
+
+  it("finishes a running sequence and frees its slot; an unknown or already finished id gives undefined", () => {
+    const s = new Scheduler(opts({ slots: 2 }));
+    const a = mk(s, "a", 3);
+    step(s);
+    expect(s.finish("a", "stop")).toBe(a);
+    expect({ slot: a.slot, busy: s.slots.busy, owner: s.slots.ownerOf(0), running: s.runningCount, work: s.hasWork }).toEqual({
+      slot: null,
+      busy: 0,
+      owner: null,
+      running: 0,
+      work: false,
+    });
+    expect(s.finish("a", "stop")).toBeUndefined();
+    expect(s.finish("nope", "stop")).toBeUndefined();
+  });
+
+  it("applyResult ignores a sequence finished while its step ran", () => {
+    const s = new Scheduler(opts());
+    const a = mk(s, "a", 3);
+    const b = mk(s, "b", 3);
+    const plan = s.planStep();
+    s.finish("a", "cancelled");
+    const updates = s.applyResult(plan, { sampled: sampledFor(plan) });
+    expect(updates.map((u) => u.seq.id)).toEqual(["b"]);
+    expect({ out: a.outputTokens, computed: a.computed, status: a.status }).toEqual({ out: [], computed: 0, status: "finished" });
+    expect(b.outputTokens).toEqual([1000]);
+  });
+});
+
+describe("Scheduler: prefix reuse", () => {
+  it("a follow-up with the same prefix reuses the finished sequence's cached tokens", () => {
+    const s = new Scheduler(opts({ slots: 1, prefillChunk: 0 }));
+    const a = mk(s, "a", [1, 2, 3, 4, 5, 6]);
+    step(s);
+    step(s);
+    expect(a.outputTokens).toEqual([1000, 1001]);
+    s.finish("a", "stop");
+    expect(s.slots.cachedCells()).toBe(7); // prompt + first output; the last sample was never evaluated
+    const b = mk(s, "b", [1, 2, 3, 4, 5, 6, 1000, 1001, 77]);
+    const { plan } = step(s);
+    expect(b.cachedTokens).toBe(7);
+    expect(plan.entries).toEqual([{ seqId: "b", slot: 0, start: 7, tokens: [1001, 77], sample: true, outputIndex: 0 }]);
+  });
+
+  it("an identical prompt reuses all but its last token", () => {
+    const s = new Scheduler(opts({ slots: 1, prefillChunk: 0 }));
+    mk(s, "a", [1, 2, 3, 4]);
+    step(s);
+    s.finish("a", "stop");
+    const b = mk(s, "b", [1, 2, 3, 4]);
+    expect(shape(step(s).plan)).toEqual([["b", 3, 1, true]]);
+    expect(b.cachedTokens).toBe(3);
+  });
+});
+
+describe("Scheduler: random simulation", () => {
+  /** mulberry32: seeded so failures reproduce. */
+  function prng(seed: number): () => number {
+    let x = seed >>> 0;
+    return () => {
+      x = (x + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(x ^ (x >>> 15), x | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  for (const seed of [1, 2, 3]) {
+    it(`keeps every invariant over 300 steps of arrivals, finishes and cancels (seed ${seed})`, () => {
+      const rand = prng(seed);
+      const s = new Scheduler({ slots: 4, batchSize: 16, prefillChunk: seed === 3 ? 0 : 12 });
+      const all: Sequence[] = [];
+      for (let n = 0; n < 300; n++) {
+        if (rand() < 0.4) all.push(mk(s, `q${n}`, range(1 + Math.floor(rand() * 40), Math.floor(rand() * 3) * 10)));
+        const decoding = all.filter((q) => q.status === "decoding").length;
+        const { plan, updates } = step(s, seed === 3 ? undefined : 16);
+        expect(plan.decodeTokens).toBe(decoding);
+        for (const u of updates) if (rand() < 0.2 || u.seq.outputTokens.length >= 10) s.finish(u.seq.id, "length");
+        if (rand() < 0.05 && all.length > 0) s.finish((all[Math.floor(rand() * all.length)] as Sequence).id, "cancelled");
+        expect(s.slots.busy).toBe(all.filter((q) => q.slot !== null).length);
+        expect(s.runningCount + s.waitingCount).toBe(all.filter((q) => !q.isFinished).length);
+      }
+      expect(all.some((q) => q.cachedTokens > 0)).toBe(true);
+    });
+  }
+});
