@@ -146,7 +146,10 @@ export class EngineLoop {
 
   private finish(id: string, reason: Parameters<Scheduler["finish"]>[1]): Sequence | undefined {
     this.outputs.delete(id);
-    return this.scheduler.finish(id, reason);
+    const slot = this.scheduler.get(id)?.slot ?? null;
+    const seq = this.scheduler.finish(id, reason);
+    if (slot !== null) this.backend.endSequence(slot);
+    return seq;
   }
 
   private checkFits(promptTokens: number, maxTokens: number | null): number {

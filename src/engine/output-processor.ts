@@ -45,12 +45,16 @@ export function processToken(backend: ModelBackend, st: OutputState, update: Seq
   st.sampling.suppressEog = st.stopping.ignoreEos || n < st.stopping.minTokens;
   const logprobs = sample?.logprob === undefined ? undefined : [logprobData(backend, sample)];
 
-  const endsByToken = n > st.stopping.minTokens - 1 && (backend.isEog(token) || st.stopping.stopTokenIds.includes(token));
-  if (endsByToken && !st.stopping.ignoreEos) {
+  const mayStop = n >= st.stopping.minTokens;
+  const endsByToken = mayStop && (st.stopping.stopTokenIds.includes(token) || (!st.stopping.ignoreEos && backend.isEog(token)));
+  if (endsByToken) {
+    // The ending token is counted in usage but is not output: no text, no id, no logprobs entry.
     const text = st.stop.push(st.detok.flush()).emit + st.stop.flush();
-    return finished(seq, text, [], logprobs, "stop");
+    return finished(seq, text, [], undefined, "stop");
   }
-  const pushed = st.stop.push(st.detok.push(token));
+  const delta = st.detok.push(token);
+  // Before min_tokens, stop strings do not apply (as in vLLM): the text passes straight through.
+  const pushed = mayStop ? st.stop.push(delta) : { emit: delta, stopped: false, matched: null };
   if (pushed.stopped) return finished(seq, pushed.emit, [token], logprobs, "stop");
   if (n >= seq.maxNewTokens) {
     const text = pushed.emit + st.stop.push(st.detok.flush()).emit + st.stop.flush();

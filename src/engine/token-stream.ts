@@ -6,7 +6,7 @@
 
 import type { ErrorData } from "../errors.js";
 import type { FinishReason, Usage } from "../request/generate-request.js";
-import type { TokenLogprobData } from "../workers/worker-messages.js";
+import type { TokenLogprobData } from "../request/generate-request.js";
 
 export type StreamEvent =
   | { readonly type: "accepted"; readonly promptTokens: number }

@@ -72,6 +72,14 @@ export interface Usage {
   readonly cachedTokens: number;
 }
 
+/** One generated token's log-probability and its top alternatives (text already detokenized). */
+export interface TokenLogprobData {
+  readonly token: number;
+  readonly text: string;
+  readonly logprob: number;
+  readonly top: readonly { readonly token: number; readonly text: string; readonly logprob: number }[];
+}
+
 export type FinishReason = "stop" | "length" | "cancelled" | "error";
 
 export const DEFAULT_SAMPLING: SamplingParams = {

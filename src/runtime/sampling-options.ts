@@ -1,16 +1,8 @@
-// Per-step sampler options derived from a request's SamplingParams. Pure.
-// node-llama-cpp builds a fresh sampler (and RNG) on every controlledEvaluate call, so a request's random stream is
-// made of one derived seed per output position: reproducible for the request, independent of batch neighbours.
+// Sampler options derived from a request's SamplingParams, and log-probability maths. Pure.
+// Each running sequence owns one node-llama-cpp sampler for its whole generation, seeded once: its random stream is
+// its own, reproducible when run alone, and never advanced by batch neighbours.
 
 import type { SamplingParams } from "../request/generate-request.js";
-
-/** splitmix32-style finalizer: a well-mixed 32-bit seed per (request seed, output index). */
-export function stepSeed(seed: number, outputIndex: number): number {
-  let z = (seed ^ Math.imul(outputIndex + 1, 0x9e3779b1)) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-  return (z ^ (z >>> 16)) >>> 0;
-}
 
 export interface NativeSamplerOptions {
   temperature: number;
@@ -20,14 +12,15 @@ export interface NativeSamplerOptions {
   seed: number;
 }
 
-export function nativeSamplerOptions(p: SamplingParams, outputIndex: number): NativeSamplerOptions {
+export function nativeSamplerOptions(p: SamplingParams): NativeSamplerOptions {
   return {
     temperature: p.temperature,
     // llama.cpp treats top_k <= 0 as "whole vocabulary"; node-llama-cpp's own default (40) must not leak in.
     topK: p.topK,
     topP: p.topP,
     minP: p.minP,
-    seed: stepSeed(p.seed, outputIndex),
+    // The native sampler takes an unsigned 32-bit seed; the wire accepts any safe integer.
+    seed: p.seed >>> 0,
   };
 }
 
@@ -35,9 +28,7 @@ export function needsPenalties(p: SamplingParams): boolean {
   return p.repetitionPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0;
 }
 
-/** log-softmax of one logit given the max logit and sum(exp(logit - max)) over the vocabulary. */
-export function logprobOf(logit: number, maxLogit: number, totalWeight: number): number {
-  const lp = logit - maxLogit - Math.log(totalWeight);
-  // OpenAI uses -9999 for "very unlikely"; -Infinity is not valid JSON.
-  return Number.isFinite(lp) ? lp : -9999;
+/** ln(p) for a probability; OpenAI uses -9999 for "very unlikely" (-Infinity is not valid JSON). */
+export function logprobOf(probability: number): number {
+  return probability > 0 ? Math.log(probability) : -9999;
 }

@@ -2,7 +2,9 @@
 // One "step" message per engine step carries every sequence's new tokens, so the main thread never drives steps.
 
 import type { ErrorData } from "../errors.js";
-import type { FinishReason, GenerateRequestFields, Usage } from "../request/generate-request.js";
+import type { FinishReason, GenerateRequestFields, TokenLogprobData, Usage } from "../request/generate-request.js";
+
+export type { TokenLogprobData };
 import type { ModelInfo } from "../runtime/model-backend.js";
 
 export const PROTOCOL_VERSION = 1;
@@ -26,13 +28,6 @@ export type ToWorker =
   | { readonly type: "submit"; readonly id: string; readonly request: GenerateRequestFields }
   | { readonly type: "cancel"; readonly id: string; readonly reason: "cancelled" | "deadline_exceeded" }
   | { readonly type: "shutdown" };
-
-export interface TokenLogprobData {
-  readonly token: number;
-  readonly text: string;
-  readonly logprob: number;
-  readonly top: readonly { readonly token: number; readonly text: string; readonly logprob: number }[];
-}
 
 /** What one sequence produced in one step. */
 export interface SequenceEvent {

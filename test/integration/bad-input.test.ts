@@ -57,7 +57,7 @@ describe("bad requests", () => {
   });
 
   it("rejects a prompt that cannot fit the context before it takes a slot", async () => {
-    const long = "lorem ipsum dolor sit amet ".repeat(600);
+    const long = "lorem ipsum dolor sit amet ".repeat(1500);
     const res = await post("/v1/chat/completions", JSON.stringify({ ...ok, messages: [{ role: "user", content: long }] }));
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe("context_length_exceeded");

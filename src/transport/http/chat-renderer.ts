@@ -4,7 +4,7 @@
 
 import type { Usage } from "../../request/generate-request.js";
 import { toWireUsage, type ChatLogprobsWire, type FinishReasonWire } from "../../protocol/openai.js";
-import type { TokenLogprobData } from "../../workers/worker-messages.js";
+import type { TokenLogprobData } from "../../request/generate-request.js";
 import { tokenBytes, type ResponseIdentity, type ResponseRenderer } from "./response-renderer.js";
 
 export class ChatRenderer implements ResponseRenderer {

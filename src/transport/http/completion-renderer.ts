@@ -3,7 +3,7 @@
 
 import type { Usage } from "../../request/generate-request.js";
 import { toWireUsage, type CompletionLogprobsWire, type FinishReasonWire } from "../../protocol/openai.js";
-import type { TokenLogprobData } from "../../workers/worker-messages.js";
+import type { TokenLogprobData } from "../../request/generate-request.js";
 import type { ResponseIdentity, ResponseRenderer } from "./response-renderer.js";
 
 export class CompletionRenderer implements ResponseRenderer {

@@ -9,7 +9,7 @@ import type { StreamEvent, TokenStream } from "../../engine/token-stream.js";
 import { LoomError, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
 import type { FinishReasonWire } from "../../protocol/openai.js";
 import type { FinishReason, GenerateRequest, Usage } from "../../request/generate-request.js";
-import type { TokenLogprobData } from "../../workers/worker-messages.js";
+import type { TokenLogprobData } from "../../request/generate-request.js";
 import { sendError, sendJson } from "./http-respond.js";
 import type { ResponseIdentity, ResponseRenderer } from "./response-renderer.js";
 import { SseWriter } from "./sse-writer.js";

@@ -77,8 +77,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServe
   } catch (err) {
     const e = LoomError.from(err);
     if (e.code === "internal_error") opts.log("error", "unhandled error in request", { err: e.message, stack: (err as Error)?.stack });
-    if (!res.headersSent) sendError(res, e.toData(), headers);
-    else res.destroy();
+    if (res.headersSent) return void res.destroy();
+    // An unread request body (oversized upload) would wedge the keep-alive connection: close it after the reply.
+    const closing = req.complete ? headers : { ...headers, connection: "close" };
+    sendError(res, e.toData(), closing);
   }
 }
 

@@ -2,7 +2,7 @@
 // generation-route.ts drives the stream; a renderer only builds objects.
 
 import type { Usage } from "../../request/generate-request.js";
-import type { TokenLogprobData } from "../../workers/worker-messages.js";
+import type { TokenLogprobData } from "../../request/generate-request.js";
 import type { FinishReasonWire } from "../../protocol/openai.js";
 
 export interface ResponseIdentity {

@@ -1,0 +1,49 @@
+// The baseline Loom is measured against: a minimal loop that drives node-llama-cpp directly in one process with the
+// same binary and threads: N sequences advanced in lockstep with controlledEvaluate, greedy, feeding back whatever
+// was sampled (so EOS never ends it). Usage: node dist/bench/direct-loop.js <model.gguf> <threads> <prompt> <gen> [seqs]
+
+import { getLlama, LlamaLogLevel, type LlamaContextSequence, type Token } from "node-llama-cpp";
+
+export interface DirectLoopResult {
+  readonly sequences: number;
+  readonly prefillMs: number;
+  readonly decodeMs: number;
+  readonly tokensPerSecond: number;
+  readonly msPerStep: number;
+}
+
+export async function runDirectLoop(modelPath: string, threads: number, promptTokens: number, genTokens: number, sequences = 1): Promise<DirectLoopResult> {
+  const llama = await getLlama({ gpu: false, maxThreads: threads, build: "never", logLevel: LlamaLogLevel.warn });
+  const model = await llama.loadModel({ modelPath });
+  const contextSize = Number(process.env.DIRECT_CTX ?? promptTokens + genTokens + 64);
+  const context = await model.createContext({ sequences, contextSize, threads, batchSize: 512 });
+  const seqs = Array.from({ length: sequences }, () => context.getSequence());
+  const prompt = Array.from({ length: promptTokens }, (_, i) => (100 + ((i * 7919) % 30000)) as Token);
+  const t0 = performance.now();
+  let next = await Promise.all(seqs.map((s, k) => sampleAfter(s, [...prompt, (200 + k) as Token])));
+  const t1 = performance.now();
+  for (let i = 1; i < genTokens; i++) next = await Promise.all(seqs.map((s, k) => sampleAfter(s, [next[k] as Token])));
+  const t2 = performance.now();
+  await context.dispose();
+  await model.dispose();
+  await llama.dispose();
+  const steps = genTokens - 1;
+  return { sequences, prefillMs: t1 - t0, decodeMs: t2 - t1, tokensPerSecond: (steps * sequences) / ((t2 - t1) / 1000), msPerStep: (t2 - t1) / steps };
+}
+
+async function sampleAfter(seq: LlamaContextSequence, tokens: readonly Token[]): Promise<Token> {
+  const last = tokens.length - 1;
+  const res = await seq.controlledEvaluate(
+    tokens.map((t, i) => (i === last ? [t, { generateNext: { token: true, options: { temperature: 0 } } }] : t)),
+  );
+  const token = res[last]?.next.token;
+  if (token === undefined || token === null) throw new Error("no token sampled");
+  return token;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [modelPath, threads = "1", prompt = "128", gen = "256", seqs = "1"] = process.argv.slice(2);
+  if (modelPath === undefined) throw new Error("usage: direct-loop <model.gguf> [threads] [promptTokens] [genTokens] [sequences]");
+  const r = await runDirectLoop(modelPath, Number(threads), Number(prompt), Number(gen), Number(seqs));
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+}
