@@ -28,6 +28,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     batchSize: cfg.batchSize,
     prefillChunk: cfg.prefillChunk,
     threads: cfg.threads,
+    threadsBatch: cfg.threadsBatch,
     gpu: cfg.gpu,
     gpuLayers: cfg.gpuLayers,
     nativeBuild: cfg.nativeBuild,

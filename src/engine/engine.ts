@@ -22,6 +22,7 @@ export interface EngineOptions {
   readonly batchSize: number;
   readonly prefillChunk: number;
   readonly threads: number;
+  readonly threadsBatch: number;
   readonly gpu: EngineWorkerData["gpu"];
   readonly gpuLayers: EngineWorkerData["gpuLayers"];
   readonly nativeBuild: EngineWorkerData["nativeBuild"];
@@ -149,6 +150,7 @@ export class Engine {
       batchSize: o.batchSize,
       prefillChunk: o.prefillChunk,
       threads: o.threads,
+      threadsBatch: o.threadsBatch,
       gpu: o.gpu,
       gpuLayers: o.gpuLayers,
       nativeBuild: o.nativeBuild,

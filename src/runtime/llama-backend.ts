@@ -15,13 +15,17 @@ import {
 import type { SampledToken, StepEntry, StepPlan, StepResult, TopLogprob } from "../engine/step-plan.js";
 import type { ModelBackend, ModelInfo, SequenceSampling } from "./model-backend.js";
 import { logprobOf, nativeSamplerOptions, needsPenalties } from "./sampling-options.js";
+import { StepThreads } from "./step-threads.js";
 
 export interface LlamaBackendOptions {
   readonly modelPath: string;
   readonly slots: number;
   readonly slotContextSize: number;
   readonly batchSize: number;
+  /** llama.cpp threads for single-token steps. */
   readonly threads: number;
+  /** llama.cpp threads for multi-token steps (batched decodes, prefill chunks). */
+  readonly threadsBatch: number;
   readonly gpu: "auto" | "cuda" | "vulkan" | "cpu";
   readonly gpuLayers: number | "max";
   /** "never": ignore a local native/ build and use the prebuilt binary. */
@@ -33,7 +37,7 @@ export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<Llama
   const llama = await getLlama({
     gpu: opts.gpu === "cpu" ? false : opts.gpu,
     // node-llama-cpp's default is max(4, cores): 240 ms/token instead of ~1 on 2 cores. Always explicit.
-    maxThreads: opts.threads,
+    maxThreads: Math.max(opts.threads, opts.threadsBatch),
     build: "never",
     usePrebuiltBinaries: true,
     skipDownload: true,
@@ -50,11 +54,12 @@ export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<Llama
     sequences: opts.slots,
     contextSize: opts.slotContextSize,
     batchSize: opts.batchSize,
-    threads: opts.threads,
+    threads: Math.max(opts.threads, opts.threadsBatch),
   });
+  const threads = new StepThreads(context, opts.threads, opts.threadsBatch, opts.log);
   const sequences: LlamaContextSequence[] = [];
   for (let i = 0; i < opts.slots; i++) sequences.push(context.getSequence());
-  return new LlamaBackend(llama, model, context, sequences, opts);
+  return new LlamaBackend(llama, model, context, sequences, threads, opts);
 }
 
 function forwardLog(log: LlamaBackendOptions["log"], level: LlamaLogLevel, message: string): void {
@@ -75,6 +80,7 @@ export class LlamaBackend implements ModelBackend {
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
     private readonly sequences: readonly LlamaContextSequence[],
+    private readonly threads: StepThreads,
     opts: LlamaBackendOptions,
   ) {
     const tokens = model.tokens;
@@ -117,6 +123,7 @@ export class LlamaBackend implements ModelBackend {
 
   async step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult> {
     await this.truncateToPlan(plan.entries);
+    this.threads.useFor(plan.decodeTokens + plan.prefillTokens);
     // Every entry is queued in this same tick, so node-llama-cpp dispatches them as one llama_decode.
     const pending = plan.entries.map((e) => this.advance(e, e.sample ? sampling(e.seqId) : null));
     const outputs = await Promise.all(pending);

@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     slotContextSize: data.slotContextSize,
     batchSize: data.batchSize,
     threads: data.threads,
+    threadsBatch: data.threadsBatch,
     gpu: data.gpu,
     gpuLayers: data.gpuLayers,
     nativeBuild: data.nativeBuild,

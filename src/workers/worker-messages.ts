@@ -19,6 +19,7 @@ export interface EngineWorkerData {
   readonly batchSize: number;
   readonly prefillChunk: number;
   readonly threads: number;
+  readonly threadsBatch: number;
   readonly gpu: "auto" | "cuda" | "vulkan" | "cpu";
   readonly gpuLayers: number | "max";
   readonly nativeBuild: "auto" | "never";

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import {
   ConfigError,
   defaultThreads,
+  defaultThreadsBatch,
   FLAG_DOCS,
   parseServerConfig,
   perSlotContext,
@@ -32,6 +33,7 @@ describe("parseServerConfig", () => {
       port: 8080,
       parallel: 16,
       threads: defaultThreads(availableParallelism()),
+      threadsBatch: defaultThreadsBatch(availableParallelism()),
       ctxSize: 4096 * 16,
       batchSize: 512,
       prefillChunk: 128,
@@ -53,21 +55,21 @@ describe("parseServerConfig: flags", () => {
   it("parses every flag", () => {
     const cfg = parse([
       "--model", "tiny=/m/tiny.gguf", "--host", "0.0.0.0", "--port", "0", "--parallel", "4", "--threads", "3",
-      "--ctx-size", "8192", "--batch-size", "64", "--prefill-chunk", "0", "--gpu", "cuda", "--n-gpu-layers", "20",
+      "--threads-batch", "5", "--ctx-size", "8192", "--batch-size", "64", "--prefill-chunk", "0", "--gpu", "cuda", "--n-gpu-layers", "20",
       "--api-key", "k1", "--engines", "2", "--max-queue", "0", "--timeout", "1.5", "--body-limit", "1024",
       "--log-level", "debug", "--native-build", "never",
     ]);
     expect(cfg).toEqual({
       models: [{ name: "tiny", path: "/m/tiny.gguf" }], host: "0.0.0.0", port: 0, parallel: 4, threads: 3,
-      ctxSize: 8192, batchSize: 64, prefillChunk: 0, gpu: "cuda", gpuLayers: 20, apiKeys: ["k1"], engines: 2,
+      threadsBatch: 5, ctxSize: 8192, batchSize: 64, prefillChunk: 0, gpu: "cuda", gpuLayers: 20, apiKeys: ["k1"], engines: 2,
       maxQueue: 0, requestTimeoutMs: 1500, bodyLimitBytes: 1024, logLevel: "debug", nativeBuild: "never",
     });
     expect(perSlotContext(cfg)).toBe(2048);
   });
 
   it("accepts --flag=value and the llama-server short aliases", () => {
-    const cfg = parse(["-c", "1000", "-np", "3", "-t", "2", "-b", "9", "-ngl", "7", "-m", "/x/a.gguf", "--port=81"]);
-    expect(cfg).toMatchObject({ ctxSize: 1000, parallel: 3, threads: 2, batchSize: 9, gpuLayers: 7, port: 81 });
+    const cfg = parse(["-c", "1000", "-np", "3", "-t", "2", "-tb", "4", "-b", "9", "-ngl", "7", "-m", "/x/a.gguf", "--port=81"]);
+    expect(cfg).toMatchObject({ ctxSize: 1000, parallel: 3, threads: 2, threadsBatch: 4, batchSize: 9, gpuLayers: 7, port: 81 });
     expect(cfg.models).toEqual([{ name: "a", path: "/x/a.gguf" }]);
     expect(perSlotContext(cfg)).toBe(333);
     expect(parse(["-np=2", "-ngl=max"])).toMatchObject({ parallel: 2, gpuLayers: "max" });
@@ -84,13 +86,13 @@ describe("parseServerConfig: env", () => {
   it("reads every flag from its LOOM_* variable", () => {
     const cfg = parse([], {
       LOOM_MODEL: "a=/m/a.gguf, /m/b.GGUF", LOOM_HOST: "::", LOOM_PORT: "9000", LOOM_PARALLEL: "2", LOOM_THREADS: "1",
-      LOOM_CTX_SIZE: "512", LOOM_BATCH_SIZE: "2", LOOM_PREFILL_CHUNK: "32", LOOM_GPU: "vulkan", LOOM_N_GPU_LAYERS: "0",
+      LOOM_THREADS_BATCH: "2", LOOM_CTX_SIZE: "512", LOOM_BATCH_SIZE: "2", LOOM_PREFILL_CHUNK: "32", LOOM_GPU: "vulkan", LOOM_N_GPU_LAYERS: "0",
       LOOM_API_KEY: "k1,k2,", LOOM_ENGINES: "3", LOOM_MAX_QUEUE: "5", LOOM_TIMEOUT: "30", LOOM_BODY_LIMIT: "100",
       LOOM_LOG_LEVEL: "silent", LOOM_NATIVE_BUILD: "never",
     });
     expect(cfg).toEqual({
       models: [{ name: "a", path: "/m/a.gguf" }, { name: "b", path: "/m/b.GGUF" }], host: "::", port: 9000,
-      parallel: 2, threads: 1, ctxSize: 512, batchSize: 2, prefillChunk: 32, gpu: "vulkan", gpuLayers: 0,
+      parallel: 2, threads: 1, threadsBatch: 2, ctxSize: 512, batchSize: 2, prefillChunk: 32, gpu: "vulkan", gpuLayers: 0,
       apiKeys: ["k1", "k2"], engines: 3, maxQueue: 5, requestTimeoutMs: 30_000, bodyLimitBytes: 100,
       logLevel: "silent", nativeBuild: "never",
     });
@@ -190,7 +192,8 @@ describe("FLAG_DOCS and help", () => {
     }
   });
 
-  it("computes the default thread count", () => {
-    expect([1, 2, 3, 4, 16, 0].map(defaultThreads)).toEqual([1, 2, 2, 3, 15, 1]);
+  it("computes the default thread counts (half the CPUs for single-token steps, all for batches)", () => {
+    expect([1, 2, 3, 4, 16, 0].map(defaultThreads)).toEqual([1, 1, 1, 2, 8, 1]);
+    expect([1, 2, 3, 4, 16, 0].map(defaultThreadsBatch)).toEqual([1, 2, 3, 4, 16, 1]);
   });
 });
