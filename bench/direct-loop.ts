@@ -1,8 +1,8 @@
 // The baseline Loom is measured against: a minimal loop that drives node-llama-cpp directly in one process with the
-// same binary and threads: N sequences advanced in lockstep with controlledEvaluate, greedy, feeding back whatever
-// was sampled (so EOS never ends it). Usage: node dist/bench/direct-loop.js <model.gguf> <threads> <prompt> <gen> [seqs]
+// same binary and threads: N sequences advanced in lockstep with evaluate() generators, greedy, EOS yielded like any
+// token (so it never ends early). Usage: node dist/bench/direct-loop.js <model.gguf> <threads> <prompt> <gen> [seqs]
 
-import { getLlama, LlamaLogLevel, type LlamaContextSequence, type Token } from "node-llama-cpp";
+import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
 
 export interface DirectLoopResult {
   readonly sequences: number;
@@ -20,25 +20,18 @@ export async function runDirectLoop(modelPath: string, threads: number, promptTo
   const seqs = Array.from({ length: sequences }, () => context.getSequence());
   const prompt = Array.from({ length: promptTokens }, (_, i) => (100 + ((i * 7919) % 30000)) as Token);
   const t0 = performance.now();
-  let next = await Promise.all(seqs.map((s, k) => sampleAfter(s, [...prompt, (200 + k) as Token])));
+  // One evaluate() generator per sequence, all advanced in the same tick: node-llama-cpp merges them into one decode.
+  const gens = seqs.map((s, k) => s.evaluate([...prompt, (200 + k) as Token], { temperature: 0, yieldEogToken: true }));
+  await Promise.all(gens.map((g) => g.next()));
   const t1 = performance.now();
-  for (let i = 1; i < genTokens; i++) next = await Promise.all(seqs.map((s, k) => sampleAfter(s, [next[k] as Token])));
+  for (let i = 1; i < genTokens; i++) await Promise.all(gens.map((g) => g.next()));
   const t2 = performance.now();
+  await Promise.all(gens.map((g) => g.return(undefined)));
   await context.dispose();
   await model.dispose();
   await llama.dispose();
   const steps = genTokens - 1;
   return { sequences, prefillMs: t1 - t0, decodeMs: t2 - t1, tokensPerSecond: (steps * sequences) / ((t2 - t1) / 1000), msPerStep: (t2 - t1) / steps };
-}
-
-async function sampleAfter(seq: LlamaContextSequence, tokens: readonly Token[]): Promise<Token> {
-  const last = tokens.length - 1;
-  const res = await seq.controlledEvaluate(
-    tokens.map((t, i) => (i === last ? [t, { generateNext: { token: true, options: { temperature: 0 } } }] : t)),
-  );
-  const token = res[last]?.next.token;
-  if (token === undefined || token === null) throw new Error("no token sampled");
-  return token;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -105,15 +105,31 @@ async function runClient(opts: LoadOptions, client: number, out: RequestSample[]
   }
 }
 
-export async function streamOne(opts: Pick<LoadOptions, "url" | "model" | "maxTokens">, client: number, prompt: number[]): Promise<RequestSample> {
+/** One streamed request. With a signal, an abort ends it early and returns what was received so far. */
+export async function streamOne(opts: Pick<LoadOptions, "url" | "model" | "maxTokens">, client: number, prompt: number[], signal?: AbortSignal): Promise<RequestSample> {
   const startedAt = performance.now();
+  const chunkTimes: number[] = [];
+  let tokens = 0;
+  try {
+    tokens = await readStream(opts, prompt, chunkTimes, signal);
+  } catch (err) {
+    if (signal?.aborted !== true) throw err;
+    tokens = chunkTimes.length;
+  }
+  const end = performance.now();
+  const first = chunkTimes[0] ?? end;
+  const gapsMs = chunkTimes.slice(1).map((t, i) => t - (chunkTimes[i] as number));
+  return { client, startedAt, ttftMs: first - startedAt, e2eMs: end - startedAt, gapsMs, tokens, chunkTimes };
+}
+
+async function readStream(opts: Pick<LoadOptions, "url" | "model" | "maxTokens">, prompt: number[], chunkTimes: number[], signal?: AbortSignal): Promise<number> {
   const res = await fetch(`${opts.url}/v1/completions`, {
+    ...(signal ? { signal } : {}),
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: opts.model, prompt, max_tokens: opts.maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
   });
   if (!res.ok || res.body === null) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-  const chunkTimes: number[] = [];
   let tokens = 0;
   const decoder = new TextDecoder();
   let pending = "";
@@ -128,8 +144,5 @@ export async function streamOne(opts: Pick<LoadOptions, "url" | "model" | "maxTo
       cut = pending.indexOf("\n\n");
     }
   }
-  const end = performance.now();
-  const first = chunkTimes[0] ?? end;
-  const gapsMs = chunkTimes.slice(1).map((t, i) => t - (chunkTimes[i] as number));
-  return { client, startedAt, ttftMs: first - startedAt, e2eMs: end - startedAt, gapsMs, tokens, chunkTimes };
+  return tokens;
 }

@@ -26,6 +26,8 @@ export interface ServerConfig {
   readonly ctxSize: number;
   readonly batchSize: number;
   readonly prefillChunk: number;
+  /** While streams decode, steer the prefill chunk so a step takes at most this × a decode-only step; 0 = off. */
+  readonly prefillItlFactor: number;
   readonly gpu: GpuMode;
   readonly gpuLayers: number | "max";
   readonly apiKeys: readonly string[];
@@ -95,7 +97,8 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("threadsBatch", "--threads-batch", "-tb", "CPUs", "llama.cpp threads for steps of several tokens (batched decodes, prefill)."),
   doc("ctxSize", "--ctx-size", "-c", "0 (= 4096 × parallel)", "Total KV cells per engine, split evenly across slots."),
   doc("batchSize", "--batch-size", "-b", "512", "Most tokens per llama_decode call; must be ≥ --parallel."),
-  doc("prefillChunk", "--prefill-chunk", null, "128", "Most prompt tokens prefilled per engine step; 0 = no chunking."),
+  doc("prefillChunk", "--prefill-chunk", null, "512", "Most prompt tokens prefilled per engine step while others decode; 0 = no chunking (whole prompts)."),
+  doc("prefillItlFactor", "--prefill-itl-factor", null, "2", "While streams decode, size prefill chunks so a step takes at most this × a decode-only step (adaptive); 0 = fixed --prefill-chunk."),
   doc("gpu", "--gpu", null, "auto", "Backend: auto, cuda, vulkan or cpu."),
   doc("gpuLayers", "--n-gpu-layers", "-ngl", "max", "Layers offloaded to the GPU: a count or `max` (all)."),
   doc("apiKeys", "--api-key", null, "(none: no auth)", "Accepted bearer token; repeatable, env is comma-separated."),
@@ -193,6 +196,13 @@ function seconds(raw: Raw | null, dflt: number): number {
   return Number.isSafeInteger(ms) && ms > 0 ? ms : fail(raw, "a positive number of seconds");
 }
 
+/** 0 (off) or a ratio ≥ 1: a step cannot take less than a decode-only step. */
+function factor(raw: Raw | null, dflt: number): number {
+  if (raw === null) return dflt;
+  const v = Number(raw.value);
+  return Number.isFinite(v) && (v === 0 || v >= 1) ? v : fail(raw, "0 (off) or a number ≥ 1");
+}
+
 function gpuLayers(raw: Raw | null): number | "max" {
   if (raw === null) return "max";
   const v = raw.value.toLowerCase();
@@ -231,7 +241,7 @@ function apiKeys(raws: readonly Raw[]): readonly string[] {
 }
 
 /** Slot and batch sizes depend on each other; checked together so the message names both flags. */
-function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchSize" | "prefillChunk"> {
+function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchSize" | "prefillChunk" | "prefillItlFactor"> {
   const parallel = int(one("--parallel"), 16, 1);
   const ctxRaw = one("--ctx-size");
   const ctx = int(ctxRaw, 0, 0);
@@ -243,8 +253,9 @@ function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchS
   if (batchSize < parallel) {
     throw new ConfigError(`--batch-size (${batchSize}) must be ≥ --parallel (${parallel}): every slot decodes a token per step`);
   }
-  const prefillChunk = int(one("--prefill-chunk"), 128, 0);
-  return { parallel, ctxSize: ctx === 0 ? DEFAULT_SLOT_CONTEXT * parallel : ctx, batchSize, prefillChunk };
+  const prefillChunk = int(one("--prefill-chunk"), 512, 0);
+  const prefillItlFactor = factor(one("--prefill-itl-factor"), 2);
+  return { parallel, ctxSize: ctx === 0 ? DEFAULT_SLOT_CONTEXT * parallel : ctx, batchSize, prefillChunk, prefillItlFactor };
 }
 
 export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServerConfig {

@@ -9,6 +9,7 @@ import { perSlotContext, type ServerConfig } from "./config.js";
 import { Engine } from "./engine/engine.js";
 import { createHttpServer } from "./transport/http/http-server.js";
 import { logFn } from "./support/logger.js";
+import { EventLoopMonitor } from "./support/event-loop-monitor.js";
 
 export interface RunningServer {
   readonly engine: Engine;
@@ -27,6 +28,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     slotContextSize: perSlotContext(cfg),
     batchSize: cfg.batchSize,
     prefillChunk: cfg.prefillChunk,
+    prefillItlFactor: cfg.prefillItlFactor,
     threads: cfg.threads,
     threadsBatch: cfg.threadsBatch,
     gpu: cfg.gpu,
@@ -36,12 +38,14 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     log,
   });
   let accepting = true;
+  const loop = new EventLoopMonitor();
   const http = createHttpServer({
     engine,
     apiKeys: cfg.apiKeys,
     bodyLimitBytes: cfg.bodyLimitBytes,
     requestTimeoutMs: cfg.requestTimeoutMs,
     accepting: () => accepting,
+    mainThread: () => ({ eventLoopDelayMs: loop.snapshot() }),
     log,
   });
   await listen(http, cfg.host, cfg.port);
@@ -55,6 +59,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       await engine.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      loop.stop();
     })();
     return closing;
   };

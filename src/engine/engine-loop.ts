@@ -78,6 +78,7 @@ export class EngineLoop {
       lastBatchTokens: this.lastStep.tokens,
       lastDecodeTokens: this.lastStep.decode,
       lastPrefillTokens: this.lastStep.prefill,
+      prefillChunk: this.scheduler.prefillChunk,
     };
   }
 
@@ -103,6 +104,7 @@ export class EngineLoop {
     } catch (err) {
       events = this.failStep(plan, LoomError.from(err));
     }
+    this.scheduler.observeStep(plan, performance.now() - t0);
     this.lastStep = { ms: performance.now() - t0, tokens: plan.decodeTokens + plan.prefillTokens, decode: plan.decodeTokens, prefill: plan.prefillTokens };
     this.sink.step(events, this.stats());
   }

@@ -21,6 +21,7 @@ export interface EngineOptions {
   readonly slotContextSize: number;
   readonly batchSize: number;
   readonly prefillChunk: number;
+  readonly prefillItlFactor: number;
   readonly threads: number;
   readonly threadsBatch: number;
   readonly gpu: EngineWorkerData["gpu"];
@@ -149,6 +150,7 @@ export class Engine {
       slotContextSize: o.slotContextSize,
       batchSize: o.batchSize,
       prefillChunk: o.prefillChunk,
+      prefillItlFactor: o.prefillItlFactor,
       threads: o.threads,
       threadsBatch: o.threadsBatch,
       gpu: o.gpu,

@@ -10,14 +10,17 @@
 import type { FinishReason } from "../request/generate-request.js";
 import { InvariantError, Sequence } from "./sequence.js";
 import { SlotTable } from "./slot-table.js";
+import { PrefillBudget } from "./prefill-budget.js";
 import type { StepEntry, StepPlan, StepResult } from "./step-plan.js";
 
 export interface SchedulerOptions {
   readonly slots: number;
   /** Max tokens in one llama_decode (n_batch). */
   readonly batchSize: number;
-  /** Max prefill tokens per step; 0 = unlimited (chunking off: whole prompts in one step). */
+  /** Max prefill tokens per step while sequences are decoding; 0 = unlimited (chunking off: whole prompts). */
   readonly prefillChunk: number;
+  /** Steer the chunk so mixed steps take ≤ this × a decode-only step (see prefill-budget.ts); 0/absent = fixed chunk. */
+  readonly prefillItlFactor?: number;
   /**
    * Steps of waiting that count as one token less of remaining prompt when ordering prefills (shortest first).
    * Short prompts jump ahead of long ones; aging stops a stream of short prompts from starving a long one.
@@ -37,10 +40,22 @@ export class Scheduler {
   private readonly waiting: Sequence[] = [];
   private readonly running = new Map<string, Sequence>();
   private stepCounter = 0;
+  private readonly budget: PrefillBudget;
 
   constructor(private readonly opts: SchedulerOptions) {
     if (opts.batchSize < opts.slots) throw new InvariantError("batchSize must be >= slots");
     this.slots = new SlotTable(opts.slots);
+    this.budget = new PrefillBudget({ maxChunk: opts.prefillChunk, itlFactor: opts.prefillItlFactor ?? 0, batchSize: opts.batchSize });
+  }
+
+  /** The current steered prefill chunk (for stats). */
+  get prefillChunk(): number {
+    return this.budget.currentChunk;
+  }
+
+  /** Feed back how long a planned step took (wall ms, measured by the engine loop). */
+  observeStep(plan: StepPlan, ms: number): void {
+    this.budget.observe(plan.decodeTokens, plan.prefillTokens, ms);
   }
 
   get step(): number {
@@ -136,10 +151,7 @@ export class Scheduler {
   }
 
   private prefillBudget(decodeTokens: number): number {
-    const room = this.opts.batchSize - decodeTokens;
-    if (this.opts.prefillChunk === 0) return Number.POSITIVE_INFINITY;
-    // Never zero: a full decode batch must not starve prefills forever (the backend splits an oversize decode).
-    return Math.max(1, Math.min(this.opts.prefillChunk, room));
+    return this.budget.budget(decodeTokens);
   }
 
   private planPrefills(entries: StepEntry[], budget: number): number {

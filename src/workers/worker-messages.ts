@@ -18,6 +18,7 @@ export interface EngineWorkerData {
   readonly slotContextSize: number;
   readonly batchSize: number;
   readonly prefillChunk: number;
+  readonly prefillItlFactor: number;
   readonly threads: number;
   readonly threadsBatch: number;
   readonly gpu: "auto" | "cuda" | "vulkan" | "cpu";
@@ -51,6 +52,8 @@ export interface EngineStats {
   readonly lastBatchTokens: number;
   readonly lastDecodeTokens: number;
   readonly lastPrefillTokens: number;
+  /** Current adaptive prefill chunk (tokens per step while streams decode). */
+  readonly prefillChunk: number;
 }
 
 export type FromWorker =

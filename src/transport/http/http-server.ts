@@ -20,6 +20,8 @@ export interface HttpServerOptions {
   readonly requestTimeoutMs: number;
   /** False while draining for shutdown: /ready is 503 and new generations are refused. */
   readonly accepting: () => boolean;
+  /** Main-thread health for /v1/status (event-loop delay). */
+  readonly mainThread: () => unknown;
   readonly log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -153,7 +155,7 @@ function getModel(s: RequestScope, opts: HttpServerOptions): void {
 }
 
 function status(s: RequestScope, opts: HttpServerOptions): void {
-  sendJson(s.res, 200, { accepting: opts.accepting(), ...opts.engine.status() }, s.headers);
+  sendJson(s.res, 200, { accepting: opts.accepting(), mainThread: opts.mainThread(), ...opts.engine.status() }, s.headers);
 }
 
 function ready(s: RequestScope, opts: HttpServerOptions): void {

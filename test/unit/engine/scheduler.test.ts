@@ -51,16 +51,20 @@ function step(s: Scheduler, batchSize?: number): { plan: StepPlan; updates: Sequ
 const opts = (o: Partial<SchedulerOptions> = {}): SchedulerOptions => ({ slots: 4, batchSize: 64, prefillChunk: 8, ...o });
 const shape = (plan: StepPlan) => plan.entries.map((e) => [e.seqId, e.start, e.tokens.length, e.sample]);
 
+/** A long-running stream "d", decoding from the next step on: the chunk limit applies only while something decodes. */
+function startDecoder(s: Scheduler): Sequence {
+  const d = mk(s, "d", range(1, 50_000), 100_000);
+  step(s);
+  return d;
+}
+
 describe("Scheduler: one request", () => {
-  it("prefills in chunks, samples only on the chunk that ends the prompt, then decodes one token per step", () => {
+  it("with nothing decoding, prefills a whole prompt in one step (up to batchSize), then decodes one token per step", () => {
     const s = new Scheduler(opts({ prefillChunk: 4 }));
     const a = mk(s, "a", 10);
-    expect(shape(step(s).plan)).toEqual([["a", 0, 4, false]]);
-    expect(a.status).toBe("prefilling");
-    expect(shape(step(s).plan)).toEqual([["a", 4, 4, false]]);
-    const third = step(s);
-    expect(shape(third.plan)).toEqual([["a", 8, 2, true]]);
-    expect(third.updates.map((u) => [u.seq.id, u.token, u.firstToken])).toEqual([["a", 1000, true]]);
+    const first = step(s);
+    expect(shape(first.plan)).toEqual([["a", 0, 10, true]]);
+    expect(first.updates.map((u) => [u.seq.id, u.token, u.firstToken])).toEqual([["a", 1000, true]]);
     expect(a.status).toBe("decoding");
     for (let i = 1; i <= 3; i++) {
       const { plan, updates } = step(s);
@@ -69,6 +73,21 @@ describe("Scheduler: one request", () => {
       expect(updates.map((u) => [u.token, u.firstToken])).toEqual([[1000 + i, false]]);
     }
     expect(a.outputTokens).toEqual([1000, 1001, 1002, 1003]);
+  });
+
+  it("while a stream decodes, prefills in chunks and samples only on the chunk that ends the prompt", () => {
+    const s = new Scheduler(opts({ prefillChunk: 4 }));
+    startDecoder(s);
+    const a = mk(s, "a", 10);
+    const withoutD = (plan: StepPlan) => shape(plan).filter((e) => e[0] !== "d");
+    expect(withoutD(step(s).plan)).toEqual([["a", 0, 4, false]]);
+    expect(a.status).toBe("prefilling");
+    expect(withoutD(step(s).plan)).toEqual([["a", 4, 4, false]]);
+    const third = step(s);
+    expect(withoutD(third.plan)).toEqual([["a", 8, 2, true]]);
+    expect(third.plan.decodeTokens).toBe(1);
+    expect(third.updates.filter((u) => u.seq.id === "a").map((u) => [u.token, u.firstToken])).toEqual([[1000, true]]);
+    expect(a.status).toBe("decoding");
   });
 
   it("with chunking off (prefillChunk 0) evaluates whole prompts in one step, even past batchSize", () => {
@@ -147,19 +166,22 @@ describe("Scheduler: many sequences", () => {
 
   it("a short prompt arriving behind long ones gets its prefill first", () => {
     const s = new Scheduler(opts());
+    startDecoder(s);
     mk(s, "long1", 40);
     mk(s, "long2", 40);
     step(s);
     mk(s, "short", 5);
     const { plan } = step(s);
-    expect(plan.entries[0]).toMatchObject({ seqId: "short", start: 0, sample: true });
-    expect(plan.entries[0]?.tokens.length).toBe(5);
+    const prefills = plan.entries.filter((e) => e.seqId !== "d");
+    expect(prefills[0]).toMatchObject({ seqId: "short", start: 0, sample: true });
+    expect(prefills[0]?.tokens.length).toBe(5);
     expect(plan.prefillTokens).toBe(8);
   });
 
   /** A long prompt against one new short prompt per step (each short leaves after its first token). */
   function starve(agingStepsPerToken: number, steps: number): { firstLongStep: number | null; long: Sequence } {
     const s = new Scheduler({ slots: 3, batchSize: 64, prefillChunk: 8, agingStepsPerToken });
+    startDecoder(s);
     const long = mk(s, "long", 64);
     let firstLongStep: number | null = null;
     for (let n = 0; n < steps; n++) {
@@ -167,7 +189,7 @@ describe("Scheduler: many sequences", () => {
       const { plan, updates } = step(s, 64);
       const firstPrefill = plan.entries.find((e) => e.start < (s.get(e.seqId)?.promptTokens.length ?? 0));
       if (firstLongStep === null && firstPrefill?.seqId === "long") firstLongStep = plan.step;
-      for (const u of updates) if (u.seq.id !== "long") s.finish(u.seq.id, "length");
+      for (const u of updates) if (u.seq.id !== "long" && u.seq.id !== "d") s.finish(u.seq.id, "length");
     }
     return { firstLongStep, long };
   }
