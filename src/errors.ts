@@ -12,7 +12,6 @@ export type ErrorCode =
   | "method_not_allowed"
   | "payload_too_large"
   | "queue_full"
-  | "rate_limit_exceeded"
   | "unavailable"
   | "deadline_exceeded"
   | "cancelled"
@@ -55,7 +54,6 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   method_not_allowed: { httpStatus: 405, openaiType: "invalid_request_error", grpcCode: GrpcCode.UNIMPLEMENTED, retryable: false, doc: "Known path, wrong HTTP method." },
   payload_too_large: { httpStatus: 413, openaiType: "invalid_request_error", grpcCode: GrpcCode.RESOURCE_EXHAUSTED, retryable: false, doc: "The body exceeds the server's body limit." },
   queue_full: { httpStatus: 429, openaiType: "rate_limit_exceeded", grpcCode: GrpcCode.RESOURCE_EXHAUSTED, retryable: true, doc: "Admission queue is full; retry after the Retry-After seconds." },
-  rate_limit_exceeded: { httpStatus: 429, openaiType: "rate_limit_exceeded", grpcCode: GrpcCode.RESOURCE_EXHAUSTED, retryable: true, doc: "The caller's rate limit is spent." },
   unavailable: { httpStatus: 503, openaiType: "unavailable_error", grpcCode: GrpcCode.UNAVAILABLE, retryable: true, doc: "Loading, draining for shutdown, or no engine worker is up." },
   deadline_exceeded: { httpStatus: 504, openaiType: "timeout_error", grpcCode: GrpcCode.DEADLINE_EXCEEDED, retryable: false, doc: "The request's deadline passed before it finished." },
   cancelled: { httpStatus: 499, openaiType: "cancelled", grpcCode: GrpcCode.CANCELLED, retryable: false, doc: "The client went away or cancelled; no body is sent." },

@@ -9,6 +9,8 @@ import { WorkerClient } from "../workers/worker-client.js";
 import { PROTOCOL_VERSION, type EngineStats, type EngineWorkerData } from "../workers/worker-messages.js";
 import type { TokenStream } from "./token-stream.js";
 
+export type { StreamEvent, TokenStream } from "./token-stream.js";
+
 export interface EngineModelSpec {
   readonly name: string;
   readonly path: string;

@@ -102,6 +102,19 @@ describe("chat completions", () => {
   });
 });
 
+describe("KV reuse across requests", () => {
+  it("reuses the shared prefix of a follow-up turn and reports it as cached tokens", async () => {
+    const turn1 = [{ role: "system" as const, content: "You are a terse assistant who answers in one line." }, ...hello];
+    const first = await h.client.chat.completions.create({ model: TEST_MODEL, messages: turn1, max_tokens: 6, temperature: 0 });
+    const turn2 = [...turn1, { role: "assistant" as const, content: first.choices[0]?.message.content ?? "" }, { role: "user" as const, content: "And then?" }];
+    const second = await h.client.chat.completions.create({ model: TEST_MODEL, messages: turn2, max_tokens: 6, temperature: 0 });
+    const cached = second.usage?.prompt_tokens_details?.cached_tokens ?? 0;
+    // Everything up to the assistant header is shared (the text after it may re-tokenize differently).
+    expect(cached).toBeGreaterThanOrEqual((first.usage?.prompt_tokens ?? Infinity) - 2);
+    expect(cached).toBeLessThan(second.usage?.prompt_tokens ?? 0);
+  });
+});
+
 describe("legacy completions", () => {
   it("completes text, streams, and accepts token-id prompts", async () => {
     const res = await h.client.completions.create({ model: TEST_MODEL, prompt: "Once upon a time", max_tokens: 8, temperature: 0 });

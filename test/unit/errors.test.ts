@@ -25,7 +25,6 @@ const ALL_CODES = [
   "method_not_allowed",
   "payload_too_large",
   "queue_full",
-  "rate_limit_exceeded",
   "unavailable",
   "deadline_exceeded",
   "cancelled",
@@ -71,7 +70,6 @@ describe("ERROR_TABLE", () => {
     expect(status("method_not_allowed")).toBe(405);
     expect(status("payload_too_large")).toBe(413);
     expect(status("queue_full")).toBe(429);
-    expect(status("rate_limit_exceeded")).toBe(429);
     expect(status("unavailable")).toBe(503);
     expect(status("deadline_exceeded")).toBe(504);
     expect(status("engine_failure")).toBe(500);

@@ -4,8 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
-import type { Engine } from "../../engine/engine.js";
-import type { StreamEvent, TokenStream } from "../../engine/token-stream.js";
+import type { Engine, StreamEvent } from "../../engine/engine.js";
 import { LoomError, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
 import type { FinishReasonWire } from "../../protocol/openai.js";
 import type { FinishReason, GenerateRequest, Usage } from "../../request/generate-request.js";
@@ -101,5 +100,3 @@ function wireReason(reason: FinishReason): FinishReasonWire {
 export function errorDataOf(err: unknown): ErrorData {
   return LoomError.from(err).toData();
 }
-
-export type { TokenStream };
