@@ -9,6 +9,7 @@
 // With build: "never" nothing is compiled for the unknown option. Verified: "auto" -> localBuild, "never" -> prebuilt.
 
 import { readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaOptions } from "node-llama-cpp";
 
 export type NativeBuildMode = "auto" | "never";
@@ -51,13 +52,17 @@ export function loomLlamaOptions(opts: { gpu: GpuChoice; nativeBuild: NativeBuil
 }
 
 export function describeLlama(llama: Llama): ProbeResult {
+  // Mapped files are listed by address and stay mapped after dispose(), so pick the addon by where it lives.
   const mapped = mappedFiles();
-  const addons = mapped.filter((p) => p.endsWith("llama-addon.node"));
+  const isLocal = (p: string): boolean => p.includes("/llama/localBuilds/");
+  const binaryPath =
+    mapped.find((p) => p.endsWith("llama-addon.node") && isLocal(p) === (llama.buildType === "localBuild")) ?? null;
+  const binDir = binaryPath === null ? null : dirname(binaryPath);
   return {
     buildType: llama.buildType,
     gpu: llama.gpu,
-    binaryPath: addons[addons.length - 1] ?? null,
-    cpuBackends: mapped.filter((p) => /libggml-cpu[^/]*\.so/.test(p)),
+    binaryPath,
+    cpuBackends: mapped.filter((p) => dirname(p) === binDir && /libggml-cpu[^/]*\.so/.test(p)),
     cmakeOptions: llama.cmakeOptions,
     llamaCppRelease: `${llama.llamaCppRelease.repo}@${llama.llamaCppRelease.release}`,
     cpuInfo: llama.systemInfo,

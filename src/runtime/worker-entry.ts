@@ -4,6 +4,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { LoomError } from "../errors.js";
 import { EngineLoop } from "../engine/engine-loop.js";
+import type { GenerateRequestFields } from "../request/generate-request.js";
 import type { EngineWorkerData, FromWorker, ToWorker } from "../workers/worker-messages.js";
 import { loadLlamaBackend } from "./llama-backend.js";
 
@@ -13,6 +14,18 @@ const data = workerData as EngineWorkerData;
 
 function post(msg: FromWorker): void {
   port?.postMessage(msg);
+}
+
+/**
+ * Fault injection for the crash-recovery test, off unless LOOM_FAULT_INJECTION=exit-on-prompt:<marker> is set: a
+ * prompt containing the marker makes this worker exit at once (before any decode, so the exit is clean for Node).
+ */
+function faultInjected(prompt: GenerateRequestFields["prompt"]): boolean {
+  const spec = process.env.LOOM_FAULT_INJECTION;
+  if (spec === undefined || !spec.startsWith("exit-on-prompt:")) return false;
+  const marker = spec.slice("exit-on-prompt:".length);
+  const text = prompt.kind === "chat" ? prompt.messages.map((m) => m.content).join("\n") : prompt.kind === "text" ? prompt.text : "";
+  return marker.length > 0 && text.includes(marker);
 }
 
 async function main(): Promise<void> {
@@ -40,6 +53,7 @@ async function main(): Promise<void> {
     },
   );
   port?.on("message", (msg: ToWorker) => {
+    if (msg.type === "submit" && faultInjected(msg.request.prompt)) process.exit(70);
     if (msg.type === "submit") loop.submit(msg.id, msg.request);
     else if (msg.type === "cancel") loop.cancel(msg.id, msg.reason);
     else loop.shutdown();

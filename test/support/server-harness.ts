@@ -30,7 +30,7 @@ export async function startHarness(flags: readonly string[] = [], apiKey = "unus
 }
 
 interface StatusBody {
-  models: { id: string; workers: { stats: { slotsBusy: number; running: number; waiting: number; kvCellsUsed: number } | null; inFlight: number }[] }[];
+  models: { id: string; workers: { state: string; restarts: number; inFlight: number; stats: { slotsBusy: number; running: number; waiting: number; kvCellsUsed: number } | null }[] }[];
 }
 
 export async function engineStatus(url: string, headers: Record<string, string> = {}): Promise<StatusBody> {
