@@ -4,6 +4,7 @@ import type { BenchConfig } from "./bench-config.js";
 import type { Percentiles } from "./load-generator.js";
 import type { ChunkedPrefillResult } from "./scenarios/chunked-prefill.js";
 import type { HttpOverheadRun } from "./scenarios/http-overhead.js";
+import type { InvarianceResult } from "./scenarios/batch-invariance.js";
 import { median, type SingleStreamResult } from "./scenarios/single-stream.js";
 import type { ThroughputResult } from "./scenarios/throughput.js";
 
@@ -15,6 +16,7 @@ export interface BenchReport {
   readonly singleStream?: SingleStreamResult;
   readonly chunkedPrefill?: ChunkedPrefillResult;
   readonly httpOverhead?: readonly HttpOverheadRun[];
+  readonly batchInvariance?: readonly InvarianceResult[];
 }
 
 const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : "–");
@@ -31,6 +33,7 @@ export function renderSummary(r: BenchReport): string {
   if (r.singleStream) out.push(...singleStreamLines(r.singleStream));
   if (r.chunkedPrefill) out.push(...prefillTable(r.chunkedPrefill));
   if (r.httpOverhead) out.push(...httpTable(r.httpOverhead));
+  if (r.batchInvariance) out.push(...invarianceLines(r.batchInvariance));
   return `${out.join("\n")}\n`;
 }
 
@@ -78,6 +81,15 @@ function httpTable(h: readonly HttpOverheadRun[]): string[] {
     "| request | req/s | latency p50 / p99 ms | errors | non-2xx |",
     "|---|---|---|---|---|",
     ...h.map((x) => `| ${x.label} | ${f(x.requestsPerSecond, 0)} | ${f(x.latencyP50Ms, 1)} / ${f(x.latencyP99Ms, 1)} | ${x.errors} | ${x.non2xx} |`),
+    "",
+  ];
+}
+
+function invarianceLines(rs: readonly InvarianceResult[]): string[] {
+  return [
+    "**Batch composition** (each probe alone, then sharing steps with 7 other requests; 64 tokens):",
+    "",
+    ...rs.map((x) => `- ${x.mode}: ${x.identical}/${x.probes} identical${x.divergedAtChars.length > 0 ? `; the others diverged after ${x.divergedAtChars.join(", ")} characters` : ""}.`),
     "",
   ];
 }

@@ -1,10 +1,11 @@
 // `npm run bench`: every scenario on the bench model in one run with one thread setting, JSON to bench/results/
-// and a markdown summary (the README quotes it). Scenarios: LOOM_BENCH_ONLY=throughput,single,prefill,http.
+// and a markdown summary (the README quotes it). Scenarios: LOOM_BENCH_ONLY=throughput,single,prefill,http,invariance.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { benchConfig } from "./bench-config.js";
 import { renderSummary, type BenchReport } from "./report.js";
+import { runBatchInvariance } from "./scenarios/batch-invariance.js";
 import { runChunkedPrefill } from "./scenarios/chunked-prefill.js";
 import { runHttpOverhead } from "./scenarios/http-overhead.js";
 import { runSingleStream } from "./scenarios/single-stream.js";
@@ -18,7 +19,7 @@ const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 async function main(): Promise<void> {
   const cfg = benchConfig();
   if (!existsSync(cfg.modelPath)) await makeSyntheticModel({ preset: "bench", outPath: cfg.modelPath });
-  const only = new Set((process.env.LOOM_BENCH_ONLY ?? "throughput,single,prefill,http").split(","));
+  const only = new Set((process.env.LOOM_BENCH_ONLY ?? "throughput,single,prefill,http,invariance").split(","));
   const report: BenchReport = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version },
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     ...(only.has("single") ? { singleStream: await step("single-stream", () => runSingleStream(cfg)) } : {}),
     ...(only.has("prefill") ? { chunkedPrefill: await step("chunked-prefill", () => runChunkedPrefill(cfg)) } : {}),
     ...(only.has("http") ? { httpOverhead: await step("http-overhead", () => runHttpOverhead(cfg)) } : {}),
+    ...(only.has("invariance") ? { batchInvariance: await step("batch-invariance", () => runBatchInvariance(cfg)) } : {}),
   };
   mkdirSync(RESULTS, { recursive: true });
   const stamp = report.date.replace(/[:.]/g, "-");

@@ -3,21 +3,13 @@
 // and stopping fields are validated by parse-sampling. It must not render the chat template (the engine worker owns the
 // tokenizer) and must not let a wrongly typed known field through.
 
-import {
-  markValidated,
-  type ChatMessage,
-  type ChatRole,
-  type GenerateRequest,
-} from "./generate-request.js";
+import type { ChatMessage, ChatRole } from "./generate-request.js";
 import {
   checkIgnoredFields,
   invalid,
   isPlainObject,
   optionalString,
   parseChatLogprobs,
-  parseSamplingParams,
-  parseStoppingParams,
-  parseStreamSettings,
   present,
   rejectUnsupportedExtensions,
   rejectUnsupportedN,
@@ -26,16 +18,11 @@ import {
   show,
   type IgnoredFieldType,
   type JsonObject,
+  finishParse,
+  type ParsedGenerationRequest,
 } from "./parse-sampling.js";
 
-export interface ParsedChatRequest {
-  readonly request: GenerateRequest;
-  readonly stream: boolean;
-  /** stream_options.include_usage. */
-  readonly includeUsage: boolean;
-  /** Whether the response carries `choices[].logprobs` (request.logprobs holds how many alternatives). */
-  readonly logprobs: boolean;
-}
+export type ParsedChatRequest = ParsedGenerationRequest;
 
 const ROLES: readonly ChatRole[] = ["system", "developer", "user", "assistant", "tool"];
 
@@ -62,16 +49,7 @@ export function parseChatRequest(body: unknown): ParsedChatRequest {
   rejectUnsupportedN(obj);
   rejectUnsupportedExtensions(obj);
   checkIgnoredFields(obj, CHAT_IGNORED_FIELDS);
-  const logprobs = parseChatLogprobs(obj);
-  const { stream, includeUsage } = parseStreamSettings(obj);
-  const request = markValidated({
-    model,
-    prompt: { kind: "chat", messages },
-    sampling: parseSamplingParams(obj),
-    stopping: parseStoppingParams(obj),
-    logprobs,
-  });
-  return { request, stream, includeUsage, logprobs: logprobs !== null };
+  return finishParse(obj, model, { kind: "chat", messages }, parseChatLogprobs(obj));
 }
 
 function parseMessages(body: JsonObject): ChatMessage[] {

@@ -3,7 +3,7 @@
 // shared sampling and stopping fields are validated by parse-sampling. It must not tokenize (the engine worker owns
 // the tokenizer, so token ids are range-checked against the vocabulary there) and must not accept batched prompts.
 
-import { markValidated, type GenerateRequest, type PromptInput } from "./generate-request.js";
+import type { PromptInput } from "./generate-request.js";
 import {
   checkIgnoredFields,
   checkTokenIds,
@@ -12,9 +12,6 @@ import {
   optionalNumber,
   optionalString,
   parseCompletionLogprobs,
-  parseSamplingParams,
-  parseStoppingParams,
-  parseStreamSettings,
   present,
   rejectUnsupportedExtensions,
   rejectUnsupportedN,
@@ -22,16 +19,11 @@ import {
   requireObject,
   show,
   type JsonObject,
+  finishParse,
+  type ParsedGenerationRequest,
 } from "./parse-sampling.js";
 
-export interface ParsedCompletionRequest {
-  readonly request: GenerateRequest;
-  readonly stream: boolean;
-  /** stream_options.include_usage. */
-  readonly includeUsage: boolean;
-  /** Whether the response carries `choices[].logprobs` (request.logprobs holds how many alternatives, 0..5). */
-  readonly logprobs: boolean;
-}
+export type ParsedCompletionRequest = ParsedGenerationRequest;
 
 export function parseCompletionRequest(body: unknown): ParsedCompletionRequest {
   const obj = requireObject(body);
@@ -41,16 +33,7 @@ export function parseCompletionRequest(body: unknown): ParsedCompletionRequest {
   rejectUnsupportedN(obj);
   rejectUnsupportedExtensions(obj);
   checkIgnoredFields(obj, { user: "string" });
-  const logprobs = parseCompletionLogprobs(obj);
-  const { stream, includeUsage } = parseStreamSettings(obj);
-  const request = markValidated({
-    model,
-    prompt,
-    sampling: parseSamplingParams(obj),
-    stopping: parseStoppingParams(obj),
-    logprobs,
-  });
-  return { request, stream, includeUsage, logprobs: logprobs !== null };
+  return finishParse(obj, model, prompt, parseCompletionLogprobs(obj));
 }
 
 const PROMPT_SHAPES = "a string, an array of strings, an array of token ids, or an array of token-id arrays";

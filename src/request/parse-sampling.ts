@@ -4,7 +4,14 @@
 
 import { randomInt } from "node:crypto";
 import { LoomError } from "../errors.js";
-import { DEFAULT_SAMPLING, type SamplingParams, type StoppingParams } from "./generate-request.js";
+import {
+  DEFAULT_SAMPLING,
+  markValidated,
+  type GenerateRequest,
+  type PromptInput,
+  type SamplingParams,
+  type StoppingParams,
+} from "./generate-request.js";
 
 export type JsonObject = Readonly<Record<string, unknown>>;
 
@@ -261,4 +268,21 @@ export function parseStreamSettings(body: JsonObject): StreamSettings {
   // Obfuscation padding is never sent; the flag is only type-checked.
   optionalBoolean(options, "include_obfuscation", false, "stream_options.include_obfuscation");
   return { stream, includeUsage: optionalBoolean(options, "include_usage", false, "stream_options.include_usage") };
+}
+
+/** What an endpoint parser returns: the engine's request plus the transport-only switches. */
+export interface ParsedGenerationRequest {
+  readonly request: GenerateRequest;
+  readonly stream: boolean;
+  /** stream_options.include_usage. */
+  readonly includeUsage: boolean;
+  /** Whether the response carries `choices[].logprobs` (request.logprobs holds how many alternatives). */
+  readonly logprobs: boolean;
+}
+
+/** The common tail of both endpoint parsers: sampling, stopping and stream settings, then the brand. */
+export function finishParse(body: JsonObject, model: string, prompt: PromptInput, logprobs: number | null): ParsedGenerationRequest {
+  const { stream, includeUsage } = parseStreamSettings(body);
+  const request = markValidated({ model, prompt, sampling: parseSamplingParams(body), stopping: parseStoppingParams(body), logprobs });
+  return { request, stream, includeUsage, logprobs: logprobs !== null };
 }

@@ -7,18 +7,13 @@ import { randomBytes } from "node:crypto";
 import type { Engine, StreamEvent } from "../../engine/engine.js";
 import { LoomError, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
 import type { FinishReasonWire } from "../../protocol/openai.js";
-import type { FinishReason, GenerateRequest, Usage } from "../../request/generate-request.js";
+import type { FinishReason, Usage } from "../../request/generate-request.js";
+import type { ParsedGenerationRequest } from "../../request/parse-sampling.js";
 import type { TokenLogprobData } from "../../request/generate-request.js";
 import { sendError, sendJson } from "./http-respond.js";
 import type { ResponseIdentity, ResponseRenderer } from "./response-renderer.js";
 import { SseWriter } from "./sse-writer.js";
 
-export interface ParsedGeneration {
-  readonly request: GenerateRequest;
-  readonly stream: boolean;
-  readonly includeUsage: boolean;
-  readonly logprobs: boolean;
-}
 
 export interface GenerationContext {
   readonly engine: Engine;
@@ -32,7 +27,7 @@ export function newIdentity(prefix: string, model: string): ResponseIdentity {
   return { id: `${prefix}-${randomBytes(12).toString("hex")}`, created: Math.floor(Date.now() / 1000), model };
 }
 
-export async function runGeneration(ctx: GenerationContext, parsed: ParsedGeneration, renderer: ResponseRenderer): Promise<void> {
+export async function runGeneration(ctx: GenerationContext, parsed: ParsedGenerationRequest, renderer: ResponseRenderer): Promise<void> {
   const stream = ctx.engine.submit(parsed.request, { deadlineAt: ctx.deadlineAt });
   ctx.res.once("close", () => stream.abort());
   const it = stream[Symbol.asyncIterator]();
@@ -43,7 +38,7 @@ export async function runGeneration(ctx: GenerationContext, parsed: ParsedGenera
   else await respondJson(ctx, renderer, it);
 }
 
-async function streamSse(ctx: GenerationContext, parsed: ParsedGeneration, r: ResponseRenderer, it: AsyncIterator<StreamEvent>): Promise<void> {
+async function streamSse(ctx: GenerationContext, parsed: ParsedGenerationRequest, r: ResponseRenderer, it: AsyncIterator<StreamEvent>): Promise<void> {
   const sse = new SseWriter(ctx.res);
   sse.open(ctx.headers);
   for (const chunk of r.openingChunks(parsed.includeUsage)) await sse.data(chunk);
