@@ -3,6 +3,7 @@
 // token (so it never ends early). Usage: node dist/bench/direct-loop.js <model.gguf> <threads> <prompt> <gen> [seqs]
 
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
+import { binarySelectionOptions } from "../src/runtime/llama-backend.js";
 
 export interface DirectLoopResult {
   readonly sequences: number;
@@ -10,10 +11,13 @@ export interface DirectLoopResult {
   readonly decodeMs: number;
   readonly tokensPerSecond: number;
   readonly msPerStep: number;
+  readonly buildType: string;
 }
 
 export async function runDirectLoop(modelPath: string, threads: number, promptTokens: number, genTokens: number, sequences = 1): Promise<DirectLoopResult> {
-  const llama = await getLlama({ gpu: false, maxThreads: threads, build: "never", logLevel: LlamaLogLevel.warn });
+  // The same binary Loom's engine loads (LOOM_NATIVE_BUILD=never forces the prebuilt, as --native-build does).
+  const mode = process.env.LOOM_NATIVE_BUILD === "never" ? "never" : "auto";
+  const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.warn, ...binarySelectionOptions(mode) });
   const model = await llama.loadModel({ modelPath });
   const contextSize = Number(process.env.DIRECT_CTX ?? promptTokens + genTokens + 64);
   const context = await model.createContext({ sequences, contextSize, threads, batchSize: 512 });
@@ -27,11 +31,12 @@ export async function runDirectLoop(modelPath: string, threads: number, promptTo
   for (let i = 1; i < genTokens; i++) await Promise.all(gens.map((g) => g.next()));
   const t2 = performance.now();
   await Promise.all(gens.map((g) => g.return(undefined)));
+  const buildType = llama.buildType;
   await context.dispose();
   await model.dispose();
   await llama.dispose();
   const steps = genTokens - 1;
-  return { sequences, prefillMs: t1 - t0, decodeMs: t2 - t1, tokensPerSecond: (steps * sequences) / ((t2 - t1) / 1000), msPerStep: (t2 - t1) / steps };
+  return { sequences, prefillMs: t1 - t0, decodeMs: t2 - t1, tokensPerSecond: (steps * sequences) / ((t2 - t1) / 1000), msPerStep: (t2 - t1) / steps, buildType };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -11,22 +11,10 @@
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaOptions } from "node-llama-cpp";
+import { binarySelectionOptions } from "../src/runtime/llama-backend.js";
 
 export type NativeBuildMode = "auto" | "never";
 export type GpuChoice = "auto" | "cuda" | "vulkan" | "cpu";
-
-/** A cmake option no local build is made with: its only effect is that no local-build folder matches. */
-export const FORCE_PREBUILT_CMAKE_OPTIONS: Readonly<Record<string, string>> = { LOOM_FORCE_PREBUILT: "1" };
-
-/** The part of Loom's getLlama() options that picks the binary, for each `--native-build` mode. */
-export function binarySelectionOptions(nativeBuild: NativeBuildMode): Pick<
-  LlamaOptions,
-  "build" | "usePrebuiltBinaries" | "skipDownload" | "cmakeOptions" | "existingPrebuiltBinaryMustMatchBuildOptions"
-> {
-  const base = { build: "never", usePrebuiltBinaries: true, skipDownload: true } as const;
-  if (nativeBuild === "auto") return base;
-  return { ...base, cmakeOptions: { ...FORCE_PREBUILT_CMAKE_OPTIONS }, existingPrebuiltBinaryMustMatchBuildOptions: false };
-}
 
 export interface ProbeResult {
   readonly buildType: "localBuild" | "prebuilt";

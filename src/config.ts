@@ -19,6 +19,7 @@ export interface ServerConfig {
   readonly host: string;
   readonly port: number;
   readonly parallel: number;
+  /** llama.cpp threads for single-token steps (one stream decoding). */
   readonly threads: number;
   /** llama.cpp threads for steps that evaluate more than one token (batched decodes, prefill chunks). */
   readonly threadsBatch: number;
@@ -61,9 +62,9 @@ const NATIVE_BUILD_MODES: readonly NativeBuildMode[] = ["auto", "never"];
 const DEFAULT_SLOT_CONTEXT = 4096;
 
 /**
- * llama.cpp threads for single-token steps (one stream decoding). Measured on 2 vCPUs with the 110M bench model:
- * 1 thread 7.3 ms/token, 2 threads 17.3 ms/token (matrix-vector work gains nothing from a second thread and pays
- * for the barriers). Half the CPUs, like llama.cpp's physical-core default.
+ * llama.cpp threads for single-token steps. Measured on 2 vCPUs, bench model, one stream: the prebuilt binary ran
+ * 126 tok/s with 1 thread and 50 with 2 (its workers sleep between ops); the native/ build (OpenMP) ran 131 with 2
+ * threads alone, but inside Loom, where the main thread and clients share the cores, 109 with 1 and 92 with 2.
  */
 export function defaultThreads(cpus: number): number {
   return Math.max(1, Math.floor(cpus / 2));

@@ -50,7 +50,9 @@ export class Scheduler {
 
   /** The current steered prefill chunk (for stats). */
   get prefillChunk(): number {
-    return this.budget.currentChunk;
+    let decoding = 0;
+    for (const s of this.running.values()) if (s.status === "decoding") decoding++;
+    return this.budget.steered(Math.max(1, decoding));
   }
 
   /** Feed back how long a planned step took (wall ms, measured by the engine loop). */

@@ -10,6 +10,7 @@ import {
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaModel,
+  type LlamaOptions,
   type Token,
 } from "node-llama-cpp";
 import type { SampledToken, StepEntry, StepPlan, StepResult, TopLogprob } from "../engine/step-plan.js";
@@ -38,13 +39,10 @@ export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<Llama
     gpu: opts.gpu === "cpu" ? false : opts.gpu,
     // node-llama-cpp's default is max(4, cores): 240 ms/token instead of ~1 on 2 cores. Always explicit.
     maxThreads: Math.max(opts.threads, opts.threadsBatch),
-    build: "never",
-    usePrebuiltBinaries: true,
-    skipDownload: true,
     progressLogs: false,
     logLevel: LlamaLogLevel.warn,
     logger: (level, message) => forwardLog(opts.log, level, message),
-    ...(opts.nativeBuild === "never" ? { existingPrebuiltBinaryMustMatchBuildOptions: false } : {}),
+    ...binarySelectionOptions(opts.nativeBuild),
   });
   const model = await llama.loadModel({
     modelPath: opts.modelPath,
@@ -60,6 +58,21 @@ export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<Llama
   const sequences: LlamaContextSequence[] = [];
   for (let i = 0; i < opts.slots; i++) sequences.push(context.getSequence());
   return new LlamaBackend(llama, model, context, sequences, threads, opts);
+}
+
+/**
+ * Which binary: node-llama-cpp takes a local build (`npm run build:native`) before the prebuilt one and has no
+ * option to skip it. A cmake option no local build was made with changes the local-build folder it looks for, so
+ * none matches, while the prebuilt lookup ignores custom options: that is how `--native-build never` forces the
+ * prebuilt (verified: buildType "prebuilt"; `auto` gives "localBuild" when one exists). Never compiles or downloads.
+ */
+export function binarySelectionOptions(nativeBuild: "auto" | "never"): Pick<
+  LlamaOptions,
+  "build" | "usePrebuiltBinaries" | "skipDownload" | "cmakeOptions" | "existingPrebuiltBinaryMustMatchBuildOptions"
+> {
+  const base = { build: "never", usePrebuiltBinaries: true, skipDownload: true } as const;
+  if (nativeBuild === "auto") return base;
+  return { ...base, cmakeOptions: { LOOM_FORCE_PREBUILT: "1" }, existingPrebuiltBinaryMustMatchBuildOptions: false };
 }
 
 function forwardLog(log: LlamaBackendOptions["log"], level: LlamaLogLevel, message: string): void {
@@ -97,6 +110,7 @@ export class LlamaBackend implements ModelBackend {
       eosText: tokens.eosString ?? "",
       gpu: llama.gpu,
       threads: opts.threads,
+      threadsBatch: opts.threadsBatch,
       buildType: llama.buildType,
     };
   }

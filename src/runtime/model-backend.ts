@@ -15,7 +15,9 @@ export interface ModelInfo {
   readonly bosText: string;
   readonly eosText: string;
   readonly gpu: string | false;
+  /** llama.cpp threads for single-token steps, resolved. */
   readonly threads: number;
+  readonly threadsBatch: number;
   readonly buildType: string;
 }
 

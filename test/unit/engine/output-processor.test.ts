@@ -24,6 +24,7 @@ const backend: ModelBackend = {
     eosText: "</s>",
     gpu: false,
     threads: 1,
+    threadsBatch: 1,
     buildType: "fake",
   },
   tokenize: () => [],
