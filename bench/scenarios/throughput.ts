@@ -19,7 +19,7 @@ export async function runThroughput(cfg: BenchConfig): Promise<ThroughputResult>
   try {
     await warmUp(server.url, cfg.modelName);
     for (const c of levels) {
-      const { samples: _s, ...r } = await runLoad({ url: server.url, model: cfg.modelName, concurrency: c, requestsPerClient: c === 1 ? 3 : 2, promptTokens: 128, maxTokens: 128, label: `c${c}` });
+      const { samples: _s, ...r } = await runLoad({ url: server.url, model: cfg.modelName, concurrency: c, requestsPerClient: c === 1 ? 5 : 2, promptTokens: 128, maxTokens: 128, label: `c${c}` });
       runs.push(r);
     }
   } finally {

@@ -2,7 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
-import { busySlots, startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
+import { busySlots, engineStatus, eventually, startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
 
 let h: Harness;
 let guarded: Harness;
@@ -84,7 +84,8 @@ describe("bad requests", () => {
     // 4 slots + 1 queued are allowed; the 6th concurrent request is refused.
     const long = { ...ok, max_tokens: 600, ignore_eos: true };
     const held = Array.from({ length: 5 }, () => fetch(`${h.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify(long), headers: { "content-type": "application/json" } }));
-    await new Promise((r) => setTimeout(r, 100));
+    const inFlight = async (): Promise<number> => (await engineStatus(h.url)).models[0]?.workers[0]?.inFlight ?? 0;
+    expect(await eventually(async () => (await inFlight()) === 5, 10_000)).toBe(true);
     const refused = await post("/v1/chat/completions", JSON.stringify(ok));
     expect(refused.status).toBe(429);
     expect(refused.headers.get("retry-after")).toBe("1");
