@@ -49,9 +49,12 @@ describe("continuous batching", () => {
     const lengths = Array.from({ length: 16 }, (_, i) => 40 + i * 10);
     const done = await Promise.all(lengths.map((n, i) => runStream(i, n, log)));
     done.forEach((d, i) => expect(d.tokens).toBe(lengths[i]));
-    // Interleaving: every stream had produced chunks before the first stream finished.
+    // Interleaving: every stream was producing tokens before the first one finished (all 16 ran at once), and
+    // together they had streamed well over one stream's worth by then.
     const firstFinish = Math.min(...done.map((d) => d.finishedAt));
-    for (const d of done) expect(d.chunkTimes.filter((t) => t < firstFinish).length).toBeGreaterThan(5);
+    for (const d of done) expect(d.chunkTimes.filter((t) => t < firstFinish).length).toBeGreaterThan(0);
+    const before = done.reduce((n, d) => n + d.chunkTimes.filter((t) => t < firstFinish).length, 0);
+    expect(before).toBeGreaterThan(4 * (lengths[0] ?? 0));
     // Shorter requests finish earlier: finish order follows max_tokens (lengths are 10 tokens apart).
     const order = [...done].sort((a, b) => a.finishedAt - b.finishedAt).map((d) => d.id);
     expect(order.slice(0, 4).every((id) => id < 8)).toBe(true);
