@@ -11,7 +11,7 @@ import type { ThroughputResult } from "./scenarios/throughput.js";
 export interface BenchReport {
   readonly date: string;
   readonly machine: { readonly cpus: number; readonly cpu: string; readonly node: string };
-  readonly config: BenchConfig;
+  readonly config: BenchConfig & { readonly serverEnv?: Readonly<Record<string, string | undefined>> };
   readonly throughput?: ThroughputResult;
   readonly singleStream?: SingleStreamResult;
   readonly chunkedPrefill?: ChunkedPrefillResult;

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const report: BenchReport = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version },
-    config: cfg,
+    config: { ...cfg, serverEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("LOOM_"))) },
     ...(only.has("throughput") ? { throughput: await step("throughput", () => runThroughput(cfg)) } : {}),
     ...(only.has("single") ? { singleStream: await step("single-stream", () => runSingleStream(cfg)) } : {}),
     ...(only.has("prefill") ? { chunkedPrefill: await step("chunked-prefill", () => runChunkedPrefill(cfg)) } : {}),
