@@ -38,6 +38,8 @@ export interface ServerConfig {
   readonly bodyLimitBytes: number;
   readonly logLevel: LogLevel;
   readonly nativeBuild: NativeBuildMode;
+  /** Also export vLLM's metric names. */
+  readonly metricsCompat: "none" | "vllm";
 }
 
 export class ConfigError extends Error {
@@ -108,6 +110,7 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("requestTimeoutMs", "--timeout", null, "600", "Per-request deadline in seconds."),
   doc("bodyLimitBytes", "--body-limit", null, "4194304", "Largest request body in bytes."),
   doc("logLevel", "--log-level", null, "info", "fatal, error, warn, info, debug, trace or silent."),
+  doc("metricsCompat", "--metrics-compat", null, "none", "`vllm` also exports vLLM's metric names (vllm:num_requests_waiting, vllm:kv_cache_usage_perc, …) for gateways and autoscalers."),
   doc("nativeBuild", "--native-build", null, "auto", "`auto` uses the native/ llama.cpp build when present, `never` the prebuilt binary."),
 ]);
 
@@ -277,6 +280,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     bodyLimitBytes: int(one("--body-limit"), 4 * 1024 * 1024, 1),
     logLevel: oneOf(one("--log-level"), "info", LOG_LEVELS),
     nativeBuild: oneOf(one("--native-build"), "auto", NATIVE_BUILD_MODES),
+    metricsCompat: oneOf(one("--metrics-compat"), "none", ["none", "vllm"] as const),
   };
   return Object.freeze(config);
 }

@@ -6,7 +6,9 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { perSlotContext, type ServerConfig } from "./config.js";
-import { Engine } from "./engine/engine.js";
+import { Engine, type EngineObserver } from "./engine/engine.js";
+import { PrometheusExporter, type GaugeSnapshot } from "./metrics/prometheus-exporter.js";
+import { RequestLog } from "./support/request-log.js";
 import { createHttpServer } from "./transport/http/http-server.js";
 import { logFn } from "./support/logger.js";
 import { EventLoopMonitor } from "./support/event-loop-monitor.js";
@@ -21,6 +23,10 @@ export interface RunningServer {
 
 export async function startServer(cfg: ServerConfig, logger: Logger): Promise<RunningServer> {
   const log = logFn(logger);
+  const loop = new EventLoopMonitor();
+  let engineRef: Engine | null = null;
+  const exporter = new PrometheusExporter(() => gaugeSnapshot(engineRef, loop), cfg.metricsCompat === "vllm");
+  const requestLog = new RequestLog(logger);
   const engine = await Engine.start({
     models: cfg.models,
     enginesPerModel: cfg.engines,
@@ -36,9 +42,10 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     nativeBuild: cfg.nativeBuild,
     maxQueue: cfg.maxQueue,
     log,
+    observer: fanOut(exporter, requestLog),
   });
+  engineRef = engine;
   let accepting = true;
-  const loop = new EventLoopMonitor();
   const http = createHttpServer({
     engine,
     apiKeys: cfg.apiKeys,
@@ -46,6 +53,8 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     requestTimeoutMs: cfg.requestTimeoutMs,
     accepting: () => accepting,
     mainThread: () => ({ eventLoopDelayMs: loop.snapshot() }),
+    metrics: exporter,
+    onError: (code) => exporter.error(code),
     log,
   });
   await listen(http, cfg.host, cfg.port);
@@ -74,4 +83,31 @@ function listen(server: Server, host: string, port: number): Promise<void> {
       resolve();
     });
   });
+}
+
+/** What the gauges show at scrape time: the engine's latest per-worker stats, in-flight streams, main-thread lag. */
+function gaugeSnapshot(engine: Engine | null, loop: EventLoopMonitor): GaugeSnapshot {
+  if (engine === null) return { models: [], activeStreams: new Map(), eventLoopLagP99Ms: loop.snapshot().p99 };
+  const models = engine.status().models.map((m) => {
+    const stats = m.workers.flatMap((w) => (w.stats === null ? [] : [w.stats]));
+    const sum = (f: (s: (typeof stats)[number]) => number): number => stats.reduce((n, s) => n + f(s), 0);
+    return {
+      model: m.id,
+      running: sum((s) => s.running),
+      waiting: sum((s) => s.waiting),
+      kvUsed: sum((s) => s.kvCellsUsed),
+      kvTotal: sum((s) => s.kvCellsTotal),
+      slotsBusy: sum((s) => s.slotsBusy),
+      slots: sum((s) => s.slots),
+    };
+  });
+  return { models, activeStreams: engine.inFlightByTransport(), eventLoopLagP99Ms: loop.snapshot().p99 };
+}
+
+function fanOut(...observers: EngineObserver[]): EngineObserver {
+  return {
+    requestFinished: (s) => observers.forEach((o) => o.requestFinished(s)),
+    tokens: (model, n, gap) => observers.forEach((o) => o.tokens(model, n, gap)),
+    step: (model, id, stats) => observers.forEach((o) => o.step(model, id, stats)),
+  };
 }

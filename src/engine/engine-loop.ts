@@ -12,6 +12,7 @@ import { newOutputState, processToken, usageOf, type OutputState } from "./outpu
 import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "./scheduler.js";
 import { Sequence } from "./sequence.js";
 import type { SampledToken, StepPlan } from "./step-plan.js";
+import type { EngineTimings } from "./request-stats.js";
 
 export interface EngineLoopSink {
   accepted(id: string, promptTokens: number): void;
@@ -26,6 +27,8 @@ export class EngineLoop {
   private readonly prompts: PromptBuilder;
   private readonly outputs = new Map<string, OutputState>();
   private readonly cancels = new Map<string, CancelReason>();
+  /** Phase timestamps per sequence (performance.now in this worker): arrival, slot, first token. */
+  private readonly clock = new Map<string, { arrived: number; admitted: number | null; firstToken: number | null }>();
   private wake: (() => void) | null = null;
   private stopping = false;
   private lastStep = { ms: 0, tokens: 0, decode: 0, prefill: 0 };
@@ -44,6 +47,7 @@ export class EngineLoop {
       const seq = new Sequence({ id, promptTokens: prompt, maxNewTokens: maxNew, arrivalStep: this.scheduler.step });
       this.outputs.set(id, newOutputState(this.backend, req.sampling, req.stopping, req.logprobs));
       this.scheduler.submit(seq);
+      this.clock.set(id, { arrived: performance.now(), admitted: null, firstToken: null });
       this.sink.accepted(id, prompt.length);
       this.notify();
     } catch (err) {
@@ -97,6 +101,10 @@ export class EngineLoop {
 
   private async runStep(plan: StepPlan): Promise<void> {
     const t0 = performance.now();
+    for (const e of plan.entries) {
+      const c = this.clock.get(e.seqId);
+      if (c !== undefined && c.admitted === null) c.admitted = t0;
+    }
     let events: SequenceEvent[];
     try {
       const result = await this.backend.step(plan, (id) => (this.outputs.get(id) as OutputState).sampling);
@@ -115,9 +123,15 @@ export class EngineLoop {
     for (const update of updates) {
       const st = this.outputs.get(update.seq.id);
       if (st === undefined) continue;
+      if (update.firstToken) this.stampFirstToken(update.seq.id);
       const out = processToken(this.backend, st, update, sampled.get(update.seq.id));
-      events.push(out.event);
-      if (out.finish !== null) this.finish(update.seq.id, out.finish);
+      if (out.finish === null) {
+        events.push(out.event);
+        continue;
+      }
+      const timings = this.timingsOf(update.seq.id);
+      events.push(out.event.finish && timings ? { ...out.event, finish: { ...out.event.finish, timings } } : out.event);
+      this.finish(update.seq.id, out.finish);
     }
     return events;
   }
@@ -125,11 +139,12 @@ export class EngineLoop {
   private applyCancels(): SequenceEvent[] {
     const events: SequenceEvent[] = [];
     for (const [id, reason] of this.cancels) {
+      const timings = this.timingsOf(id);
       const seq = this.finish(id, "cancelled");
       if (seq === undefined) continue;
       const error: ErrorData | undefined =
         reason === "deadline_exceeded" ? { code: "deadline_exceeded", message: "The request's deadline passed.", param: null } : undefined;
-      events.push({ id, text: "", tokenIds: [], finish: { reason: "cancelled", usage: usageOf(seq), ...(error ? { error } : {}) } });
+      events.push({ id, text: "", tokenIds: [], finish: { reason: "cancelled", usage: usageOf(seq), ...(error ? { error } : {}), ...(timings ? { timings } : {}) } });
     }
     this.cancels.clear();
     return events;
@@ -146,8 +161,24 @@ export class EngineLoop {
     return events;
   }
 
+  private stampFirstToken(id: string): void {
+    const c = this.clock.get(id);
+    if (c !== undefined) c.firstToken = performance.now();
+  }
+
+  /** Queue, prefill and decode durations of a sequence that is finishing now. */
+  private timingsOf(id: string): EngineTimings | undefined {
+    const c = this.clock.get(id);
+    if (c === undefined) return undefined;
+    const now = performance.now();
+    const admitted = c.admitted ?? now;
+    const first = c.firstToken ?? now;
+    return { queueMs: admitted - c.arrived, prefillMs: Math.max(0, first - admitted), decodeMs: Math.max(0, now - first) };
+  }
+
   private finish(id: string, reason: Parameters<Scheduler["finish"]>[1]): Sequence | undefined {
     this.outputs.delete(id);
+    this.clock.delete(id);
     const slot = this.scheduler.get(id)?.slot ?? null;
     const seq = this.scheduler.finish(id, reason);
     if (slot !== null) this.backend.endSequence(slot);

@@ -8,8 +8,10 @@ import type { ModelInfo } from "../runtime/model-backend.js";
 import { WorkerClient } from "../workers/worker-client.js";
 import { PROTOCOL_VERSION, type EngineStats, type EngineWorkerData } from "../workers/worker-messages.js";
 import type { TokenStream } from "./token-stream.js";
+import { NO_OBSERVER, type EngineObserver, type RequestMeta, type Transport } from "./request-stats.js";
 
 export type { StreamEvent, TokenStream } from "./token-stream.js";
+export type { EngineObserver, FinishedRequestStats, RequestMeta, Transport } from "./request-stats.js";
 
 export interface EngineModelSpec {
   readonly name: string;
@@ -32,9 +34,11 @@ export interface EngineOptions {
   /** Requests allowed to wait per engine worker beyond its slots. */
   readonly maxQueue: number;
   readonly log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+  /** Receives per-request and per-step stats (metrics, request log); the engine does not know who listens. */
+  readonly observer?: EngineObserver;
 }
 
-export interface SubmitOptions {
+export interface SubmitOptions extends RequestMeta {
   /** Absolute epoch ms; the request is cancelled with deadline_exceeded when it passes. */
   readonly deadlineAt: number | null;
 }
@@ -106,7 +110,7 @@ export class Engine {
     if (client.inFlight >= this.opts.slots + this.opts.maxQueue) {
       throw new LoomError("queue_full", `The server is at capacity for \`${req.model}\` (${client.inFlight} requests in flight); retry shortly.`);
     }
-    return client.submit(`r${++this.nextId}`, req, opts.deadlineAt);
+    return client.submit(`r${++this.nextId}`, req, opts.deadlineAt, { requestId: opts.requestId, transport: opts.transport });
   }
 
   status(): EngineStatus {
@@ -122,6 +126,13 @@ export class Engine {
         })),
       })),
     };
+  }
+
+  /** Requests in flight per transport (the active-streams gauge). */
+  inFlightByTransport(): Map<Transport, number> {
+    const counts = new Map<Transport, number>();
+    for (const w of [...this.workers.values()].flat()) w.inFlightByTransport(counts);
+    return counts;
   }
 
   /** Stop accepting, stop every worker cooperatively (in-flight requests end with cancelled). */
@@ -159,7 +170,10 @@ export class Engine {
       gpuLayers: o.gpuLayers,
       nativeBuild: o.nativeBuild,
     };
-    return new WorkerClient(data, { onExit: (client, error) => this.onWorkerExit(m, client, error.message) });
+    return new WorkerClient(data, {
+      onExit: (client, error) => this.onWorkerExit(m, client, error.message),
+      observer: this.opts.observer ?? NO_OBSERVER,
+    });
   }
 
   /** A worker died: its requests already got engine_failure; replace it so the model keeps serving. */

@@ -8,13 +8,23 @@ import type { GenerateRequest } from "../request/generate-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
 import { TokenStream } from "../engine/token-stream.js";
 import type { EngineStats, EngineWorkerData, FromWorker, SequenceEvent, ToWorker } from "./worker-messages.js";
+import type { EngineObserver, RequestMeta, Transport } from "../engine/request-stats.js";
 
 export type WorkerState = "starting" | "ready" | "stopping" | "stopped" | "failed";
 
 export interface WorkerClientEvents {
   /** The worker died on its own (crash, fatal load error); the pool decides whether to restart it. */
   readonly onExit: (client: WorkerClient, error: ErrorData) => void;
-  readonly onStep?: (client: WorkerClient, events: readonly SequenceEvent[], stats: EngineStats) => void;
+  readonly observer: EngineObserver;
+}
+
+/** What the main thread times for one request (the worker times its own phases). */
+interface Tracker {
+  readonly meta: RequestMeta;
+  readonly submittedAt: number;
+  firstAt: number | null;
+  lastAt: number;
+  promptTokens: number;
 }
 
 /**
@@ -30,6 +40,7 @@ function workerEntry(): URL {
 export class WorkerClient {
   private readonly worker: Worker;
   private readonly streams = new Map<string, TokenStream>();
+  private readonly trackers = new Map<string, Tracker>();
   private readonly deadlines = new Map<string, NodeJS.Timeout>();
   private _state: WorkerState = "starting";
   private _info: ModelInfo | null = null;
@@ -71,10 +82,12 @@ export class WorkerClient {
     return this.readyPromise;
   }
 
-  submit(id: string, request: GenerateRequest, deadlineAt: number | null): TokenStream {
+  submit(id: string, request: GenerateRequest, deadlineAt: number | null, meta: RequestMeta): TokenStream {
     if (this._state !== "ready") throw new LoomError("unavailable", "The engine is not accepting requests.");
     const stream = new TokenStream(id, (sid) => this.cancel(sid, "cancelled"));
     this.streams.set(id, stream);
+    const now = performance.now();
+    this.trackers.set(id, { meta, submittedAt: now, firstAt: null, lastAt: now, promptTokens: 0 });
     if (deadlineAt !== null) this.armDeadline(id, deadlineAt);
     this.post({ type: "submit", id, request });
     return stream;
@@ -115,16 +128,19 @@ export class WorkerClient {
         this._state = "failed";
         reject(LoomError.fromData(msg.error));
         return;
-      case "accepted":
+      case "accepted": {
+        const tracker = this.trackers.get(msg.id);
+        if (tracker !== undefined) tracker.promptTokens = msg.promptTokens;
         this.streams.get(msg.id)?.push({ type: "accepted", promptTokens: msg.promptTokens });
         return;
+      }
       case "rejected":
         this.endStream(msg.id, { type: "error", error: msg.error });
         return;
       case "step":
         this._stats = msg.stats;
         this.routeStep(msg.events);
-        this.events.onStep?.(this, msg.events, msg.stats);
+        this.events.observer.step(this.data.modelName, this.data.workerId, msg.stats);
         return;
       case "stopped":
         return;
@@ -137,24 +153,60 @@ export class WorkerClient {
       const stream = this.streams.get(ev.id);
       if (stream === undefined) continue;
       if (ev.text.length > 0 || ev.tokenIds.length > 0) {
+        this.trackTokens(ev.id, ev.tokenIds.length);
         stream.push({ type: "delta", text: ev.text, tokenIds: ev.tokenIds, logprobs: ev.logprobs ?? null });
       }
       if (ev.finish === undefined) continue;
-      if (ev.finish.error !== undefined) this.endStream(ev.id, { type: "error", error: ev.finish.error });
-      else this.endStream(ev.id, { type: "done", reason: ev.finish.reason, usage: ev.finish.usage });
+      const f = ev.finish;
+      if (f.error !== undefined) this.endStream(ev.id, { type: "error", error: f.error }, f);
+      else this.endStream(ev.id, { type: "done", reason: f.reason, usage: f.usage }, f);
     }
   }
 
-  private endStream(id: string, event: Parameters<TokenStream["push"]>[0]): void {
+  private trackTokens(id: string, count: number): void {
+    const t = this.trackers.get(id);
+    if (t === undefined || count === 0) return;
+    const now = performance.now();
+    if (t.firstAt === null) t.firstAt = now;
+    else this.events.observer.tokens(this.data.modelName, count, now - t.lastAt);
+    t.lastAt = now;
+  }
+
+  private endStream(id: string, event: Parameters<TokenStream["push"]>[0], finish?: SequenceEvent["finish"]): void {
     const stream = this.streams.get(id);
     if (stream === undefined) return;
     this.streams.delete(id);
+    this.reportFinished(id, event, finish);
     const timer = this.deadlines.get(id);
     if (timer !== undefined) {
       clearTimeout(timer);
       this.deadlines.delete(id);
     }
     stream.push(event);
+  }
+
+  private reportFinished(id: string, event: Parameters<TokenStream["push"]>[0], finish: SequenceEvent["finish"] | undefined): void {
+    const t = this.trackers.get(id);
+    if (t === undefined) return;
+    this.trackers.delete(id);
+    const now = performance.now();
+    this.events.observer.requestFinished({
+      ...t.meta,
+      model: this.data.modelName,
+      finishReason: event.type === "done" ? event.reason : null,
+      errorCode: event.type === "error" ? event.error.code : null,
+      promptTokens: finish?.usage.promptTokens ?? t.promptTokens,
+      cachedTokens: finish?.usage.cachedTokens ?? 0,
+      completionTokens: finish?.usage.completionTokens ?? 0,
+      ttftMs: t.firstAt === null ? null : t.firstAt - t.submittedAt,
+      e2eMs: now - t.submittedAt,
+      timings: finish?.timings ?? null,
+    });
+  }
+
+  /** Requests in flight by the transport they came from. */
+  inFlightByTransport(into: Map<Transport, number>): void {
+    for (const t of this.trackers.values()) into.set(t.meta.transport, (into.get(t.meta.transport) ?? 0) + 1);
   }
 
   private onWorkerExit(code: number, resolve: () => void): void {

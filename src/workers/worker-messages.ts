@@ -6,6 +6,7 @@ import type { FinishReason, GenerateRequestFields, TokenLogprobData, Usage } fro
 
 export type { TokenLogprobData };
 import type { ModelInfo } from "../runtime/model-backend.js";
+import type { EngineTimings } from "../engine/request-stats.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -37,7 +38,7 @@ export interface SequenceEvent {
   readonly text: string;
   readonly tokenIds: readonly number[];
   readonly logprobs?: readonly TokenLogprobData[];
-  readonly finish?: { readonly reason: FinishReason; readonly usage: Usage; readonly error?: ErrorData };
+  readonly finish?: { readonly reason: FinishReason; readonly usage: Usage; readonly error?: ErrorData; readonly timings?: EngineTimings };
 }
 
 export interface EngineStats {

@@ -28,7 +28,8 @@ export function newIdentity(prefix: string, model: string): ResponseIdentity {
 }
 
 export async function runGeneration(ctx: GenerationContext, parsed: ParsedGenerationRequest, renderer: ResponseRenderer): Promise<void> {
-  const stream = ctx.engine.submit(parsed.request, { deadlineAt: ctx.deadlineAt });
+  const requestId = ctx.headers["x-request-id"] ?? "";
+  const stream = ctx.engine.submit(parsed.request, { deadlineAt: ctx.deadlineAt, requestId, transport: "http" });
   ctx.res.once("close", () => stream.abort());
   const it = stream[Symbol.asyncIterator]();
   const first = await it.next();

@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import type { Engine } from "../../engine/engine.js";
-import { LoomError } from "../../errors.js";
+import { LoomError, type ErrorCode } from "../../errors.js";
 import { parseChatRequest } from "../../request/parse-chat-request.js";
 import { parseCompletionRequest } from "../../request/parse-completion-request.js";
 import { modelObject } from "../../protocol/openai.js";
@@ -22,6 +22,10 @@ export interface HttpServerOptions {
   readonly accepting: () => boolean;
   /** Main-thread health for /v1/status (event-loop delay). */
   readonly mainThread: () => unknown;
+  /** GET /metrics (Prometheus text format). */
+  readonly metrics: { contentType(): string; scrape(): Promise<string> };
+  /** Told about every error answered before a request reached the engine (metrics count them). */
+  readonly onError: (code: ErrorCode) => void;
   readonly log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -49,6 +53,7 @@ const ROUTES: readonly Route[] = [
   { method: "GET", match: (p) => p === "/v1/status", auth: true, handler: status },
   { method: "GET", match: (p) => p === "/health", auth: false, handler: (s) => sendJson(s.res, 200, { status: "ok" }, s.headers) },
   { method: "GET", match: (p) => p === "/ready", auth: false, handler: ready },
+  { method: "GET", match: (p) => p === "/metrics", auth: false, handler: metrics },
 ];
 
 export function createHttpServer(opts: HttpServerOptions): Server {
@@ -67,18 +72,14 @@ export function createHttpServer(opts: HttpServerOptions): Server {
 async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServerOptions): Promise<void> {
   const headers = { "x-request-id": requestIdOf(req) };
   const path = (req.url ?? "/").split("?")[0] ?? "/";
-  const candidates = ROUTES.filter((r) => r.match(path));
-  if (candidates.length === 0) return sendError(res, notFound(path), headers);
-  const route = candidates.find((r) => r.method === req.method);
-  if (route === undefined) {
-    return sendError(res, new LoomError("method_not_allowed", `Method ${req.method} is not allowed on ${path}.`).toData(), headers);
-  }
   try {
+    const route = routeFor(path, req.method);
     if (route.auth) checkApiKey(req, opts.apiKeys);
     await route.handler({ req, res, headers, path }, opts);
   } catch (err) {
     const e = LoomError.from(err);
     if (e.code === "internal_error") opts.log("error", "unhandled error in request", { err: e.message, stack: (err as Error)?.stack });
+    opts.onError(e.code);
     if (res.headersSent) return void res.destroy();
     // An unread request body (oversized upload) would wedge the keep-alive connection: close it after the reply.
     const closing = req.complete ? headers : { ...headers, connection: "close" };
@@ -86,8 +87,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServe
   }
 }
 
-function notFound(path: string): LoomError {
-  return new LoomError("not_found", `Unknown path: ${path}`);
+function routeFor(path: string, method: string | undefined): Route {
+  const candidates = ROUTES.filter((r) => r.match(path));
+  if (candidates.length === 0) throw new LoomError("not_found", `Unknown path: ${path}`);
+  const route = candidates.find((r) => r.method === method);
+  if (route === undefined) throw new LoomError("method_not_allowed", `Method ${method} is not allowed on ${path}.`);
+  return route;
 }
 
 /** Honour a sane incoming X-Request-Id (proxies set one); otherwise make one. */
@@ -156,6 +161,12 @@ function getModel(s: RequestScope, opts: HttpServerOptions): void {
 
 function status(s: RequestScope, opts: HttpServerOptions): void {
   sendJson(s.res, 200, { accepting: opts.accepting(), mainThread: opts.mainThread(), ...opts.engine.status() }, s.headers);
+}
+
+async function metrics(s: RequestScope, opts: HttpServerOptions): Promise<void> {
+  const text = await opts.metrics.scrape();
+  s.res.writeHead(200, { ...s.headers, "content-type": opts.metrics.contentType() });
+  s.res.end(text);
 }
 
 function ready(s: RequestScope, opts: HttpServerOptions): void {

@@ -1,0 +1,50 @@
+// Plain stats the engine produces for whoever observes it (metrics exporter, request log). The engine never imports
+// a metrics library; observers never reach into the engine. One object per finished request, one per step.
+
+import type { ErrorCode } from "../errors.js";
+import type { FinishReason } from "../request/generate-request.js";
+import type { EngineStats } from "../workers/worker-messages.js";
+
+export type Transport = "http" | "ws" | "grpc";
+
+/** Who asked: set by the transport at submit, carried into the stats. */
+export interface RequestMeta {
+  readonly requestId: string;
+  readonly transport: Transport;
+}
+
+/** Per-request phase durations measured inside the engine worker. */
+export interface EngineTimings {
+  /** Waiting for a slot. */
+  readonly queueMs: number;
+  /** Slot acquired → first token. */
+  readonly prefillMs: number;
+  /** First token → finish. */
+  readonly decodeMs: number;
+}
+
+export interface FinishedRequestStats extends RequestMeta {
+  readonly model: string;
+  /** null when the request failed. */
+  readonly finishReason: FinishReason | null;
+  readonly errorCode: ErrorCode | null;
+  readonly promptTokens: number;
+  readonly cachedTokens: number;
+  readonly completionTokens: number;
+  readonly ttftMs: number | null;
+  readonly e2eMs: number;
+  readonly timings: EngineTimings | null;
+}
+
+export interface EngineObserver {
+  requestFinished(stats: FinishedRequestStats): void;
+  /** `count` tokens arrived `gapMs` after the previous ones of the same request (inter-token latency). */
+  tokens(model: string, count: number, gapMs: number): void;
+  step(model: string, workerId: number, stats: EngineStats): void;
+}
+
+export const NO_OBSERVER: EngineObserver = {
+  requestFinished: () => {},
+  tokens: () => {},
+  step: () => {},
+};

@@ -1,0 +1,34 @@
+// One structured log line per finished request (request id, model, transport, token counts, TTFT, duration, finish
+// reason or error code). No prompt or output text is logged. Consumes the engine's FinishedRequestStats.
+
+import type { Logger } from "pino";
+import type { EngineObserver, FinishedRequestStats } from "../engine/request-stats.js";
+
+export class RequestLog implements EngineObserver {
+  constructor(private readonly logger: Logger) {}
+
+  requestFinished(s: FinishedRequestStats): void {
+    const level = s.errorCode !== null && s.errorCode !== "deadline_exceeded" ? "warn" : "info";
+    if (!this.logger.isLevelEnabled(level)) return;
+    this.logger[level](
+      {
+        requestId: s.requestId,
+        model: s.model,
+        transport: s.transport,
+        promptTokens: s.promptTokens,
+        cachedTokens: s.cachedTokens,
+        completionTokens: s.completionTokens,
+        ttftMs: s.ttftMs === null ? null : Math.round(s.ttftMs),
+        durationMs: Math.round(s.e2eMs),
+        ...(s.timings ? { queueMs: Math.round(s.timings.queueMs) } : {}),
+        finishReason: s.finishReason,
+        ...(s.errorCode !== null ? { error: s.errorCode } : {}),
+      },
+      "request finished",
+    );
+  }
+
+  tokens(): void {}
+
+  step(): void {}
+}
