@@ -40,6 +40,8 @@ export interface ServerConfig {
   readonly nativeBuild: NativeBuildMode;
   /** Also export vLLM's metric names. */
   readonly metricsCompat: "none" | "vllm";
+  /** OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); null = tracing off. */
+  readonly otlpEndpoint: string | null;
 }
 
 export class ConfigError extends Error {
@@ -111,6 +113,7 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("bodyLimitBytes", "--body-limit", null, "4194304", "Largest request body in bytes."),
   doc("logLevel", "--log-level", null, "info", "fatal, error, warn, info, debug, trace or silent."),
   doc("metricsCompat", "--metrics-compat", null, "none", "`vllm` also exports vLLM's metric names (vllm:num_requests_waiting, vllm:kv_cache_usage_perc, …) for gateways and autoscalers."),
+  doc("otlpEndpoint", "--otlp-endpoint", null, "(none: tracing off)", "OpenTelemetry OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces: one span per request with queue/prefill/decode children."),
   doc("nativeBuild", "--native-build", null, "auto", "`auto` uses the native/ llama.cpp build when present, `never` the prebuilt binary."),
 ]);
 
@@ -235,6 +238,11 @@ function models(raws: readonly Raw[]): readonly ModelSpec[] {
   return Object.freeze(specs);
 }
 
+function url(raw: Raw | null): string | null {
+  if (raw === null) return null;
+  return URL.canParse(raw.value) ? raw.value : fail(raw, "an absolute URL such as http://127.0.0.1:4318/v1/traces");
+}
+
 function host(raw: Raw | null): string {
   if (raw === null) return "127.0.0.1";
   return raw.value !== "" ? raw.value : fail(raw, "a host name or address");
@@ -281,6 +289,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     logLevel: oneOf(one("--log-level"), "info", LOG_LEVELS),
     nativeBuild: oneOf(one("--native-build"), "auto", NATIVE_BUILD_MODES),
     metricsCompat: oneOf(one("--metrics-compat"), "none", ["none", "vllm"] as const),
+    otlpEndpoint: url(one("--otlp-endpoint")),
   };
   return Object.freeze(config);
 }

@@ -9,6 +9,7 @@ import { perSlotContext, type ServerConfig } from "./config.js";
 import { Engine, type EngineObserver } from "./engine/engine.js";
 import { PrometheusExporter, type GaugeSnapshot } from "./metrics/prometheus-exporter.js";
 import { RequestLog } from "./support/request-log.js";
+import { RequestTracer } from "./tracing/request-tracer.js";
 import { createHttpServer } from "./transport/http/http-server.js";
 import { logFn } from "./support/logger.js";
 import { EventLoopMonitor } from "./support/event-loop-monitor.js";
@@ -27,6 +28,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   let engineRef: Engine | null = null;
   const exporter = new PrometheusExporter(() => gaugeSnapshot(engineRef, loop), cfg.metricsCompat === "vllm");
   const requestLog = new RequestLog(logger);
+  const tracer = cfg.otlpEndpoint === null ? null : new RequestTracer({ endpoint: cfg.otlpEndpoint });
   const engine = await Engine.start({
     models: cfg.models,
     enginesPerModel: cfg.engines,
@@ -42,7 +44,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     nativeBuild: cfg.nativeBuild,
     maxQueue: cfg.maxQueue,
     log,
-    observer: fanOut(exporter, requestLog),
+    observer: observe(exporter, requestLog, tracer),
   });
   engineRef = engine;
   let accepting = true;
@@ -69,6 +71,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       loop.stop();
+      await tracer?.shutdown();
     })();
     return closing;
   };
@@ -104,10 +107,14 @@ function gaugeSnapshot(engine: Engine | null, loop: EventLoopMonitor): GaugeSnap
   return { models, activeStreams: engine.inFlightByTransport(), eventLoopLagP99Ms: loop.snapshot().p99 };
 }
 
-function fanOut(...observers: EngineObserver[]): EngineObserver {
+/** Metrics see everything; each finished request is also traced (when on) and logged with its trace id. */
+function observe(exporter: PrometheusExporter, log: RequestLog, tracer: RequestTracer | null): EngineObserver {
   return {
-    requestFinished: (s) => observers.forEach((o) => o.requestFinished(s)),
-    tokens: (model, n, gap) => observers.forEach((o) => o.tokens(model, n, gap)),
-    step: (model, id, stats) => observers.forEach((o) => o.step(model, id, stats)),
+    requestFinished: (s) => {
+      exporter.requestFinished(s);
+      log.write(s, tracer?.record(s) ?? null);
+    },
+    tokens: (model, n, gap) => exporter.tokens(model, n, gap),
+    step: (model, id, stats) => exporter.step(model, id, stats),
   };
 }

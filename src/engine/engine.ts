@@ -110,7 +110,12 @@ export class Engine {
     if (client.inFlight >= this.opts.slots + this.opts.maxQueue) {
       throw new LoomError("queue_full", `The server is at capacity for \`${req.model}\` (${client.inFlight} requests in flight); retry shortly.`);
     }
-    return client.submit(`r${++this.nextId}`, req, opts.deadlineAt, { requestId: opts.requestId, transport: opts.transport });
+    return client.submit(`r${++this.nextId}`, req, opts.deadlineAt, {
+      requestId: opts.requestId,
+      transport: opts.transport,
+      operation: opts.operation,
+      ...(opts.traceparent === undefined ? {} : { traceparent: opts.traceparent }),
+    });
   }
 
   status(): EngineStatus {

@@ -11,6 +11,10 @@ export type Transport = "http" | "ws" | "grpc";
 export interface RequestMeta {
   readonly requestId: string;
   readonly transport: Transport;
+  /** What the client asked for, in GenAI terms ("chat", "text_completion"). */
+  readonly operation: string;
+  /** Incoming W3C traceparent, when the client sent one. */
+  readonly traceparent?: string;
 }
 
 /** Per-request phase durations measured inside the engine worker. */

@@ -2,12 +2,13 @@
 // reason or error code). No prompt or output text is logged. Consumes the engine's FinishedRequestStats.
 
 import type { Logger } from "pino";
-import type { EngineObserver, FinishedRequestStats } from "../engine/request-stats.js";
+import type { FinishedRequestStats } from "../engine/request-stats.js";
 
-export class RequestLog implements EngineObserver {
+export class RequestLog {
   constructor(private readonly logger: Logger) {}
 
-  requestFinished(s: FinishedRequestStats): void {
+  /** `traceId` links the line to the request's trace when tracing is on. */
+  write(s: FinishedRequestStats, traceId: string | null): void {
     const level = s.errorCode !== null && s.errorCode !== "deadline_exceeded" ? "warn" : "info";
     if (!this.logger.isLevelEnabled(level)) return;
     this.logger[level](
@@ -23,12 +24,9 @@ export class RequestLog implements EngineObserver {
         ...(s.timings ? { queueMs: Math.round(s.timings.queueMs) } : {}),
         finishReason: s.finishReason,
         ...(s.errorCode !== null ? { error: s.errorCode } : {}),
+        ...(traceId !== null ? { traceId } : {}),
       },
       "request finished",
     );
   }
-
-  tokens(): void {}
-
-  step(): void {}
 }

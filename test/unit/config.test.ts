@@ -48,6 +48,7 @@ describe("parseServerConfig", () => {
       logLevel: "info",
       nativeBuild: "auto",
       metricsCompat: "none",
+      otlpEndpoint: null,
     });
   });
 
@@ -60,11 +61,13 @@ describe("parseServerConfig: flags", () => {
       "--threads-batch", "5", "--ctx-size", "8192", "--batch-size", "64", "--prefill-chunk", "0", "--prefill-itl-factor", "3", "--gpu", "cuda", "--n-gpu-layers", "20",
       "--api-key", "k1", "--engines", "2", "--max-queue", "0", "--timeout", "1.5", "--body-limit", "1024",
       "--log-level", "debug", "--native-build", "never", "--metrics-compat", "vllm",
+      "--otlp-endpoint", "http://127.0.0.1:4318/v1/traces",
     ]);
     expect(cfg).toEqual({
       models: [{ name: "tiny", path: "/m/tiny.gguf" }], host: "0.0.0.0", port: 0, parallel: 4, threads: 3,
       threadsBatch: 5, ctxSize: 8192, batchSize: 64, prefillChunk: 0, prefillItlFactor: 3, gpu: "cuda", gpuLayers: 20, apiKeys: ["k1"], engines: 2,
       maxQueue: 0, requestTimeoutMs: 1500, bodyLimitBytes: 1024, logLevel: "debug", nativeBuild: "never", metricsCompat: "vllm",
+      otlpEndpoint: "http://127.0.0.1:4318/v1/traces",
     });
     expect(perSlotContext(cfg)).toBe(2048);
   });
@@ -91,12 +94,13 @@ describe("parseServerConfig: env", () => {
       LOOM_THREADS_BATCH: "2", LOOM_CTX_SIZE: "512", LOOM_BATCH_SIZE: "2", LOOM_PREFILL_CHUNK: "32", LOOM_PREFILL_ITL_FACTOR: "0", LOOM_GPU: "vulkan", LOOM_N_GPU_LAYERS: "0",
       LOOM_API_KEY: "k1,k2,", LOOM_ENGINES: "3", LOOM_MAX_QUEUE: "5", LOOM_TIMEOUT: "30", LOOM_BODY_LIMIT: "100",
       LOOM_LOG_LEVEL: "silent", LOOM_NATIVE_BUILD: "never", LOOM_METRICS_COMPAT: "vllm",
+      LOOM_OTLP_ENDPOINT: "http://collector:4318/v1/traces",
     });
     expect(cfg).toEqual({
       models: [{ name: "a", path: "/m/a.gguf" }, { name: "b", path: "/m/b.GGUF" }], host: "::", port: 9000,
       parallel: 2, threads: 1, threadsBatch: 2, ctxSize: 512, batchSize: 2, prefillChunk: 32, prefillItlFactor: 0, gpu: "vulkan", gpuLayers: 0,
       apiKeys: ["k1", "k2"], engines: 3, maxQueue: 5, requestTimeoutMs: 30_000, bodyLimitBytes: 100,
-      logLevel: "silent", nativeBuild: "never", metricsCompat: "vllm",
+      logLevel: "silent", nativeBuild: "never", metricsCompat: "vllm", otlpEndpoint: "http://collector:4318/v1/traces",
     });
   });
 
@@ -197,5 +201,14 @@ describe("FLAG_DOCS and help", () => {
   it("computes the default thread counts (half the CPUs for single-token steps, all for batches)", () => {
     expect([1, 2, 3, 4, 16, 0].map(defaultThreads)).toEqual([1, 1, 1, 2, 8, 1]);
     expect([1, 2, 3, 4, 16, 0].map(defaultThreadsBatch)).toEqual([1, 2, 3, 4, 16, 1]);
+  });
+});
+
+describe("README", () => {
+  it("documents every flag with its env var", async () => {
+    const { readFileSync } = await import("node:fs");
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    for (const d of FLAG_DOCS) expect(readme, d.flag).toContain(`| \`${d.flag}\` |`);
+    for (const d of FLAG_DOCS) expect(readme, d.env).toContain(`\`${d.env}\``);
   });
 });

@@ -29,7 +29,14 @@ export function newIdentity(prefix: string, model: string): ResponseIdentity {
 
 export async function runGeneration(ctx: GenerationContext, parsed: ParsedGenerationRequest, renderer: ResponseRenderer): Promise<void> {
   const requestId = ctx.headers["x-request-id"] ?? "";
-  const stream = ctx.engine.submit(parsed.request, { deadlineAt: ctx.deadlineAt, requestId, transport: "http" });
+  const traceparent = ctx.req.headers.traceparent;
+  const stream = ctx.engine.submit(parsed.request, {
+    deadlineAt: ctx.deadlineAt,
+    requestId,
+    transport: "http",
+    operation: parsed.request.prompt.kind === "chat" ? "chat" : "text_completion",
+    ...(typeof traceparent === "string" ? { traceparent } : {}),
+  });
   ctx.res.once("close", () => stream.abort());
   const it = stream[Symbol.asyncIterator]();
   const first = await it.next();
