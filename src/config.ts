@@ -40,6 +40,8 @@ export interface ServerConfig {
   readonly nativeBuild: NativeBuildMode;
   /** Also export vLLM's metric names. */
   readonly metricsCompat: "none" | "vllm";
+  /** Put prompt and output text in the per-request log line. */
+  readonly logContent: boolean;
   /** OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); null = tracing off. */
   readonly otlpEndpoint: string | null;
 }
@@ -113,6 +115,7 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("bodyLimitBytes", "--body-limit", null, "4194304", "Largest request body in bytes."),
   doc("logLevel", "--log-level", null, "info", "fatal, error, warn, info, debug, trace or silent."),
   doc("metricsCompat", "--metrics-compat", null, "none", "`vllm` also exports vLLM's metric names (vllm:num_requests_waiting, vllm:kv_cache_usage_perc, …) for gateways and autoscalers."),
+  doc("logContent", "--log-content", null, "false", "Include prompt and output text in the per-request log line (off: they may hold personal data)."),
   doc("otlpEndpoint", "--otlp-endpoint", null, "(none: tracing off)", "OpenTelemetry OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces: one span per request with queue/prefill/decode children."),
   doc("nativeBuild", "--native-build", null, "auto", "`auto` uses the native/ llama.cpp build when present, `never` the prebuilt binary."),
 ]);
@@ -128,13 +131,21 @@ type ListLookup = (flag: string) => readonly Raw[];
 /** Rewrite aliases to long flags first: parseArgs only knows one-letter short options, and llama-server has -np/-ngl. */
 function expandAliases(argv: readonly string[]): string[] {
   const aliases = new Map(FLAG_DOCS.flatMap((d) => (d.alias === undefined ? [] : [[d.alias, d.flag] as const])));
-  return argv.map((arg) => {
+  const expanded = argv.map((arg) => {
     const eq = arg.indexOf("=");
     const name = eq < 0 ? arg : arg.slice(0, eq);
     const long = arg.startsWith("--") ? undefined : aliases.get(name);
     return long === undefined ? arg : long + arg.slice(name.length);
   });
+  // A switch given bare (`--log-content`) means true.
+  return expanded.flatMap((arg, i) => {
+    const next = expanded[i + 1];
+    return SWITCHES.has(arg) && (next === undefined || next.startsWith("-")) ? [arg, "true"] : [arg];
+  });
 }
+
+/** Flags that may be given without a value. */
+const SWITCHES = new Set(["--log-content"]);
 
 /** Every flag is collected as a list: repeatable ones keep all values, the others take the last (as llama-server). */
 function readFlags(argv: readonly string[]): Map<string, string[]> {
@@ -238,6 +249,13 @@ function models(raws: readonly Raw[]): readonly ModelSpec[] {
   return Object.freeze(specs);
 }
 
+function bool(raw: Raw | null): boolean {
+  if (raw === null) return false;
+  const v = raw.value.toLowerCase();
+  if (v === "true" || v === "1" || v === "yes") return true;
+  return v === "false" || v === "0" || v === "no" ? false : fail(raw, "true or false");
+}
+
 function url(raw: Raw | null): string | null {
   if (raw === null) return null;
   return URL.canParse(raw.value) ? raw.value : fail(raw, "an absolute URL such as http://127.0.0.1:4318/v1/traces");
@@ -290,6 +308,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     nativeBuild: oneOf(one("--native-build"), "auto", NATIVE_BUILD_MODES),
     metricsCompat: oneOf(one("--metrics-compat"), "none", ["none", "vllm"] as const),
     otlpEndpoint: url(one("--otlp-endpoint")),
+    logContent: bool(one("--log-content")),
   };
   return Object.freeze(config);
 }

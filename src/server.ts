@@ -45,6 +45,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     maxQueue: cfg.maxQueue,
     log,
     observer: observe(exporter, requestLog, tracer),
+    captureContent: cfg.logContent,
   });
   engineRef = engine;
   let accepting = true;

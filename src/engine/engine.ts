@@ -36,6 +36,8 @@ export interface EngineOptions {
   readonly log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
   /** Receives per-request and per-step stats (metrics, request log); the engine does not know who listens. */
   readonly observer?: EngineObserver;
+  /** Hand prompt and output text to the observer (for `--log-content`). */
+  readonly captureContent?: boolean;
 }
 
 export interface SubmitOptions extends RequestMeta {
@@ -178,6 +180,7 @@ export class Engine {
     return new WorkerClient(data, {
       onExit: (client, error) => this.onWorkerExit(m, client, error.message),
       observer: this.opts.observer ?? NO_OBSERVER,
+      captureContent: this.opts.captureContent ?? false,
     });
   }
 

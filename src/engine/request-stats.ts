@@ -38,6 +38,8 @@ export interface FinishedRequestStats extends RequestMeta {
   readonly ttftMs: number | null;
   readonly e2eMs: number;
   readonly timings: EngineTimings | null;
+  /** Prompt and output, only when the operator asked for content logging (`--log-content`). */
+  readonly content?: { readonly prompt: string; readonly output: string };
 }
 
 export interface EngineObserver {

@@ -1,5 +1,5 @@
 // One structured log line per finished request (request id, model, transport, token counts, TTFT, duration, finish
-// reason or error code). No prompt or output text is logged. Consumes the engine's FinishedRequestStats.
+// reason or error code). Prompt and output text only with --log-content. Consumes the engine's FinishedRequestStats.
 
 import type { Logger } from "pino";
 import type { FinishedRequestStats } from "../engine/request-stats.js";
@@ -25,6 +25,7 @@ export class RequestLog {
         finishReason: s.finishReason,
         ...(s.errorCode !== null ? { error: s.errorCode } : {}),
         ...(traceId !== null ? { traceId } : {}),
+        ...(s.content === undefined ? {} : { prompt: s.content.prompt, output: s.content.output }),
       },
       "request finished",
     );

@@ -16,6 +16,8 @@ export interface WorkerClientEvents {
   /** The worker died on its own (crash, fatal load error); the pool decides whether to restart it. */
   readonly onExit: (client: WorkerClient, error: ErrorData) => void;
   readonly observer: EngineObserver;
+  /** Keep each request's prompt and output text for the observer (`--log-content`); off by default. */
+  readonly captureContent: boolean;
 }
 
 /** What the main thread times for one request (the worker times its own phases). */
@@ -25,6 +27,8 @@ interface Tracker {
   firstAt: number | null;
   lastAt: number;
   promptTokens: number;
+  /** Only with captureContent. */
+  content: { prompt: string; output: string } | null;
 }
 
 /**
@@ -87,7 +91,8 @@ export class WorkerClient {
     const stream = new TokenStream(id, (sid) => this.cancel(sid, "cancelled"));
     this.streams.set(id, stream);
     const now = performance.now();
-    this.trackers.set(id, { meta, submittedAt: now, firstAt: null, lastAt: now, promptTokens: 0 });
+    const content = this.events.captureContent ? { prompt: promptText(request), output: "" } : null;
+    this.trackers.set(id, { meta, submittedAt: now, firstAt: null, lastAt: now, promptTokens: 0, content });
     if (deadlineAt !== null) this.armDeadline(id, deadlineAt);
     this.post({ type: "submit", id, request });
     return stream;
@@ -153,7 +158,7 @@ export class WorkerClient {
       const stream = this.streams.get(ev.id);
       if (stream === undefined) continue;
       if (ev.text.length > 0 || ev.tokenIds.length > 0) {
-        this.trackTokens(ev.id, ev.tokenIds.length);
+        this.trackTokens(ev.id, ev.tokenIds.length, ev.text);
         stream.push({ type: "delta", text: ev.text, tokenIds: ev.tokenIds, logprobs: ev.logprobs ?? null });
       }
       if (ev.finish === undefined) continue;
@@ -163,9 +168,11 @@ export class WorkerClient {
     }
   }
 
-  private trackTokens(id: string, count: number): void {
+  private trackTokens(id: string, count: number, text: string): void {
     const t = this.trackers.get(id);
-    if (t === undefined || count === 0) return;
+    if (t === undefined) return;
+    if (t.content !== null) t.content.output += text;
+    if (count === 0) return;
     const now = performance.now();
     if (t.firstAt === null) t.firstAt = now;
     else this.events.observer.tokens(this.data.modelName, count, now - t.lastAt);
@@ -201,6 +208,7 @@ export class WorkerClient {
       ttftMs: t.firstAt === null ? null : t.firstAt - t.submittedAt,
       e2eMs: now - t.submittedAt,
       timings: finish?.timings ?? null,
+      ...(t.content === null ? {} : { content: t.content }),
     });
   }
 
@@ -224,4 +232,11 @@ export class WorkerClient {
   private failAll(error: ErrorData): void {
     for (const id of [...this.streams.keys()]) this.endStream(id, { type: "error", error });
   }
+}
+
+/** The prompt as the operator would read it in a log line. */
+function promptText(request: GenerateRequest): string {
+  const p = request.prompt;
+  if (p.kind === "chat") return p.messages.map((m) => `${m.role}: ${m.content}`).join("\n");
+  return p.kind === "text" ? p.text : `[${p.ids.length} token ids]`;
 }

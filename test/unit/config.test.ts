@@ -49,6 +49,7 @@ describe("parseServerConfig", () => {
       nativeBuild: "auto",
       metricsCompat: "none",
       otlpEndpoint: null,
+      logContent: false,
     });
   });
 
@@ -61,13 +62,13 @@ describe("parseServerConfig: flags", () => {
       "--threads-batch", "5", "--ctx-size", "8192", "--batch-size", "64", "--prefill-chunk", "0", "--prefill-itl-factor", "3", "--gpu", "cuda", "--n-gpu-layers", "20",
       "--api-key", "k1", "--engines", "2", "--max-queue", "0", "--timeout", "1.5", "--body-limit", "1024",
       "--log-level", "debug", "--native-build", "never", "--metrics-compat", "vllm",
-      "--otlp-endpoint", "http://127.0.0.1:4318/v1/traces",
+      "--otlp-endpoint", "http://127.0.0.1:4318/v1/traces", "--log-content", "true",
     ]);
     expect(cfg).toEqual({
       models: [{ name: "tiny", path: "/m/tiny.gguf" }], host: "0.0.0.0", port: 0, parallel: 4, threads: 3,
       threadsBatch: 5, ctxSize: 8192, batchSize: 64, prefillChunk: 0, prefillItlFactor: 3, gpu: "cuda", gpuLayers: 20, apiKeys: ["k1"], engines: 2,
       maxQueue: 0, requestTimeoutMs: 1500, bodyLimitBytes: 1024, logLevel: "debug", nativeBuild: "never", metricsCompat: "vllm",
-      otlpEndpoint: "http://127.0.0.1:4318/v1/traces",
+      otlpEndpoint: "http://127.0.0.1:4318/v1/traces", logContent: true,
     });
     expect(perSlotContext(cfg)).toBe(2048);
   });
@@ -94,13 +95,14 @@ describe("parseServerConfig: env", () => {
       LOOM_THREADS_BATCH: "2", LOOM_CTX_SIZE: "512", LOOM_BATCH_SIZE: "2", LOOM_PREFILL_CHUNK: "32", LOOM_PREFILL_ITL_FACTOR: "0", LOOM_GPU: "vulkan", LOOM_N_GPU_LAYERS: "0",
       LOOM_API_KEY: "k1,k2,", LOOM_ENGINES: "3", LOOM_MAX_QUEUE: "5", LOOM_TIMEOUT: "30", LOOM_BODY_LIMIT: "100",
       LOOM_LOG_LEVEL: "silent", LOOM_NATIVE_BUILD: "never", LOOM_METRICS_COMPAT: "vllm",
-      LOOM_OTLP_ENDPOINT: "http://collector:4318/v1/traces",
+      LOOM_OTLP_ENDPOINT: "http://collector:4318/v1/traces", LOOM_LOG_CONTENT: "yes",
     });
     expect(cfg).toEqual({
       models: [{ name: "a", path: "/m/a.gguf" }, { name: "b", path: "/m/b.GGUF" }], host: "::", port: 9000,
       parallel: 2, threads: 1, threadsBatch: 2, ctxSize: 512, batchSize: 2, prefillChunk: 32, prefillItlFactor: 0, gpu: "vulkan", gpuLayers: 0,
       apiKeys: ["k1", "k2"], engines: 3, maxQueue: 5, requestTimeoutMs: 30_000, bodyLimitBytes: 100,
       logLevel: "silent", nativeBuild: "never", metricsCompat: "vllm", otlpEndpoint: "http://collector:4318/v1/traces",
+      logContent: true,
     });
   });
 
@@ -210,5 +212,16 @@ describe("README", () => {
     const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
     for (const d of FLAG_DOCS) expect(readme, d.flag).toContain(`| \`${d.flag}\` |`);
     for (const d of FLAG_DOCS) expect(readme, d.env).toContain(`\`${d.env}\``);
+  });
+});
+
+describe("switches", () => {
+  it("takes --log-content bare, with a value, or from the env", () => {
+    expect(parseServerConfig([], {}).logContent).toBe(false);
+    expect(parseServerConfig(["--log-content"], {}).logContent).toBe(true);
+    expect(parseServerConfig(["--log-content", "--port", "1"], {}).logContent).toBe(true);
+    expect(parseServerConfig(["--log-content=false"], {}).logContent).toBe(false);
+    expect(parseServerConfig([], { LOOM_LOG_CONTENT: "1" }).logContent).toBe(true);
+    expect(() => parseServerConfig(["--log-content", "maybe"], {})).toThrow(/--log-content/);
   });
 });
