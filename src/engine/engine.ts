@@ -6,7 +6,7 @@ import { LoomError } from "../errors.js";
 import type { GenerateRequest } from "../request/generate-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
 import { WorkerClient } from "../workers/worker-client.js";
-import { PROTOCOL_VERSION, type EngineStats, type EngineWorkerData } from "../workers/worker-messages.js";
+import { PROTOCOL_VERSION, type EngineStats, type EngineTuning, type EngineWorkerData } from "../workers/worker-messages.js";
 import type { TokenStream } from "./token-stream.js";
 import { NO_OBSERVER, type EngineObserver, type RequestMeta, type Transport } from "./request-stats.js";
 
@@ -21,16 +21,7 @@ export interface EngineModelSpec {
 export interface EngineOptions {
   readonly models: readonly EngineModelSpec[];
   readonly enginesPerModel: number;
-  readonly slots: number;
-  readonly slotContextSize: number;
-  readonly batchSize: number;
-  readonly prefillChunk: number;
-  readonly prefillItlFactor: number;
-  readonly threads: number;
-  readonly threadsBatch: number;
-  readonly gpu: EngineWorkerData["gpu"];
-  readonly gpuLayers: EngineWorkerData["gpuLayers"];
-  readonly nativeBuild: EngineWorkerData["nativeBuild"];
+  readonly tuning: EngineTuning;
   /** Requests allowed to wait per engine worker beyond its slots. */
   readonly maxQueue: number;
   readonly log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
@@ -109,7 +100,7 @@ export class Engine {
     if (pool === undefined) throw new LoomError("model_not_found", `The model \`${req.model}\` does not exist.`, "model");
     const client = pickLeastLoaded(pool);
     if (client === null) throw new LoomError("unavailable", `No engine for \`${req.model}\` is ready; retry shortly.`);
-    if (client.inFlight >= this.opts.slots + this.opts.maxQueue) {
+    if (client.inFlight >= this.opts.tuning.slots + this.opts.maxQueue) {
       throw new LoomError("queue_full", `The server is at capacity for \`${req.model}\` (${client.inFlight} requests in flight); retry shortly.`);
     }
     return client.submit(`r${++this.nextId}`, req, opts.deadlineAt, {
@@ -160,23 +151,7 @@ export class Engine {
   }
 
   private spawn(m: EngineModelSpec, workerId: number): WorkerClient {
-    const o = this.opts;
-    const data: EngineWorkerData = {
-      version: PROTOCOL_VERSION,
-      workerId,
-      modelName: m.name,
-      modelPath: m.path,
-      slots: o.slots,
-      slotContextSize: o.slotContextSize,
-      batchSize: o.batchSize,
-      prefillChunk: o.prefillChunk,
-      prefillItlFactor: o.prefillItlFactor,
-      threads: o.threads,
-      threadsBatch: o.threadsBatch,
-      gpu: o.gpu,
-      gpuLayers: o.gpuLayers,
-      nativeBuild: o.nativeBuild,
-    };
+    const data: EngineWorkerData = { ...this.opts.tuning, version: PROTOCOL_VERSION, workerId, modelName: m.name, modelPath: m.path };
     return new WorkerClient(data, {
       onExit: (client, error) => this.onWorkerExit(m, client, error.message),
       observer: this.opts.observer ?? NO_OBSERVER,

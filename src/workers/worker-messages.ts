@@ -10,11 +10,8 @@ import type { EngineTimings } from "../engine/request-stats.js";
 
 export const PROTOCOL_VERSION = 1;
 
-export interface EngineWorkerData {
-  readonly version: typeof PROTOCOL_VERSION;
-  readonly workerId: number;
-  readonly modelName: string;
-  readonly modelPath: string;
+/** How an engine worker runs its model: the knobs every worker of a model shares. */
+export interface EngineTuning {
   readonly slots: number;
   readonly slotContextSize: number;
   readonly batchSize: number;
@@ -25,6 +22,13 @@ export interface EngineWorkerData {
   readonly gpu: "auto" | "cuda" | "vulkan" | "cpu";
   readonly gpuLayers: number | "max";
   readonly nativeBuild: "auto" | "never";
+}
+
+export interface EngineWorkerData extends EngineTuning {
+  readonly version: typeof PROTOCOL_VERSION;
+  readonly workerId: number;
+  readonly modelName: string;
+  readonly modelPath: string;
 }
 
 export type ToWorker =
