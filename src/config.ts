@@ -18,6 +18,8 @@ export interface ServerConfig {
   readonly models: readonly ModelSpec[];
   readonly host: string;
   readonly port: number;
+  /** gRPC port on the same host; null = no gRPC server. */
+  readonly grpcPort: number | null;
   readonly parallel: number;
   /** llama.cpp threads for single-token steps (one stream decoding). */
   readonly threads: number;
@@ -99,6 +101,7 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("models", "--model", "-m", "(synthetic test model)", "GGUF model to serve, `name=path` or `path` (name = file name without .gguf); repeatable, env is comma-separated."),
   doc("host", "--host", null, "127.0.0.1", "Address to listen on."),
   doc("port", "--port", null, "8080", "Port to listen on; 0 picks a free port."),
+  doc("grpcPort", "--grpc-port", null, "50051", "gRPC port (loom.v1.Generation, health, reflection) on --host; 0 picks a free port, `off` disables."),
   doc("parallel", "--parallel", "-np", "16", "Slots (concurrent sequences) per engine."),
   doc("threads", "--threads", "-t", "CPUs ÷ 2", "llama.cpp threads for steps of a single token (one stream decoding)."),
   doc("threadsBatch", "--threads-batch", "-tb", "CPUs", "llama.cpp threads for steps of several tokens (batched decodes, prefill)."),
@@ -249,6 +252,11 @@ function models(raws: readonly Raw[]): readonly ModelSpec[] {
   return Object.freeze(specs);
 }
 
+function grpcPort(raw: Raw | null): number | null {
+  if (raw !== null && raw.value.toLowerCase() === "off") return null;
+  return int(raw, 50051, 0, 65535);
+}
+
 function bool(raw: Raw | null): boolean {
   if (raw === null) return false;
   const v = raw.value.toLowerCase();
@@ -294,6 +302,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     models: models(list("--model")),
     host: host(one("--host")),
     port: int(one("--port"), 8080, 0, 65535),
+    grpcPort: grpcPort(one("--grpc-port")),
     ...sizes(one),
     threads: int(one("--threads"), defaultThreads(availableParallelism()), 1),
     threadsBatch: int(one("--threads-batch"), defaultThreadsBatch(availableParallelism()), 1),

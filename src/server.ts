@@ -11,6 +11,7 @@ import { PrometheusExporter, type GaugeSnapshot } from "./metrics/prometheus-exp
 import { RequestLog } from "./support/request-log.js";
 import { RequestTracer } from "./tracing/request-tracer.js";
 import { createHttpServer } from "./transport/http/http-server.js";
+import { startGrpcServer } from "./transport/grpc/grpc-server.js";
 import { logFn } from "./support/logger.js";
 import { EventLoopMonitor } from "./support/event-loop-monitor.js";
 
@@ -18,6 +19,8 @@ export interface RunningServer {
   readonly engine: Engine;
   readonly http: Server;
   readonly url: string;
+  /** Bound gRPC port, or null when gRPC is off. */
+  readonly grpcPort: number | null;
   /** Graceful: refuse new work, let in-flight requests finish for up to drainMs, then stop everything. */
   close(drainMs?: number): Promise<void>;
 }
@@ -63,22 +66,37 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     log,
   });
   await listen(http, cfg.host, cfg.port);
+  const grpc =
+    cfg.grpcPort === null
+      ? null
+      : await startGrpcServer({
+          engine,
+          host: cfg.host,
+          port: cfg.grpcPort,
+          apiKeys: cfg.apiKeys,
+          requestTimeoutMs: cfg.requestTimeoutMs,
+          maxMessageBytes: cfg.bodyLimitBytes,
+          accepting: () => accepting,
+          onError: (code) => exporter.error(code),
+        });
   const addr = http.address() as AddressInfo;
   const url = `http://${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}`;
   let closing: Promise<void> | null = null;
   const close = (drainMs = 10_000): Promise<void> => {
     closing ??= (async () => {
       accepting = false;
+      grpc?.setServing(false);
       await engine.drain(drainMs);
       await engine.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      await grpc?.close(1_000);
       loop.stop();
       await tracer?.shutdown();
     })();
     return closing;
   };
-  return { engine, http, url, close };
+  return { engine, http, url, grpcPort: grpc?.port ?? null, close };
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

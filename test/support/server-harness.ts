@@ -21,7 +21,7 @@ export interface Harness {
 export async function startHarness(flags: readonly string[] = [], apiKey = "unused"): Promise<Harness> {
   const path = await ensureDefaultModel();
   const cfg = parseServerConfig(
-    ["--model", `${TEST_MODEL}=${path}`, "--port", "0", "--threads", "1", "--threads-batch", "1", "--parallel", "16", "--ctx-size", String(16 * 4096), ...flags],
+    ["--model", `${TEST_MODEL}=${path}`, "--port", "0", "--grpc-port", "0", "--threads", "1", "--threads-batch", "1", "--parallel", "16", "--ctx-size", String(16 * 4096), ...flags],
     {},
   );
   const server = await startServer(cfg, createLogger("warn"));

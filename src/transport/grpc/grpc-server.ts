@@ -1,0 +1,115 @@
+// gRPC transport: @grpc/grpc-js server with the loom.v1.Generation service, grpc.health.v1 (overall and per model;
+// NOT_SERVING while draining) and server reflection. Message size limits and keepalive are set explicitly; API keys
+// come as `authorization: Bearer <key>` metadata. Knows the Engine facade only.
+
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Server, ServerCredentials, loadPackageDefinition, type ServiceDefinition } from "@grpc/grpc-js";
+import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+import type { Engine } from "../../engine/engine.js";
+import { LoomError, type ErrorCode } from "../../errors.js";
+import { generationHandlers } from "./generation-service.js";
+import { timingSafeEqual } from "node:crypto";
+
+export interface GrpcServerOptions {
+  readonly engine: Engine;
+  readonly host: string;
+  readonly port: number;
+  readonly apiKeys: readonly string[];
+  readonly requestTimeoutMs: number;
+  readonly maxMessageBytes: number;
+  readonly accepting: () => boolean;
+  readonly onError: (code: ErrorCode) => void;
+}
+
+export interface RunningGrpcServer {
+  readonly port: number;
+  /** Mark every service NOT_SERVING (drain), then stop once in-flight calls end or the grace period passes. */
+  close(graceMs: number): Promise<void>;
+  setServing(serving: boolean): void;
+}
+
+export const PROTO_FILE = "loom/v1/generation.proto";
+
+export function loadGenerationProto(): PackageDefinition {
+  return loadSync(join(protoRoot(), PROTO_FILE), { keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true, arrays: true, objects: true });
+}
+
+/** proto/ at the repository root, found from both src/ (tests) and dist/src/ (built). */
+export function protoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "proto", PROTO_FILE))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`cannot find proto/${PROTO_FILE}`);
+    dir = up;
+  }
+  return join(dir, "proto");
+}
+
+export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningGrpcServer> {
+  const definition = loadGenerationProto();
+  const pkg = loadPackageDefinition(definition) as unknown as { loom: { v1: { Generation: { service: ServiceDefinition } } } };
+  const server = new Server({
+    "grpc.max_receive_message_length": opts.maxMessageBytes,
+    "grpc.max_send_message_length": opts.maxMessageBytes,
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+  });
+  server.addService(pkg.loom.v1.Generation.service, generationHandlers({
+    engine: opts.engine,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    accepting: opts.accepting,
+    authorize: (call) => authorize(call, opts.apiKeys),
+    onError: opts.onError,
+  }) as never);
+  const health = new HealthImplementation(healthStatuses(opts.engine, "SERVING"));
+  health.addToServer(server);
+  new ReflectionService(definition).addToServer(server);
+  const port = await bind(server, `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${opts.port}`);
+  const setServing = (serving: boolean): void => {
+    for (const [service, status] of Object.entries(healthStatuses(opts.engine, serving ? "SERVING" : "NOT_SERVING"))) health.setStatus(service, status);
+  };
+  return { port, setServing, close: (graceMs) => shutdown(server, graceMs, setServing) };
+}
+
+/** "" is the whole server; each model is a service name too, so a balancer can check one model. */
+function healthStatuses(engine: Engine, status: "SERVING" | "NOT_SERVING"): Record<string, "SERVING" | "NOT_SERVING"> {
+  const out: Record<string, "SERVING" | "NOT_SERVING"> = { "": status, "loom.v1.Generation": status };
+  for (const m of engine.listModels()) out[m.id] = status;
+  return out;
+}
+
+function authorize(call: { metadata: { get(key: string): unknown[] } }, keys: readonly string[]): void {
+  if (keys.length === 0) return;
+  const header = call.metadata.get("authorization")[0];
+  const token = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+  const given = Buffer.from(token);
+  if (!keys.some((k) => Buffer.from(k).length === given.length && timingSafeEqual(Buffer.from(k), given))) {
+    throw new LoomError("invalid_api_key", "Incorrect API key provided. Pass it as `authorization: Bearer <key>` metadata.");
+  }
+}
+
+function bind(server: Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}
+
+async function shutdown(server: Server, graceMs: number, setServing: (serving: boolean) => void): Promise<void> {
+  setServing(false);
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    timer.unref();
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
