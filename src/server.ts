@@ -12,6 +12,7 @@ import { RequestLog } from "./support/request-log.js";
 import { RequestTracer } from "./tracing/request-tracer.js";
 import { createHttpServer } from "./transport/http/http-server.js";
 import { startGrpcServer } from "./transport/grpc/grpc-server.js";
+import { attachWsServer } from "./transport/ws/ws-server.js";
 import { logFn } from "./support/logger.js";
 import { EventLoopMonitor } from "./support/event-loop-monitor.js";
 
@@ -65,6 +66,14 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     onError: (code) => exporter.error(code),
     log,
   });
+  const ws = attachWsServer(http, {
+    engine,
+    apiKeys: cfg.apiKeys,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    maxPayloadBytes: cfg.bodyLimitBytes,
+    accepting: () => accepting,
+    onError: (code) => exporter.error(code),
+  });
   await listen(http, cfg.host, cfg.port);
   const grpc =
     cfg.grpcPort === null
@@ -88,6 +97,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       grpc?.setServing(false);
       await engine.drain(drainMs);
       await engine.close();
+      ws.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       await grpc?.close(1_000);

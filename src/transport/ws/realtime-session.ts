@@ -1,0 +1,231 @@
+// One WebSocket connection speaking the text subset of the OpenAI Realtime API (GA event names, as openai 6.x types
+// them): the session settings and the conversation live with the socket; each response.create runs the whole
+// conversation through the engine (the slot table's prefix reuse makes turn N+1 reuse turn N's KV). Closing the
+// socket or response.cancel aborts the active response. Unsupported modalities get an `error` event, never silence.
+
+import { randomBytes } from "node:crypto";
+import type { Engine, TokenStream } from "../../engine/engine.js";
+import { LoomError, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
+import { parseChatRequest } from "../../request/parse-chat-request.js";
+import { isPlainObject, type JsonObject } from "../../request/parse-sampling.js";
+
+export interface RealtimeSessionOptions {
+  readonly engine: Engine;
+  readonly model: string;
+  readonly requestTimeoutMs: number;
+  readonly send: (event: Record<string, unknown>) => void;
+  readonly onError: (code: ErrorData["code"]) => void;
+}
+
+interface Item {
+  readonly id: string;
+  readonly role: "system" | "user" | "assistant";
+  readonly text: string;
+}
+
+interface ActiveResponse {
+  readonly id: string;
+  readonly stream: TokenStream;
+  outputTokens: number;
+  cancelled: boolean;
+}
+
+const id = (prefix: string): string => `${prefix}_${randomBytes(10).toString("hex")}`;
+
+export class RealtimeSession {
+  private readonly sessionId = id("sess");
+  private settings: JsonObject;
+  private readonly items: Item[] = [];
+  private active: ActiveResponse | null = null;
+
+  constructor(private readonly opts: RealtimeSessionOptions) {
+    this.settings = { type: "realtime", model: opts.model, instructions: "", output_modalities: ["text"], max_output_tokens: "inf" };
+    this.emit({ type: "session.created", session: this.session() });
+  }
+
+  /** One client frame (already JSON-parsed). Never throws: problems become `error` events naming the event id. */
+  handle(event: unknown): void {
+    const eventId = isPlainObject(event) && typeof event["event_id"] === "string" ? event["event_id"] : null;
+    try {
+      if (!isPlainObject(event) || typeof event["type"] !== "string") throw new LoomError("invalid_request", "Each event must be a JSON object with a string `type`.", "type");
+      this.dispatch(event);
+    } catch (err) {
+      this.error(LoomError.from(err).toData(), eventId);
+    }
+  }
+
+  /** The socket closed: stop whatever this connection started. */
+  close(): void {
+    this.active?.stream.abort();
+    this.active = null;
+  }
+
+  private dispatch(e: JsonObject): void {
+    switch (e["type"]) {
+      case "session.update":
+        return this.updateSession(e["session"]);
+      case "conversation.item.create":
+        return this.createItem(e["item"]);
+      case "conversation.item.delete":
+        return this.deleteItem(e["item_id"]);
+      case "response.create":
+        return void this.createResponse(isPlainObject(e["response"]) ? e["response"] : {});
+      case "response.cancel":
+        return this.cancelResponse();
+      default:
+        if (String(e["type"]).startsWith("input_audio_buffer.") || String(e["type"]).startsWith("output_audio_buffer.")) {
+          throw new LoomError("invalid_request", "Audio is not supported: Loom's realtime endpoint is text only.", "type");
+        }
+        throw new LoomError("invalid_request", `Unknown event type \`${String(e["type"])}\`.`, "type");
+    }
+  }
+
+  private updateSession(session: unknown): void {
+    if (!isPlainObject(session)) throw new LoomError("invalid_request", "`session` must be an object.", "session");
+    const modalities = session["output_modalities"];
+    if (modalities !== undefined && (!Array.isArray(modalities) || modalities.some((m) => m !== "text"))) {
+      throw new LoomError("invalid_request", "Only the `text` output modality is supported.", "session.output_modalities");
+    }
+    if (session["model"] !== undefined && session["model"] !== this.settings["model"]) {
+      if (typeof session["model"] !== "string" || !this.opts.engine.hasModel(session["model"])) {
+        throw new LoomError("model_not_found", `The model \`${String(session["model"])}\` does not exist.`, "session.model");
+      }
+    }
+    const next = { ...this.settings, ...session };
+    parseChatRequest(this.samplingBody(next, [])); // the HTTP validator, before anything is accepted
+    this.settings = next;
+    this.emit({ type: "session.updated", session: this.session() });
+  }
+
+  private createItem(item: unknown): void {
+    if (!isPlainObject(item) || item["type"] !== "message") throw new LoomError("invalid_request", "Only `message` items are supported.", "item.type");
+    const role = item["role"];
+    if (role !== "system" && role !== "user" && role !== "assistant") throw new LoomError("invalid_request", "`item.role` must be system, user or assistant.", "item.role");
+    const text = textOf(item["content"]);
+    const created: Item = { id: typeof item["id"] === "string" ? item["id"] : id("item"), role, text };
+    this.items.push(created);
+    this.emit({ type: "conversation.item.created", previous_item_id: this.items.at(-2)?.id ?? null, item: wireItem(created, "completed") });
+  }
+
+  private deleteItem(itemId: unknown): void {
+    const i = this.items.findIndex((it) => it.id === itemId);
+    if (i < 0) throw new LoomError("invalid_request", `No conversation item with id \`${String(itemId)}\`.`, "item_id");
+    this.items.splice(i, 1);
+    this.emit({ type: "conversation.item.deleted", item_id: itemId });
+  }
+
+  private async createResponse(params: JsonObject): Promise<void> {
+    if (this.active !== null) throw new LoomError("invalid_request", "A response is already in progress; cancel it or wait for response.done.", "type");
+    const settings = { ...this.settings, ...params };
+    const parsed = parseChatRequest(this.samplingBody(settings, this.messages(settings)));
+    const responseId = id("resp");
+    const stream = this.opts.engine.submit(parsed.request, { deadlineAt: Date.now() + this.opts.requestTimeoutMs, requestId: responseId, transport: "ws", operation: "chat" });
+    const active: ActiveResponse = { id: responseId, stream, outputTokens: 0, cancelled: false };
+    this.active = active;
+    try {
+      await this.runResponse(active);
+    } catch (err) {
+      this.error(LoomError.from(err).toData(), null);
+    } finally {
+      if (this.active === active) this.active = null;
+    }
+  }
+
+  private async runResponse(r: ActiveResponse): Promise<void> {
+    const itemId = id("item");
+    const base = { response_id: r.id, item_id: itemId, output_index: 0, content_index: 0 };
+    this.emit({ type: "response.created", response: { id: r.id, object: "realtime.response", status: "in_progress", output: [] } });
+    this.emit({ type: "response.output_item.added", response_id: r.id, output_index: 0, item: { id: itemId, type: "message", role: "assistant", status: "in_progress", content: [] } });
+    let text = "";
+    for await (const ev of r.stream) {
+      if (ev.type === "error") return this.finishResponse(r, itemId, text, "failed", ev.error);
+      if (ev.type === "delta") {
+        r.outputTokens += ev.tokenIds.length;
+        if (ev.text === "") continue;
+        text += ev.text;
+        this.emit({ type: "response.output_text.delta", ...base, delta: ev.text });
+      } else if (ev.type === "done") {
+        this.emit({ type: "response.output_text.done", ...base, text });
+        const status = ev.reason === "length" ? "incomplete" : ev.reason === "cancelled" ? "cancelled" : "completed";
+        return this.finishResponse(r, itemId, text, status, null, ev.usage);
+      }
+    }
+    // The reader left first: response.cancel (or the socket closed).
+    if (r.cancelled) this.finishResponse(r, itemId, text, "cancelled", null);
+  }
+
+  private finishResponse(r: ActiveResponse, itemId: string, text: string, status: string, error: ErrorData | null, usage?: { promptTokens: number; completionTokens: number; cachedTokens: number }): void {
+    if (text !== "" || status === "completed") this.items.push({ id: itemId, role: "assistant", text });
+    const details =
+      status === "incomplete" ? { type: "incomplete", reason: "max_output_tokens" } : status === "cancelled" ? { type: "cancelled", reason: "client_cancelled" } : error ? { type: "failed", error: toOpenAIErrorBody(error).error } : undefined;
+    const input = usage?.promptTokens ?? 0;
+    const output = usage?.completionTokens ?? r.outputTokens;
+    this.emit({
+      type: "response.done",
+      response: {
+        id: r.id,
+        object: "realtime.response",
+        status,
+        ...(details ? { status_details: details } : {}),
+        output: text === "" ? [] : [wireItem({ id: itemId, role: "assistant", text }, status === "completed" ? "completed" : "incomplete")],
+        usage: { input_tokens: input, output_tokens: output, total_tokens: input + output, input_token_details: { cached_tokens: usage?.cachedTokens ?? 0 } },
+      },
+    });
+  }
+
+  private cancelResponse(): void {
+    const r = this.active;
+    if (r === null) throw new LoomError("invalid_request", "There is no response in progress to cancel.", "type");
+    r.cancelled = true;
+    r.stream.abort();
+  }
+
+  /** Session settings → the chat-completions body the shared parser validates. */
+  private samplingBody(s: JsonObject, messages: readonly { role: string; content: string }[]): JsonObject {
+    const max = s["max_output_tokens"];
+    const extras = ["temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty", "frequency_penalty", "repetition_penalty"];
+    return {
+      model: s["model"],
+      messages: messages.length > 0 ? messages : [{ role: "user", content: "" }],
+      ...(max === undefined || max === "inf" ? {} : { max_tokens: max }),
+      ...Object.fromEntries(extras.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])),
+    };
+  }
+
+  private messages(s: JsonObject): { role: string; content: string }[] {
+    const instructions = typeof s["instructions"] === "string" && s["instructions"] !== "" ? [{ role: "system", content: s["instructions"] }] : [];
+    if (this.items.length === 0) throw new LoomError("invalid_request", "The conversation is empty: create an item first.", "type");
+    return [...instructions, ...this.items.map((it) => ({ role: it.role, content: it.text }))];
+  }
+
+  private session(): JsonObject {
+    return { ...this.settings, id: this.sessionId, object: "realtime.session" };
+  }
+
+  private error(err: ErrorData, eventId: string | null): void {
+    this.opts.onError(err.code);
+    const body = toOpenAIErrorBody(err).error;
+    this.emit({ type: "error", error: { ...body, event_id: eventId } });
+  }
+
+  private emit(event: Record<string, unknown>): void {
+    this.opts.send({ event_id: id("event"), ...event });
+  }
+}
+
+/** Text of a message's content parts; anything but text parts is refused by name. */
+function textOf(content: unknown): string {
+  if (!Array.isArray(content)) throw new LoomError("invalid_request", "`item.content` must be an array of content parts.", "item.content");
+  return content
+    .map((part: unknown, i) => {
+      const type = isPlainObject(part) ? part["type"] : undefined;
+      if ((type === "input_text" || type === "output_text" || type === "text") && isPlainObject(part) && typeof part["text"] === "string") return part["text"];
+      throw new LoomError("invalid_request", `Content part type \`${String(type)}\` is not supported: text only (input_text, output_text).`, `item.content[${i}].type`);
+    })
+    .join("");
+}
+
+function wireItem(item: Item, status: string): Record<string, unknown> {
+  const type = item.role === "assistant" ? "output_text" : "input_text";
+  return { id: item.id, object: "realtime.item", type: "message", role: item.role, status, content: [{ type, text: item.text }] };
+}

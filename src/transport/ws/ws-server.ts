@@ -1,0 +1,103 @@
+// WebSocket transport: `GET /v1/realtime?model=…` upgraded on the HTTP port (ws, noServer). Authenticates like the
+// HTTP API (bearer header, or the Realtime API's browser subprotocol `openai-insecure-api-key.<key>`), then hands
+// frames to a RealtimeSession. Bad JSON and binary frames get an `error` event; the connection stays open.
+
+import type { IncomingMessage, Server } from "node:http";
+import type { Duplex } from "node:stream";
+import { timingSafeEqual } from "node:crypto";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { Engine } from "../../engine/engine.js";
+import { LoomError, toOpenAIErrorBody, type ErrorCode } from "../../errors.js";
+import { RealtimeSession } from "./realtime-session.js";
+
+export interface WsServerOptions {
+  readonly engine: Engine;
+  readonly apiKeys: readonly string[];
+  readonly requestTimeoutMs: number;
+  readonly maxPayloadBytes: number;
+  readonly accepting: () => boolean;
+  readonly onError: (code: ErrorCode) => void;
+}
+
+export interface RunningWsServer {
+  /** Close every socket (1001 going away). */
+  close(): void;
+}
+
+const API_KEY_PROTOCOL = "openai-insecure-api-key.";
+
+export function attachWsServer(http: Server, opts: WsServerOptions): RunningWsServer {
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: opts.maxPayloadBytes,
+    // Echo a subprotocol only when the client offered one (the browser flow carries the key in it).
+    handleProtocols: (protocols) => [...protocols][0] ?? false,
+  });
+  http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (url.pathname !== "/v1/realtime") return refuse(socket, 404, "Not Found");
+    try {
+      authorize(req, opts.apiKeys);
+      if (!opts.accepting()) throw new LoomError("unavailable", "The server is draining for shutdown.");
+      const model = url.searchParams.get("model") ?? opts.engine.listModels()[0]?.id ?? "";
+      if (!opts.engine.hasModel(model)) throw new LoomError("model_not_found", `The model \`${model}\` does not exist.`, "model");
+      wss.handleUpgrade(req, socket, head, (ws) => connect(ws, model, opts));
+    } catch (err) {
+      const e = LoomError.from(err);
+      opts.onError(e.code);
+      refuse(socket, e.code === "invalid_api_key" ? 401 : e.code === "model_not_found" ? 404 : 503, e.message);
+    }
+  });
+  return {
+    close: () => {
+      for (const ws of wss.clients) ws.close(1001, "server shutting down");
+      wss.close();
+    },
+  };
+}
+
+function connect(ws: WebSocket, model: string, opts: WsServerOptions): void {
+  const session = new RealtimeSession({
+    engine: opts.engine,
+    model,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    onError: opts.onError,
+    send: (event) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(event));
+    },
+  });
+  ws.on("message", (data, isBinary) => {
+    if (isBinary) return sendError(ws, "Binary frames are not supported: send JSON text events.", opts);
+    let event: unknown;
+    try {
+      event = JSON.parse(data.toString());
+    } catch {
+      return sendError(ws, "The frame is not valid JSON.", opts);
+    }
+    session.handle(event);
+  });
+  ws.on("close", () => session.close());
+  ws.on("error", () => session.close());
+}
+
+function sendError(ws: WebSocket, message: string, opts: WsServerOptions): void {
+  opts.onError("invalid_json");
+  const error = toOpenAIErrorBody({ code: "invalid_json", message, param: null }).error;
+  ws.send(JSON.stringify({ type: "error", event_id: `event_${Date.now().toString(36)}`, error: { ...error, event_id: null } }));
+}
+
+function authorize(req: IncomingMessage, keys: readonly string[]): void {
+  if (keys.length === 0) return;
+  const header = req.headers.authorization ?? "";
+  const fromHeader = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+  const protocols = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+  const fromProtocol = protocols.find((p) => p.startsWith(API_KEY_PROTOCOL))?.slice(API_KEY_PROTOCOL.length) ?? "";
+  const given = Buffer.from(fromHeader || fromProtocol);
+  if (!keys.some((k) => Buffer.from(k).length === given.length && timingSafeEqual(Buffer.from(k), given))) {
+    throw new LoomError("invalid_api_key", "Incorrect API key provided.");
+  }
+}
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  socket.end(`HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : status === 404 ? "Not Found" : "Service Unavailable"}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${message}\n`);
+}

@@ -1,0 +1,127 @@
+// The WebSocket Realtime endpoint with a plain `ws` client and with the official SDK's OpenAIRealtimeWS: session
+// events, a multi-turn conversation that reuses KV, cancel within a step (slot freed), errors for bad frames and
+// audio, and a socket close that cancels what it started.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createConnection } from "node:net";
+import WebSocket from "ws";
+import OpenAI from "openai";
+import { OpenAIRealtimeWS } from "openai/realtime/ws";
+import { busySlots, eventually, startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
+
+type Event = Record<string, unknown> & { type: string };
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness();
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+class Conn {
+  readonly events: Event[] = [];
+  private waiters: { type: string; resolve: (e: Event) => void }[] = [];
+  constructor(readonly ws: WebSocket) {
+    ws.on("message", (data) => {
+      const e = JSON.parse(data.toString()) as Event;
+      this.events.push(e);
+      this.waiters = this.waiters.filter((w) => (w.type === e.type ? (w.resolve(e), false) : true));
+    });
+  }
+  static async open(url: string): Promise<Conn> {
+    const ws = new WebSocket(`${url.replace("http", "ws")}/v1/realtime?model=${TEST_MODEL}`);
+    const c = new Conn(ws);
+    await new Promise((r) => ws.once("open", r));
+    return c;
+  }
+  send(e: Record<string, unknown>): void {
+    this.ws.send(JSON.stringify(e));
+  }
+  next(type: string): Promise<Event> {
+    return new Promise((resolve) => this.waiters.push({ type, resolve }));
+  }
+  say(text: string): void {
+    this.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text }] } });
+  }
+}
+
+describe("Realtime over WebSocket (ws client)", () => {
+  it("runs a two-turn conversation with session, item and response events", async () => {
+    const c = await Conn.open(h.url);
+    await eventually(async () => c.events.some((e) => e.type === "session.created"));
+    c.send({ type: "session.update", session: { instructions: "Be brief.", max_output_tokens: 8 } });
+    expect(((await c.next("session.updated"))["session"] as Event)["instructions"]).toBe("Be brief.");
+    c.say("Hello there");
+    await c.next("conversation.item.created");
+    c.send({ type: "response.create" });
+    const done1 = await c.next("response.done");
+    const r1 = done1["response"] as { status: string; usage: { output_tokens: number; input_tokens: number } };
+    expect(r1.status).toBe("incomplete");
+    expect(r1.usage.output_tokens).toBe(8);
+    const deltas = c.events.filter((e) => e.type === "response.output_text.delta").map((e) => e["delta"]).join("");
+    expect((c.events.find((e) => e.type === "response.output_text.done") as Event)["text"]).toBe(deltas);
+    c.say("And then?");
+    c.send({ type: "response.create" });
+    const r2 = (await c.next("response.done"))["response"] as { usage: { input_tokens: number; input_token_details: { cached_tokens: number } } };
+    expect(r2.usage.input_tokens).toBeGreaterThan(r1.usage.input_tokens);
+    expect(r2.usage.input_token_details.cached_tokens).toBeGreaterThanOrEqual(r1.usage.input_tokens - 2);
+    c.ws.close();
+  });
+
+  it("cancels a response within a step and frees the slot; closing the socket cancels too", async () => {
+    const c = await Conn.open(h.url);
+    c.send({ type: "session.update", session: { max_output_tokens: 3000 } });
+    c.say("Tell me a long story");
+    c.send({ type: "response.create" });
+    await c.next("response.output_text.delta");
+    c.send({ type: "response.cancel", event_id: "cancel-1" });
+    expect(((await c.next("response.done"))["response"] as Event)["status"]).toBe("cancelled");
+    expect(await eventually(async () => (await busySlots(h.url)) === 0)).toBe(true);
+    c.send({ type: "response.create" });
+    await c.next("response.output_text.delta");
+    c.ws.close();
+    expect(await eventually(async () => (await busySlots(h.url)) === 0)).toBe(true);
+  });
+
+  it("answers bad frames, unknown events and audio with error events and stays open", async () => {
+    const c = await Conn.open(h.url);
+    c.ws.send("{not json");
+    expect(((await c.next("error"))["error"] as Event)["message"]).toMatch(/JSON/);
+    c.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    expect(((await c.next("error"))["error"] as Event)["message"]).toMatch(/Binary/);
+    c.send({ type: "nope.nothing", event_id: "evt-7" });
+    expect(((await c.next("error"))["error"] as Event)["event_id"]).toBe("evt-7");
+    c.send({ type: "input_audio_buffer.append", audio: "AAAA" });
+    expect(((await c.next("error"))["error"] as Event)["message"]).toMatch(/Audio/);
+    c.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_image", image_url: "x" }] } });
+    expect(((await c.next("error"))["error"] as Event)["param"]).toBe("item.content[0].type");
+    c.send({ type: "session.update", session: { temperature: 9 } });
+    expect(((await c.next("error"))["error"] as Event)["param"]).toBe("temperature");
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+    c.ws.close();
+  });
+});
+
+describe("Realtime with the official SDK client", () => {
+  it("streams a text response through OpenAIRealtimeWS over a plain TCP connection", async () => {
+    const { hostname, port } = new URL(h.url);
+    const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: "unused" });
+    // The SDK always dials wss:; a plain-HTTP server is reached by handing ws a plain TCP socket.
+    const rt = new OpenAIRealtimeWS({ model: TEST_MODEL, options: { createConnection: () => createConnection({ host: hostname, port: Number(port) }) } as never }, client);
+    const text: string[] = [];
+    const done = new Promise<Event>((resolve, reject) => {
+      rt.on("response.output_text.delta", (e) => text.push(e.delta));
+      rt.on("response.done", (e) => resolve(e as unknown as Event));
+      rt.on("error", (e) => reject(e));
+    });
+    await new Promise<void>((resolve) => rt.socket.once("open", () => resolve()));
+    rt.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] } });
+    rt.send({ type: "response.create", response: { max_output_tokens: 6 } });
+    const ev = await done;
+    expect((ev["response"] as { usage: { output_tokens: number } }).usage.output_tokens).toBe(6);
+    expect(text.join("").length).toBeGreaterThan(0);
+    rt.close();
+  });
+});
