@@ -104,6 +104,18 @@ describe("Realtime over WebSocket (ws client)", () => {
   });
 });
 
+describe("Realtime limits", () => {
+  it("closes with 1009 on a frame over the body limit, and the server keeps serving", async () => {
+    const c = await Conn.open(h.url);
+    const closed = new Promise<number>((resolve) => c.ws.once("close", (code) => resolve(code)));
+    c.ws.send("x".repeat(5 * 1024 * 1024));
+    expect(await closed).toBe(1009);
+    const again = await Conn.open(h.url);
+    expect(again.ws.readyState).toBe(WebSocket.OPEN);
+    again.ws.close();
+  });
+});
+
 describe("Realtime with the official SDK client", () => {
   it("streams a text response through OpenAIRealtimeWS over a plain TCP connection", async () => {
     const { hostname, port } = new URL(h.url);
