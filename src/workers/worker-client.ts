@@ -20,10 +20,12 @@ export interface WorkerClientEvents {
   readonly captureContent: boolean;
 }
 
-/** What the main thread times for one request (the worker times its own phases). */
-interface Tracker {
+/** One request in flight: its mailbox, its deadline, and what the main thread times (the worker times its phases). */
+interface InFlight {
+  readonly stream: TokenStream;
   readonly meta: RequestMeta;
   readonly submittedAt: number;
+  deadline: NodeJS.Timeout | null;
   firstAt: number | null;
   lastAt: number;
   promptTokens: number;
@@ -43,9 +45,7 @@ function workerEntry(): URL {
 
 export class WorkerClient {
   private readonly worker: Worker;
-  private readonly streams = new Map<string, TokenStream>();
-  private readonly trackers = new Map<string, Tracker>();
-  private readonly deadlines = new Map<string, NodeJS.Timeout>();
+  private readonly requests = new Map<string, InFlight>();
   private _state: WorkerState = "starting";
   private _info: ModelInfo | null = null;
   private _stats: EngineStats | null = null;
@@ -79,7 +79,7 @@ export class WorkerClient {
 
   /** Requests submitted and not yet finished. */
   get inFlight(): number {
-    return this.streams.size;
+    return this.requests.size;
   }
 
   ready(): Promise<void> {
@@ -89,23 +89,17 @@ export class WorkerClient {
   submit(id: string, request: GenerateRequest, deadlineAt: number | null, meta: RequestMeta): TokenStream {
     if (this._state !== "ready") throw new LoomError("unavailable", "The engine is not accepting requests.");
     const stream = new TokenStream(id, (sid) => this.cancel(sid, "cancelled"));
-    this.streams.set(id, stream);
     const now = performance.now();
     const content = this.events.captureContent ? { prompt: promptText(request), output: "" } : null;
-    this.trackers.set(id, { meta, submittedAt: now, firstAt: null, lastAt: now, promptTokens: 0, content });
-    if (deadlineAt !== null) this.armDeadline(id, deadlineAt);
+    const deadline = deadlineAt === null ? null : setTimeout(() => this.cancel(id, "deadline_exceeded"), Math.max(0, deadlineAt - Date.now()));
+    deadline?.unref();
+    this.requests.set(id, { stream, meta, submittedAt: now, deadline, firstAt: null, lastAt: now, promptTokens: 0, content });
     this.post({ type: "submit", id, request });
     return stream;
   }
 
-  private armDeadline(id: string, deadlineAt: number): void {
-    const timer = setTimeout(() => this.cancel(id, "deadline_exceeded"), Math.max(0, deadlineAt - Date.now()));
-    timer.unref();
-    this.deadlines.set(id, timer);
-  }
-
   cancel(id: string, reason: "cancelled" | "deadline_exceeded"): void {
-    if (!this.streams.has(id)) return;
+    if (!this.requests.has(id)) return;
     this.post({ type: "cancel", id, reason });
   }
 
@@ -134,9 +128,10 @@ export class WorkerClient {
         reject(LoomError.fromData(msg.error));
         return;
       case "accepted": {
-        const tracker = this.trackers.get(msg.id);
-        if (tracker !== undefined) tracker.promptTokens = msg.promptTokens;
-        this.streams.get(msg.id)?.push({ type: "accepted", promptTokens: msg.promptTokens });
+        const r = this.requests.get(msg.id);
+        if (r === undefined) return;
+        r.promptTokens = msg.promptTokens;
+        r.stream.push({ type: "accepted", promptTokens: msg.promptTokens });
         return;
       }
       case "rejected":
@@ -155,11 +150,11 @@ export class WorkerClient {
   /** The one loop over a step's events on the main thread: push into mailboxes, close finished ones. */
   private routeStep(events: readonly SequenceEvent[]): void {
     for (const ev of events) {
-      const stream = this.streams.get(ev.id);
-      if (stream === undefined) continue;
+      const r = this.requests.get(ev.id);
+      if (r === undefined) continue;
       if (ev.text.length > 0 || ev.tokenIds.length > 0) {
-        this.trackTokens(ev.id, ev.tokenIds.length, ev.text);
-        stream.push({ type: "delta", text: ev.text, tokenIds: ev.tokenIds, logprobs: ev.logprobs ?? null });
+        this.trackTokens(r, ev.tokenIds.length, ev.text);
+        r.stream.push({ type: "delta", text: ev.text, tokenIds: ev.tokenIds, logprobs: ev.logprobs ?? null });
       }
       if (ev.finish === undefined) continue;
       const f = ev.finish;
@@ -168,9 +163,7 @@ export class WorkerClient {
     }
   }
 
-  private trackTokens(id: string, count: number, text: string): void {
-    const t = this.trackers.get(id);
-    if (t === undefined) return;
+  private trackTokens(t: InFlight, count: number, text: string): void {
     if (t.content !== null) t.content.output += text;
     if (count === 0) return;
     const now = performance.now();
@@ -180,22 +173,15 @@ export class WorkerClient {
   }
 
   private endStream(id: string, event: Parameters<TokenStream["push"]>[0], finish?: SequenceEvent["finish"]): void {
-    const stream = this.streams.get(id);
-    if (stream === undefined) return;
-    this.streams.delete(id);
-    this.reportFinished(id, event, finish);
-    const timer = this.deadlines.get(id);
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      this.deadlines.delete(id);
-    }
-    stream.push(event);
+    const r = this.requests.get(id);
+    if (r === undefined) return;
+    this.requests.delete(id);
+    if (r.deadline !== null) clearTimeout(r.deadline);
+    this.reportFinished(r, event, finish);
+    r.stream.push(event);
   }
 
-  private reportFinished(id: string, event: Parameters<TokenStream["push"]>[0], finish: SequenceEvent["finish"] | undefined): void {
-    const t = this.trackers.get(id);
-    if (t === undefined) return;
-    this.trackers.delete(id);
+  private reportFinished(t: InFlight, event: Parameters<TokenStream["push"]>[0], finish: SequenceEvent["finish"] | undefined): void {
     const now = performance.now();
     this.events.observer.requestFinished({
       ...t.meta,
@@ -214,7 +200,7 @@ export class WorkerClient {
 
   /** Requests in flight by the transport they came from. */
   inFlightByTransport(into: Map<Transport, number>): void {
-    for (const t of this.trackers.values()) into.set(t.meta.transport, (into.get(t.meta.transport) ?? 0) + 1);
+    for (const t of this.requests.values()) into.set(t.meta.transport, (into.get(t.meta.transport) ?? 0) + 1);
   }
 
   private onWorkerExit(code: number, resolve: () => void): void {
@@ -230,7 +216,7 @@ export class WorkerClient {
   }
 
   private failAll(error: ErrorData): void {
-    for (const id of [...this.streams.keys()]) this.endStream(id, { type: "error", error });
+    for (const id of [...this.requests.keys()]) this.endStream(id, { type: "error", error });
   }
 }
 
