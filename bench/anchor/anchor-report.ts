@@ -5,13 +5,15 @@ import type { LoadResult, Percentiles } from "../load-generator.js";
 import type { MixedResult, StreamProbe } from "./workloads.js";
 
 export type Engine = "loom" | "llamaServer";
-export type CellResult = Omit<LoadResult, "samples"> & { readonly promptTokens: number; readonly maxTokens: number };
+export type CellResult = Omit<LoadResult, "samples"> & { readonly promptTokens: number; readonly maxTokens: number; readonly retries: number };
 
 export interface EngineRun {
   readonly probe: StreamProbe;
   readonly cells: readonly CellResult[];
   readonly mixed?: MixedResult;
   readonly command: string;
+  /** 1-minute load average when the engine started and stopped: other work on the box skews results. */
+  readonly loadAvg: readonly [number, number];
 }
 
 export interface AnchorReport {
@@ -56,8 +58,11 @@ export function renderAnchor(r: AnchorReport): string {
     );
   }
   out.push("", "Ratios are Loom ÷ llama-server: tok/s above 1 means Loom is faster; TTFT p99 below 1 means Loom answers sooner.", "");
+  const retries = (run: EngineRun | undefined): number => run?.cells.reduce((n, c) => n + c.retries, 0) ?? 0;
+  if (retries(loom) + retries(ls) > 0) out.push(`Requests retried after a connection failure before any response: Loom ${retries(loom)}, llama-server ${retries(ls)}.`, "");
   if (loom?.mixed || ls?.mixed) out.push(...mixedTable(loom?.mixed, ls?.mixed));
   out.push(...probeLines(r));
+  out.push(`1-min load average at start → end: Loom ${loom ? loom.loadAvg.map((x) => f(x, 2)).join(" → ") : "–"}, llama-server ${ls ? ls.loadAvg.map((x) => f(x, 2)).join(" → ") : "–"} (the bench itself keeps ~${r.machine.cpus} busy; well above that means other work shared the CPUs and the run is noisy).`, "");
   return `${out.join("\n")}\n`;
 }
 

@@ -81,19 +81,34 @@ export interface MatrixCell {
   readonly requestsPerClient: number;
 }
 
-/** Closed-loop clients (each runs its requests back to back); tokens fall back to content chunks without usage. */
-export async function runCell(t: Target, cell: MatrixCell): Promise<LoadResult> {
+/**
+ * Closed-loop clients (each runs its requests back to back); tokens fall back to content chunks without usage. A
+ * request whose connection fails before any response ("fetch failed": a pooled keep-alive socket the server had just
+ * closed) is retried, at most twice, and counted in `retries`.
+ */
+export async function runCell(t: Target, cell: MatrixCell): Promise<LoadResult & { readonly retries: number }> {
   const samples: RequestSample[] = [];
+  let retries = 0;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: cell.concurrency }, async (_, c) => {
       for (let i = 0; i < cell.requestsPerClient; i++) {
-        const s = await streamOne({ ...t, maxTokens: cell.maxTokens }, c, makePrompt(cell.promptTokens, 0, Math.random));
-        samples.push(s.tokens > 0 ? s : { ...s, tokens: s.chunkTimes.length });
+        const prompt = makePrompt(cell.promptTokens, 0, Math.random);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const s = await streamOne({ ...t, maxTokens: cell.maxTokens }, c, prompt);
+            samples.push(s.tokens > 0 ? s : { ...s, tokens: s.chunkTimes.length });
+            break;
+          } catch (err) {
+            if (attempt >= 2 || !(err instanceof TypeError) || err.message !== "fetch failed") throw err;
+            retries++;
+            process.stderr.write(`[anchor] retrying after fetch failed: ${String(err.cause)}\n`);
+          }
+        }
       }
     }),
   );
-  return summarize({ label: `p${cell.promptTokens}-c${cell.concurrency}`, concurrency: cell.concurrency }, samples, performance.now() - t0);
+  return { ...summarize({ label: `p${cell.promptTokens}-c${cell.concurrency}`, concurrency: cell.concurrency }, samples, performance.now() - t0), retries };
 }
 
 export interface MixedResult {

@@ -183,7 +183,7 @@ export class RealtimeSession {
   /** Session settings → the chat-completions body the shared parser validates. */
   private samplingBody(s: JsonObject, messages: readonly { role: string; content: string }[]): JsonObject {
     const max = s["max_output_tokens"];
-    const extras = ["temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty", "frequency_penalty", "repetition_penalty"];
+    const extras = ["temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty", "frequency_penalty", "repetition_penalty", "min_tokens", "ignore_eos", "stop_token_ids"];
     return {
       model: s["model"],
       messages: messages.length > 0 ? messages : [{ role: "user", content: "" }],
