@@ -10,9 +10,9 @@ import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { Engine } from "../../engine/engine.js";
-import { LoomError, type ErrorCode } from "../../errors.js";
+import type { ErrorCode } from "../../errors.js";
+import { bearerToken, checkApiKey } from "../api-keys.js";
 import { generationHandlers } from "./generation-service.js";
-import { timingSafeEqual } from "node:crypto";
 
 export interface GrpcServerOptions {
   readonly engine: Engine;
@@ -84,13 +84,7 @@ function healthStatuses(engine: Engine, status: "SERVING" | "NOT_SERVING"): Reco
 }
 
 function authorize(call: { metadata: { get(key: string): unknown[] } }, keys: readonly string[]): void {
-  if (keys.length === 0) return;
-  const header = call.metadata.get("authorization")[0];
-  const token = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7).trim() : "";
-  const given = Buffer.from(token);
-  if (!keys.some((k) => Buffer.from(k).length === given.length && timingSafeEqual(Buffer.from(k), given))) {
-    throw new LoomError("invalid_api_key", "Incorrect API key provided. Pass it as `authorization: Bearer <key>` metadata.");
-  }
+  checkApiKey(keys, bearerToken(call.metadata.get("authorization")[0]), "`authorization: Bearer <key>` metadata");
 }
 
 function bind(server: Server, address: string): Promise<number> {

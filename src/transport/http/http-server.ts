@@ -2,7 +2,8 @@
 // the mapping of every thrown LoomError to an OpenAI error response. Routes get parsed input and the Engine facade.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { randomUUID, timingSafeEqual } from "node:crypto";
+import { randomUUID } from "node:crypto";
+import { bearerToken, checkApiKey } from "../api-keys.js";
 import type { Engine } from "../../engine/engine.js";
 import { LoomError, type ErrorCode } from "../../errors.js";
 import { parseChatRequest } from "../../request/parse-chat-request.js";
@@ -74,7 +75,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServe
   const path = (req.url ?? "/").split("?")[0] ?? "/";
   try {
     const route = routeFor(path, req.method);
-    if (route.auth) checkApiKey(req, opts.apiKeys);
+    if (route.auth) checkApiKey(opts.apiKeys, bearerToken(req.headers.authorization), "`Authorization: Bearer <key>`");
     await route.handler({ req, res, headers, path }, opts);
   } catch (err) {
     const e = LoomError.from(err);
@@ -102,17 +103,6 @@ function requestIdOf(req: IncomingMessage): string {
   return randomUUID();
 }
 
-function checkApiKey(req: IncomingMessage, keys: readonly string[]): void {
-  if (keys.length === 0) return;
-  const header = req.headers.authorization ?? "";
-  const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
-  const given = Buffer.from(token);
-  const ok = keys.some((k) => {
-    const want = Buffer.from(k);
-    return want.length === given.length && timingSafeEqual(want, given);
-  });
-  if (!ok) throw new LoomError("invalid_api_key", "Incorrect API key provided. Pass it as `Authorization: Bearer <key>`.");
-}
 
 async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const chunks: Buffer[] = [];

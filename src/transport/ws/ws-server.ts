@@ -4,11 +4,11 @@
 
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
-import { timingSafeEqual } from "node:crypto";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Engine } from "../../engine/engine.js";
 import { LoomError, toOpenAIErrorBody, type ErrorCode } from "../../errors.js";
 import { RealtimeSession } from "./realtime-session.js";
+import { bearerToken, checkApiKey } from "../api-keys.js";
 
 export interface WsServerOptions {
   readonly engine: Engine;
@@ -86,16 +86,11 @@ function sendError(ws: WebSocket, message: string, opts: WsServerOptions): void 
   ws.send(JSON.stringify({ type: "error", event_id: `event_${Date.now().toString(36)}`, error: { ...error, event_id: null } }));
 }
 
+/** Bearer header, or the Realtime API's browser subprotocol `openai-insecure-api-key.<key>` (browsers cannot set headers). */
 function authorize(req: IncomingMessage, keys: readonly string[]): void {
-  if (keys.length === 0) return;
-  const header = req.headers.authorization ?? "";
-  const fromHeader = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
   const protocols = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
   const fromProtocol = protocols.find((p) => p.startsWith(API_KEY_PROTOCOL))?.slice(API_KEY_PROTOCOL.length) ?? "";
-  const given = Buffer.from(fromHeader || fromProtocol);
-  if (!keys.some((k) => Buffer.from(k).length === given.length && timingSafeEqual(Buffer.from(k), given))) {
-    throw new LoomError("invalid_api_key", "Incorrect API key provided.");
-  }
+  checkApiKey(keys, bearerToken(req.headers.authorization) || fromProtocol, "`Authorization: Bearer <key>` or the `openai-insecure-api-key.<key>` subprotocol");
 }
 
 function refuse(socket: Duplex, status: number, message: string): void {
