@@ -5,6 +5,7 @@ import type { Percentiles } from "./load-generator.js";
 import type { ChunkedPrefillResult } from "./scenarios/chunked-prefill.js";
 import type { HttpOverheadRun } from "./scenarios/http-overhead.js";
 import type { InvarianceResult } from "./scenarios/batch-invariance.js";
+import type { TransportRun } from "./scenarios/transports.js";
 import { median, type SingleStreamResult } from "./scenarios/single-stream.js";
 import type { ThroughputResult } from "./scenarios/throughput.js";
 
@@ -17,6 +18,7 @@ export interface BenchReport {
   readonly chunkedPrefill?: ChunkedPrefillResult;
   readonly httpOverhead?: readonly HttpOverheadRun[];
   readonly batchInvariance?: readonly InvarianceResult[];
+  readonly transports?: readonly TransportRun[];
 }
 
 const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : "–");
@@ -34,6 +36,7 @@ export function renderSummary(r: BenchReport): string {
   if (r.chunkedPrefill) out.push(...prefillTable(r.chunkedPrefill));
   if (r.httpOverhead) out.push(...httpTable(r.httpOverhead));
   if (r.batchInvariance) out.push(...invarianceLines(r.batchInvariance));
+  if (r.transports) out.push(...transportTable(r.transports));
   return `${out.join("\n")}\n`;
 }
 
@@ -90,6 +93,17 @@ function invarianceLines(rs: readonly InvarianceResult[]): string[] {
     "**Batch composition** (each probe alone, then sharing steps with 7 other requests; 64 tokens):",
     "",
     ...rs.map((x) => `- ${x.mode}: ${x.identical}/${x.probes} identical${x.divergedAtChars.length > 0 ? `; the others diverged after ${x.divergedAtChars.join(", ")} characters` : ""}.`),
+    "",
+  ];
+}
+
+function transportTable(rs: readonly TransportRun[]): string[] {
+  return [
+    "**Transports** (64 concurrent chat streams, 64 output tokens each, one transport at a time, 64 slots):",
+    "",
+    "| transport | output tok/s | TTFT p50 / p99 ms | tok/s ÷ SSE | TTFT p50 ÷ SSE |",
+    "|---|---|---|---|---|",
+    ...rs.map((x) => `| ${x.transport} | ${f(x.outputTokensPerSecond)} | ${pc(x.ttftMs)} | ${f(x.tokensPerSecondVsSse, 2)} | ${f(x.ttftP50VsSse, 2)} |`),
     "",
   ];
 }

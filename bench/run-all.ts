@@ -10,6 +10,7 @@ import { runChunkedPrefill } from "./scenarios/chunked-prefill.js";
 import { runHttpOverhead } from "./scenarios/http-overhead.js";
 import { runSingleStream } from "./scenarios/single-stream.js";
 import { runThroughput } from "./scenarios/throughput.js";
+import { runTransports } from "./scenarios/transports.js";
 import { makeSyntheticModel } from "../models/make-synthetic-model.js";
 import { existsSync } from "node:fs";
 import { cpus } from "node:os";
@@ -19,7 +20,7 @@ const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 async function main(): Promise<void> {
   const cfg = benchConfig();
   if (!existsSync(cfg.modelPath)) await makeSyntheticModel({ preset: "bench", outPath: cfg.modelPath });
-  const only = new Set((process.env.LOOM_BENCH_ONLY ?? "throughput,single,prefill,http,invariance").split(","));
+  const only = new Set((process.env.LOOM_BENCH_ONLY ?? "throughput,single,prefill,http,invariance,transports").split(","));
   const report: BenchReport = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version },
@@ -29,13 +30,16 @@ async function main(): Promise<void> {
     ...(only.has("prefill") ? { chunkedPrefill: await step("chunked-prefill", () => runChunkedPrefill(cfg)) } : {}),
     ...(only.has("http") ? { httpOverhead: await step("http-overhead", () => runHttpOverhead(cfg)) } : {}),
     ...(only.has("invariance") ? { batchInvariance: await step("batch-invariance", () => runBatchInvariance(cfg)) } : {}),
+    ...(only.has("transports") ? { transports: await step("transports", () => runTransports(cfg)) } : {}),
   };
   mkdirSync(RESULTS, { recursive: true });
   const stamp = report.date.replace(/[:.]/g, "-");
   writeFileSync(`${RESULTS}${stamp}.json`, `${JSON.stringify(report, null, 2)}\n`);
   const summary = renderSummary(report);
-  writeFileSync(`${RESULTS}latest.md`, summary);
-  process.stdout.write(`\n${summary}\nwrote bench/results/${stamp}.json and bench/results/latest.md\n`);
+  // A partial run (LOOM_BENCH_ONLY) must not replace the summary of the last full run, which the README quotes.
+  const summaryFile = process.env.LOOM_BENCH_ONLY === undefined ? "latest.md" : "latest-partial.md";
+  writeFileSync(`${RESULTS}${summaryFile}`, summary);
+  process.stdout.write(`\n${summary}\nwrote bench/results/${stamp}.json and bench/results/${summaryFile}\n`);
 }
 
 async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {

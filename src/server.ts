@@ -55,6 +55,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   });
   engineRef = engine;
   let accepting = true;
+  let grpc: Awaited<ReturnType<typeof startGrpcServer>> | null = null;
   const http = createHttpServer({
     engine,
     apiKeys: cfg.apiKeys,
@@ -63,6 +64,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     accepting: () => accepting,
     mainThread: () => ({ eventLoopDelayMs: loop.snapshot() }),
     metrics: exporter,
+    grpcPort: () => grpc?.port ?? null,
     onError: (code) => exporter.error(code),
     log,
   });
@@ -75,7 +77,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     onError: (code) => exporter.error(code),
   });
   await listen(http, cfg.host, cfg.port);
-  const grpc =
+  grpc =
     cfg.grpcPort === null
       ? null
       : await startGrpcServer({

@@ -23,6 +23,8 @@ export interface HttpServerOptions {
   readonly accepting: () => boolean;
   /** Main-thread health for /v1/status (event-loop delay). */
   readonly mainThread: () => unknown;
+  /** The bound gRPC port for /v1/status (null when gRPC is off). */
+  readonly grpcPort: () => number | null;
   /** GET /metrics (Prometheus text format). */
   readonly metrics: { contentType(): string; scrape(): Promise<string> };
   /** Told about every error answered before a request reached the engine (metrics count them). */
@@ -150,7 +152,7 @@ function getModel(s: RequestScope, opts: HttpServerOptions): void {
 }
 
 function status(s: RequestScope, opts: HttpServerOptions): void {
-  sendJson(s.res, 200, { accepting: opts.accepting(), mainThread: opts.mainThread(), ...opts.engine.status() }, s.headers);
+  sendJson(s.res, 200, { accepting: opts.accepting(), grpcPort: opts.grpcPort(), mainThread: opts.mainThread(), ...opts.engine.status() }, s.headers);
 }
 
 async function metrics(s: RequestScope, opts: HttpServerOptions): Promise<void> {
