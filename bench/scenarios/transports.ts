@@ -79,12 +79,18 @@ async function sse(url: string, model: string, content: string): Promise<Sample>
   });
   let first = 0;
   let tokens = 0;
+  let pending = "";
   const decoder = new TextDecoder();
   for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-    const text = decoder.decode(chunk, { stream: true });
-    if (first === 0 && text.includes('"content":"') && !/"content":""/.test(text)) first = performance.now();
-    const m = /"completion_tokens":(\d+)/.exec(text);
-    if (m?.[1] !== undefined) tokens = Number(m[1]);
+    pending += decoder.decode(chunk, { stream: true });
+    // One read can carry several SSE frames (the role chunk and the first text): look at each frame.
+    const frames = pending.split("\n\n");
+    pending = frames.pop() ?? "";
+    for (const frame of frames) {
+      if (first === 0 && /"content":"[^"]/.test(frame)) first = performance.now();
+      const m = /"completion_tokens":(\d+)/.exec(frame);
+      if (m?.[1] !== undefined) tokens = Number(m[1]);
+    }
   }
   return { ttftMs: (first || performance.now()) - t0, tokens };
 }
