@@ -146,3 +146,19 @@ async function readStream(opts: Pick<LoadOptions, "url" | "model" | "maxTokens">
   }
   return tokens;
 }
+
+/** Inter-chunk gaps whose later chunk arrived inside [from, to). */
+export function gapsWithin(samples: readonly RequestSample[], from: number, to: number): number[] {
+  const gaps: number[] = [];
+  for (const s of samples) {
+    for (let i = 1; i < s.chunkTimes.length; i++) {
+      const at = s.chunkTimes[i] as number;
+      if (at >= from && at < to) gaps.push(at - (s.chunkTimes[i - 1] as number));
+    }
+  }
+  return gaps;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

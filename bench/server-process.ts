@@ -29,13 +29,21 @@ export async function startBenchServer(flags: readonly string[], env: NodeJS.Pro
   return {
     url,
     process: child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      }),
+    stop: () => stopChild(child),
   };
+}
+
+/** SIGTERM (the server drains), SIGKILL if it has not exited after 10 s. */
+export function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    const hard = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    child.once("exit", () => {
+      clearTimeout(hard);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
 }
 
 /** Run a few short requests so first-call allocations (compute buffers, JIT) are not measured. */

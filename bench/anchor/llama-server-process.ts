@@ -4,7 +4,7 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
-import type { BenchServer } from "../server-process.js";
+import { stopChild, type BenchServer } from "../server-process.js";
 
 export interface LlamaServerOptions {
   readonly binary: string;
@@ -59,16 +59,7 @@ export async function startLlamaServer(o: LlamaServerOptions): Promise<BenchServ
   return {
     url,
     process: child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        const hard = setTimeout(() => child.kill("SIGKILL"), 10_000);
-        child.once("exit", () => {
-          clearTimeout(hard);
-          resolve();
-        });
-        child.kill("SIGTERM");
-      }),
+    stop: () => stopChild(child),
   };
 }
 

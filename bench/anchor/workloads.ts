@@ -3,7 +3,7 @@
 // streamOne, with a fallback to counting content chunks when a server sends no usage frame), and a mixed workload:
 // 8 streams decoding while 2,000-token prompts keep arriving.
 
-import { makePrompt, percentiles, streamOne, summarize, type LoadResult, type Percentiles, type RequestSample } from "../load-generator.js";
+import { gapsWithin, makePrompt, percentiles, sleep, streamOne, summarize, type LoadResult, type Percentiles, type RequestSample } from "../load-generator.js";
 
 export interface Target {
   readonly url: string;
@@ -155,20 +155,4 @@ export async function runMixed(t: Target): Promise<MixedResult> {
     runningItlLoadedMs: percentiles(gapsWithin(runs, loadedFrom, loadedUntil)),
     runningTokPerSecLoaded: loadedChunks / ((loadedUntil - loadedFrom) / 1000),
   };
-}
-
-/** Inter-chunk gaps whose later chunk arrived inside [from, to). */
-function gapsWithin(samples: readonly RequestSample[], from: number, to: number): number[] {
-  const gaps: number[] = [];
-  for (const s of samples) {
-    for (let i = 1; i < s.chunkTimes.length; i++) {
-      const at = s.chunkTimes[i] as number;
-      if (at >= from && at < to) gaps.push(at - (s.chunkTimes[i - 1] as number));
-    }
-  }
-  return gaps;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -5,7 +5,7 @@
 
 import type { BenchConfig } from "../bench-config.js";
 import { serverFlags } from "../bench-config.js";
-import { makePrompt, percentiles, streamOne, type Percentiles, type RequestSample } from "../load-generator.js";
+import { gapsWithin, makePrompt, percentiles, sleep, streamOne, type Percentiles, type RequestSample } from "../load-generator.js";
 import { startBenchServer, warmUp } from "../server-process.js";
 
 export interface PrefillRun {
@@ -76,20 +76,4 @@ async function runOnce(cfg: BenchConfig, prefillChunk: string | null): Promise<P
   } finally {
     await server.stop();
   }
-}
-
-/** Inter-chunk gaps whose later chunk arrived inside [from, to). */
-function gapsWithin(samples: readonly RequestSample[], from: number, to: number): number[] {
-  const gaps: number[] = [];
-  for (const s of samples) {
-    for (let i = 1; i < s.chunkTimes.length; i++) {
-      const t = s.chunkTimes[i] as number;
-      if (t >= from && t < to) gaps.push(t - (s.chunkTimes[i - 1] as number));
-    }
-  }
-  return gaps;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -112,8 +112,9 @@ export class EngineLoop {
     } catch (err) {
       events = this.failStep(plan, LoomError.from(err));
     }
-    this.scheduler.observeStep(plan, performance.now() - t0);
-    this.lastStep = { ms: performance.now() - t0, tokens: plan.decodeTokens + plan.prefillTokens, decode: plan.decodeTokens, prefill: plan.prefillTokens };
+    const ms = performance.now() - t0;
+    this.scheduler.observeStep(plan, ms);
+    this.lastStep = { ms, tokens: plan.decodeTokens + plan.prefillTokens, decode: plan.decodeTokens, prefill: plan.prefillTokens };
     this.sink.step(events, this.stats());
   }
 

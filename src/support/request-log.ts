@@ -9,7 +9,8 @@ export class RequestLog {
 
   /** `traceId` links the line to the request's trace when tracing is on. */
   write(s: FinishedRequestStats, traceId: string | null): void {
-    const level = s.errorCode !== null && s.errorCode !== "deadline_exceeded" ? "warn" : "info";
+    // A client's bad request is routine; only a failure on our side is worth a warning.
+    const level = s.errorCode === "engine_failure" || s.errorCode === "internal_error" ? "warn" : "info";
     if (!this.logger.isLevelEnabled(level)) return;
     this.logger[level](
       {
