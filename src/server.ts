@@ -42,6 +42,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       batchSize: cfg.batchSize,
       prefillChunk: cfg.prefillChunk,
       prefillItlFactor: cfg.prefillItlFactor,
+      prefillItlFloorMs: cfg.prefillItlFloorMs,
       threads: cfg.threads,
       threadsBatch: cfg.threadsBatch,
       gpu: cfg.gpu,

@@ -21,6 +21,8 @@ export interface SchedulerOptions {
   readonly prefillChunk: number;
   /** Steer the chunk so mixed steps take ≤ this × a decode-only step (see prefill-budget.ts); 0/absent = fixed chunk. */
   readonly prefillItlFactor?: number;
+  /** ...but a mixed step may always take this many ms (see prefill-budget.ts); 0/absent = factor only. */
+  readonly prefillItlFloorMs?: number;
   /**
    * Steps of waiting that count as one token less of remaining prompt when ordering prefills (shortest first).
    * Short prompts jump ahead of long ones; aging stops a stream of short prompts from starving a long one.
@@ -45,7 +47,7 @@ export class Scheduler {
   constructor(private readonly opts: SchedulerOptions) {
     if (opts.batchSize < opts.slots) throw new InvariantError("batchSize must be >= slots");
     this.slots = new SlotTable(opts.slots);
-    this.budget = new PrefillBudget({ maxChunk: opts.prefillChunk, itlFactor: opts.prefillItlFactor ?? 0, batchSize: opts.batchSize });
+    this.budget = new PrefillBudget({ maxChunk: opts.prefillChunk, itlFactor: opts.prefillItlFactor ?? 0, itlFloorMs: opts.prefillItlFloorMs ?? 0, batchSize: opts.batchSize });
   }
 
   /** The current steered prefill chunk (for stats). */

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   });
   const loop = new EngineLoop(
     backend,
-    { slots: data.slots, batchSize: data.batchSize, prefillChunk: data.prefillChunk, prefillItlFactor: data.prefillItlFactor },
+    { slots: data.slots, batchSize: data.batchSize, prefillChunk: data.prefillChunk, prefillItlFactor: data.prefillItlFactor, prefillItlFloorMs: data.prefillItlFloorMs },
     {
       accepted: (id, promptTokens) => post({ type: "accepted", id, promptTokens }),
       rejected: (id, error) => post({ type: "rejected", id, error }),

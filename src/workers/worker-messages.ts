@@ -17,6 +17,7 @@ export interface EngineTuning {
   readonly batchSize: number;
   readonly prefillChunk: number;
   readonly prefillItlFactor: number;
+  readonly prefillItlFloorMs: number;
   readonly threads: number;
   readonly threadsBatch: number;
   readonly gpu: "auto" | "cuda" | "vulkan" | "cpu";
