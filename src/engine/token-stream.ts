@@ -2,7 +2,8 @@
 // One writer (the worker client), one reader (the transport). The writer never awaits; the reader drains what is
 // buffered synchronously and awaits only when empty. When the reader lags, consecutive deltas are merged into one,
 // so a slow client costs at most its own output text, never an unbounded queue of events.
-// Closing the iterator early (break / return()) is a cancellation and takes the engine's one abort path.
+// Closing the iterator early (break / return()) is a cancellation and takes the engine's one abort path; cancel()
+// takes the same path but keeps reading, so the reader still gets the final done(cancelled) with its usage.
 
 import type { ErrorData } from "../errors.js";
 import type { FinishReason, Usage } from "../request/generate-request.js";
@@ -22,6 +23,7 @@ export class TokenStream implements AsyncIterable<StreamEvent> {
   private wake: (() => void) | null = null;
   private ended = false;
   private readerGone = false;
+  private cancelAsked = false;
 
   /** onAbort is called once if the reader leaves before the stream ended. */
   constructor(readonly id: string, private readonly onAbort: (id: string) => void) {}
@@ -46,9 +48,16 @@ export class TokenStream implements AsyncIterable<StreamEvent> {
   abort(): void {
     if (this.readerGone) return;
     this.readerGone = true;
-    if (!this.ended) this.onAbort(this.id);
+    if (!this.ended && !this.cancelAsked) this.onAbort(this.id);
     this.ended = true;
     this.notify();
+  }
+
+  /** Ask the engine to stop at its next step, and keep reading: the stream still ends with done (or error). */
+  cancel(): void {
+    if (this.ended || this.readerGone || this.cancelAsked) return;
+    this.cancelAsked = true;
+    this.onAbort(this.id);
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<StreamEvent> {

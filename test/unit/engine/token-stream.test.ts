@@ -178,3 +178,32 @@ describe("TokenStream: abort", () => {
     expect(onAbort).not.toHaveBeenCalled();
   });
 });
+
+describe("TokenStream: cancel", () => {
+  it("cancel() asks the engine once and keeps reading up to done(cancelled)", async () => {
+    const onAbort = vi.fn();
+    const s = new TokenStream("r", onAbort);
+    s.push(delta("a", [1]));
+    s.cancel();
+    s.cancel();
+    const cancelled: StreamEvent = { type: "done", reason: "cancelled", usage };
+    s.push(delta("b", [2]));
+    s.push(cancelled);
+    expect(await drain(s)).toEqual([delta("ab", [1, 2]), cancelled]);
+    expect(onAbort).toHaveBeenCalledTimes(1);
+    expect(onAbort).toHaveBeenCalledWith("r");
+  });
+
+  it("cancel() after done, or an abort after cancel(), does not call onAbort again", async () => {
+    const onAbort = vi.fn();
+    const ended = new TokenStream("r", onAbort);
+    ended.push(done);
+    ended.cancel();
+    expect(onAbort).not.toHaveBeenCalled();
+    const s = new TokenStream("s", onAbort);
+    s.cancel();
+    s.abort();
+    expect(onAbort).toHaveBeenCalledTimes(1);
+    expect(await drain(s)).toEqual([]);
+  });
+});
