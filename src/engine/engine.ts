@@ -4,6 +4,7 @@
 
 import { LoomError } from "../errors.js";
 import type { GenerateRequest } from "../request/generate-request.js";
+import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
 import { WorkerClient } from "../workers/worker-client.js";
 import { PROTOCOL_VERSION, type EngineStats, type EngineTuning, type EngineWorkerData } from "../workers/worker-messages.js";
@@ -12,6 +13,7 @@ import { NO_OBSERVER, type EngineObserver, type RequestMeta, type Transport } fr
 
 export type { StreamEvent, TokenStream } from "./token-stream.js";
 export type { EngineObserver, FinishedRequestStats, RequestMeta, Transport } from "./request-stats.js";
+export type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 
 export interface EngineModelSpec {
   readonly name: string;
@@ -95,11 +97,7 @@ export class Engine {
   }
 
   submit(req: GenerateRequest, opts: SubmitOptions): TokenStream {
-    if (this.closing) throw new LoomError("unavailable", "The server is shutting down.");
-    const pool = this.workers.get(req.model);
-    if (pool === undefined) throw new LoomError("model_not_found", `The model \`${req.model}\` does not exist.`, "model");
-    const client = pickLeastLoaded(pool);
-    if (client === null) throw new LoomError("unavailable", `No engine for \`${req.model}\` is ready; retry shortly.`);
+    const client = this.workerFor(req.model);
     if (client.inFlight >= this.opts.tuning.slots + this.opts.maxQueue) {
       throw new LoomError("queue_full", `The server is at capacity for \`${req.model}\` (${client.inFlight} requests in flight); retry shortly.`);
     }
@@ -109,6 +107,11 @@ export class Engine {
       operation: opts.operation,
       ...(opts.traceparent === undefined ? {} : { traceparent: opts.traceparent }),
     });
+  }
+
+  /** Token ids as a generation with this prompt would see them; the model's worker owns the tokenizer. */
+  tokenize(req: TokenizeRequest): Promise<TokenizeResult> {
+    return this.workerFor(req.model).tokenize(`t${++this.nextId}`, req);
   }
 
   status(): EngineStatus {
@@ -148,6 +151,15 @@ export class Engine {
       await new Promise((r) => setTimeout(r, 50));
     }
     return false;
+  }
+
+  private workerFor(model: string): WorkerClient {
+    if (this.closing) throw new LoomError("unavailable", "The server is shutting down.");
+    const pool = this.workers.get(model);
+    if (pool === undefined) throw new LoomError("model_not_found", `The model \`${model}\` does not exist.`, "model");
+    const client = pickLeastLoaded(pool);
+    if (client === null) throw new LoomError("unavailable", `No engine for \`${model}\` is ready; retry shortly.`);
+    return client;
   }
 
   private spawn(m: EngineModelSpec, workerId: number): WorkerClient {

@@ -52,7 +52,8 @@ export function parseChatRequest(body: unknown): ParsedChatRequest {
   return finishParse(obj, model, { kind: "chat", messages }, parseChatLogprobs(obj));
 }
 
-function parseMessages(body: JsonObject): ChatMessage[] {
+/** `messages` of a body: a non-empty array of text messages (shared with the tokenize parser). */
+export function parseMessages(body: JsonObject): ChatMessage[] {
   const messages = present(body, "messages");
   if (messages === undefined) throw invalid("messages", "`messages` is required.");
   if (!Array.isArray(messages) || messages.length === 0) {

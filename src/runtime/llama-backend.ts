@@ -115,16 +115,16 @@ export class LlamaBackend implements ModelBackend {
     };
   }
 
-  tokenize(text: string, special: boolean): number[] {
+  tokenize(text: string, special: boolean, addBos = true): number[] {
     const ids = this.model.tokenize(text, special) as number[];
     const bos = this.model.tokens.bos;
     // model.tokenize never adds BOS; a chat template usually renders it as text (parsed when special=true).
-    if (bos !== null && this.model.tokens.shouldPrependBosToken && ids[0] !== bos) ids.unshift(bos);
+    if (addBos && bos !== null && this.model.tokens.shouldPrependBosToken && ids[0] !== bos) ids.unshift(bos);
     return ids;
   }
 
-  detokenize(tokens: readonly number[]): string {
-    return this.model.detokenize(tokens as Token[], false);
+  detokenize(tokens: readonly number[], special = false): string {
+    return this.model.detokenize(tokens as Token[], special);
   }
 
   isEog(token: number): boolean {

@@ -34,9 +34,13 @@ export interface SequenceSampling {
 
 export interface ModelBackend {
   readonly info: ModelInfo;
-  /** Text → ids. `special` parses special-token text (chat templates); BOS is prepended when the model wants it. */
-  tokenize(text: string, special: boolean): number[];
-  detokenize(tokens: readonly number[]): string;
+  /**
+   * Text → ids. `special` parses special-token text (chat templates); BOS is prepended when the model wants it,
+   * unless addBos is false.
+   */
+  tokenize(text: string, special: boolean, addBos?: boolean): number[];
+  /** Ids → text; `special` renders special tokens (BOS, EOS) as their text instead of dropping them. */
+  detokenize(tokens: readonly number[], special?: boolean): string;
   isEog(token: number): boolean;
   /** Run one step: every entry's tokens in one llama_decode, then sample where planned. */
   step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult>;

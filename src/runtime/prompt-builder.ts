@@ -5,6 +5,7 @@
 import { Template } from "@huggingface/jinja";
 import { LoomError } from "../errors.js";
 import type { ChatMessage, PromptInput } from "../request/generate-request.js";
+import type { TokenizeInput } from "../request/parse-tokenize-request.js";
 import type { ModelBackend } from "./model-backend.js";
 
 /** Used when a model file has no chat template: a plain, documented role-prefixed format. */
@@ -27,6 +28,12 @@ export class PromptBuilder {
       case "tokens":
         return this.checkIds(prompt.ids);
     }
+  }
+
+  /** What build() would produce for this prompt; text may leave out BOS (the Tokenize API's add_special_tokens). */
+  tokenize(input: TokenizeInput): number[] {
+    if (input.kind === "chat") return this.build(input);
+    return this.backend.tokenize(input.text, false, input.addSpecialTokens);
   }
 
   renderChat(messages: readonly ChatMessage[]): string {

@@ -7,6 +7,8 @@ import { EngineLoop } from "../engine/engine-loop.js";
 import type { GenerateRequestFields } from "../request/generate-request.js";
 import type { EngineWorkerData, FromWorker, ToWorker } from "../workers/worker-messages.js";
 import { loadLlamaBackend } from "./llama-backend.js";
+import type { ModelBackend } from "./model-backend.js";
+import { PromptBuilder } from "./prompt-builder.js";
 
 const port = parentPort;
 if (port === null) throw new Error("worker-entry must run in a worker thread");
@@ -26,6 +28,21 @@ function faultInjected(prompt: GenerateRequestFields["prompt"]): boolean {
   const marker = spec.slice("exit-on-prompt:".length);
   const text = prompt.kind === "chat" ? prompt.messages.map((m) => m.content).join("\n") : prompt.kind === "text" ? prompt.text : "";
   return marker.length > 0 && text.includes(marker);
+}
+
+/** On this thread's event loop, as the engine loop's submit tokenizes: the tokenizer reads only the vocabulary. */
+function tokenize(prompts: PromptBuilder, backend: ModelBackend, msg: Extract<ToWorker, { type: "tokenize" }>): FromWorker {
+  try {
+    const tokens = prompts.tokenize(msg.request.input);
+    const tokenStrs = msg.request.returnTokenStrs ? tokens.map((t) => backend.detokenize([t], true)) : null;
+    return { type: "tokenized", id: msg.id, result: { tokens, tokenStrs } };
+  } catch (err) {
+    return { type: "tokenize_failed", id: msg.id, error: LoomError.from(err).toData() };
+  }
+}
+
+function tokenizeRefused(id: string): FromWorker {
+  return { type: "tokenize_failed", id, error: { code: "unavailable", message: "The engine is shutting down.", param: null } };
 }
 
 async function main(): Promise<void> {
@@ -52,14 +69,18 @@ async function main(): Promise<void> {
       step: (events, stats) => post({ type: "step", events, stats }),
     },
   );
+  const prompts = new PromptBuilder(backend);
+  let disposed = false;
   port?.on("message", (msg: ToWorker) => {
     if (msg.type === "submit" && faultInjected(msg.request.prompt)) process.exit(70);
     if (msg.type === "submit") loop.submit(msg.id, msg.request);
     else if (msg.type === "cancel") loop.cancel(msg.id, msg.reason);
+    else if (msg.type === "tokenize") post(disposed ? tokenizeRefused(msg.id) : tokenize(prompts, backend, msg));
     else loop.shutdown();
   });
   post({ type: "ready", info: backend.info, stats: loop.stats() });
   await loop.run();
+  disposed = true;
   await backend.dispose();
   post({ type: "stopped" });
   port?.close();

@@ -5,6 +5,7 @@
 import { Worker } from "node:worker_threads";
 import { LoomError, type ErrorData } from "../errors.js";
 import type { GenerateRequest } from "../request/generate-request.js";
+import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
 import { TokenStream } from "../engine/token-stream.js";
 import type { EngineStats, EngineWorkerData, FromWorker, SequenceEvent, ToWorker } from "./worker-messages.js";
@@ -46,6 +47,8 @@ function workerEntry(): URL {
 export class WorkerClient {
   private readonly worker: Worker;
   private readonly requests = new Map<string, InFlight>();
+  /** Tokenize calls awaiting the worker's answer (they take no slot and are not counted in flight). */
+  private readonly tokenizing = new Map<string, { resolve: (r: TokenizeResult) => void; reject: (e: LoomError) => void }>();
   private _state: WorkerState = "starting";
   private _info: ModelInfo | null = null;
   private _stats: EngineStats | null = null;
@@ -98,6 +101,14 @@ export class WorkerClient {
     return stream;
   }
 
+  tokenize(id: string, request: TokenizeRequest): Promise<TokenizeResult> {
+    if (this._state !== "ready") throw new LoomError("unavailable", "The engine is not accepting requests.");
+    return new Promise((resolve, reject) => {
+      this.tokenizing.set(id, { resolve, reject });
+      this.post({ type: "tokenize", id, request });
+    });
+  }
+
   cancel(id: string, reason: "cancelled" | "deadline_exceeded"): void {
     if (!this.requests.has(id)) return;
     this.post({ type: "cancel", id, reason });
@@ -141,6 +152,14 @@ export class WorkerClient {
         this._stats = msg.stats;
         this.routeStep(msg.events);
         this.events.observer.step(this.data.modelName, this.data.workerId, msg.stats);
+        return;
+      case "tokenized":
+        this.tokenizing.get(msg.id)?.resolve(msg.result);
+        this.tokenizing.delete(msg.id);
+        return;
+      case "tokenize_failed":
+        this.tokenizing.get(msg.id)?.reject(LoomError.fromData(msg.error));
+        this.tokenizing.delete(msg.id);
         return;
       case "stopped":
         return;
@@ -217,6 +236,8 @@ export class WorkerClient {
 
   private failAll(error: ErrorData): void {
     for (const id of [...this.requests.keys()]) this.endStream(id, { type: "error", error });
+    for (const pending of this.tokenizing.values()) pending.reject(LoomError.fromData(error));
+    this.tokenizing.clear();
   }
 }
 

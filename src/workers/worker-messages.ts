@@ -5,10 +5,11 @@ import type { ErrorData } from "../errors.js";
 import type { FinishReason, GenerateRequestFields, TokenLogprobData, Usage } from "../request/generate-request.js";
 
 export type { TokenLogprobData };
+import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
 import type { EngineTimings } from "../engine/request-stats.js";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** How an engine worker runs its model: the knobs every worker of a model shares. */
 export interface EngineTuning {
@@ -35,6 +36,8 @@ export interface EngineWorkerData extends EngineTuning {
 export type ToWorker =
   | { readonly type: "submit"; readonly id: string; readonly request: GenerateRequestFields }
   | { readonly type: "cancel"; readonly id: string; readonly reason: "cancelled" | "deadline_exceeded" }
+  /** Answered with tokenized or tokenize_failed; takes no slot. */
+  | { readonly type: "tokenize"; readonly id: string; readonly request: TokenizeRequest }
   | { readonly type: "shutdown" };
 
 /** What one sequence produced in one step. */
@@ -68,4 +71,6 @@ export type FromWorker =
   | { readonly type: "accepted"; readonly id: string; readonly promptTokens: number }
   | { readonly type: "rejected"; readonly id: string; readonly error: ErrorData }
   | { readonly type: "step"; readonly events: readonly SequenceEvent[]; readonly stats: EngineStats }
+  | { readonly type: "tokenized"; readonly id: string; readonly result: TokenizeResult }
+  | { readonly type: "tokenize_failed"; readonly id: string; readonly error: ErrorData }
   | { readonly type: "stopped" };
