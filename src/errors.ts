@@ -118,3 +118,10 @@ export function httpStatusFor(code: ErrorCode): number {
 export function grpcStatusFor(code: ErrorCode): GrpcCodeValue {
   return ERROR_TABLE[code].grpcCode;
 }
+
+/** The gRPC status code's name (INVALID_ARGUMENT, …), for errors sent inside a stream rather than as its status. */
+export function grpcStatusNameFor(code: ErrorCode): keyof typeof GrpcCode {
+  const value = grpcStatusFor(code);
+  const name = (Object.keys(GrpcCode) as (keyof typeof GrpcCode)[]).find((k) => GrpcCode[k] === value);
+  return name ?? "UNKNOWN";
+}

@@ -3,9 +3,11 @@
 // one set of ranges, defaults and error messages for every transport.
 
 import { LoomError } from "../errors.js";
-import { parseChatRequest } from "./parse-chat-request.js";
+import type { ChatMessage } from "./generate-request.js";
+import { parseChatRequest, parseMessages } from "./parse-chat-request.js";
 import { parseCompletionRequest } from "./parse-completion-request.js";
 import { isPlainObject, type JsonObject, type ParsedGenerationRequest } from "./parse-sampling.js";
+import { parseTokenizeRequest, type TokenizeRequest } from "./parse-tokenize-request.js";
 
 /** loom.v1.GenerateRequest → parsed request (prompt text or token ids). */
 export function parseGrpcGenerate(message: unknown): ParsedGenerationRequest {
@@ -21,6 +23,35 @@ export function parseGrpcChat(message: unknown): ParsedGenerationRequest {
   const m = asObject(message);
   const top = m["top_logprobs"];
   return parseChatRequest({ ...common(m), messages: m["messages"], ...(top === undefined ? {} : { logprobs: true, top_logprobs: top }) });
+}
+
+/** loom.v1.TokenizeRequest → parsed tokenize request (the POST /tokenize parser). */
+export function parseGrpcTokenize(message: unknown): TokenizeRequest {
+  const m = asObject(message);
+  const messages = isPlainObject(m["messages"]) ? m["messages"]["messages"] : undefined;
+  if (m["text"] === undefined && messages === undefined) throw new LoomError("invalid_request", "Set `text` or `messages`.", "text");
+  return parseTokenizeRequest({ model: m["model"], prompt: m["text"], messages, add_special_tokens: m["add_special_tokens"], return_token_strs: m["return_token_strs"] });
+}
+
+/**
+ * The fields a loom.v1.SessionConfig or Respond sets, as OpenAI chat fields; fields left out are absent, so
+ * spreading the result over earlier settings replaces only what this message set.
+ */
+export function grpcSessionFields(message: unknown): JsonObject {
+  const m = asObject(message);
+  const model = typeof m["model"] === "string" && m["model"] !== "" ? { model: m["model"] } : {};
+  const top = m["top_logprobs"];
+  return { ...model, ...nested(m, "sampling"), ...nested(m, "stopping"), ...(top === undefined ? {} : { logprobs: true, top_logprobs: top }) };
+}
+
+/** Session settings (grpcSessionFields) plus the conversation → the Chat parser's request. */
+export function parseGrpcSessionTurn(settings: JsonObject, messages: readonly ChatMessage[]): ParsedGenerationRequest {
+  return parseChatRequest({ ...settings, messages, stream: false });
+}
+
+/** loom.v1.AppendMessages → validated chat messages (non-empty, as Chat requires). */
+export function parseGrpcMessages(message: unknown): ChatMessage[] {
+  return parseMessages({ messages: asObject(message)["messages"] });
 }
 
 function common(m: JsonObject): JsonObject {

@@ -123,8 +123,8 @@ export class LlamaBackend implements ModelBackend {
     return ids;
   }
 
-  detokenize(tokens: readonly number[], special = false): string {
-    return this.model.detokenize(tokens as Token[], special);
+  detokenize(tokens: readonly number[], special = false, previous?: readonly number[]): string {
+    return this.model.detokenize(tokens as Token[], special, previous as Token[] | undefined);
   }
 
   isEog(token: number): boolean {

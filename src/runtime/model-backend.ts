@@ -39,8 +39,11 @@ export interface ModelBackend {
    * unless addBos is false.
    */
   tokenize(text: string, special: boolean, addBos?: boolean): number[];
-  /** Ids → text; `special` renders special tokens (BOS, EOS) as their text instead of dropping them. */
-  detokenize(tokens: readonly number[], special?: boolean): string;
+  /**
+   * Ids → text; `special` renders special tokens (BOS, EOS) as their text instead of dropping them. `previous`
+   * are the tokens before these, so the text is their continuation (a word-start token keeps its leading space).
+   */
+  detokenize(tokens: readonly number[], special?: boolean, previous?: readonly number[]): string;
   isEog(token: number): boolean;
   /** Run one step: every entry's tokens in one llama_decode, then sample where planned. */
   step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult>;

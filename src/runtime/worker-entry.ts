@@ -34,7 +34,7 @@ function faultInjected(prompt: GenerateRequestFields["prompt"]): boolean {
 function tokenize(prompts: PromptBuilder, backend: ModelBackend, msg: Extract<ToWorker, { type: "tokenize" }>): FromWorker {
   try {
     const tokens = prompts.tokenize(msg.request.input);
-    const tokenStrs = msg.request.returnTokenStrs ? tokens.map((t) => backend.detokenize([t], true)) : null;
+    const tokenStrs = msg.request.returnTokenStrs ? tokens.map((t, i) => backend.detokenize([t], true, tokens.slice(Math.max(0, i - 4), i))) : null;
     return { type: "tokenized", id: msg.id, result: { tokens, tokenStrs } };
   } catch (err) {
     return { type: "tokenize_failed", id: msg.id, error: LoomError.from(err).toData() };

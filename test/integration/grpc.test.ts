@@ -2,7 +2,7 @@
 // streaming, the same text as HTTP, errors as gRPC status codes, cancel and deadline free the slot, health, auth.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentials, loadPackageDefinition, Metadata, status, type Client, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { credentials, loadPackageDefinition, Metadata, status, type Client, type ClientDuplexStream, type ClientReadableStream, type ServiceError, type StatusObject } from "@grpc/grpc-js";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { loadSync } from "@grpc/proto-loader";
 import { loadGenerationProto } from "../../src/transport/grpc/grpc-server.js";
@@ -14,6 +14,8 @@ interface GenerationClient extends Client {
   Generate: StreamCall;
   Chat: StreamCall;
   ListModels: (req: Msg, meta: Metadata, cb: (err: ServiceError | null, res?: Msg) => void) => void;
+  Tokenize: (req: Msg, meta: Metadata, cb: (err: ServiceError | null, res?: Msg) => void) => void;
+  ChatSession: (meta?: Metadata) => ClientDuplexStream<Msg, Msg>;
 }
 
 let h: Harness;
@@ -116,6 +118,13 @@ describe("gRPC Generation", () => {
     meta.set("authorization", "Bearer sk-grpc");
     const ok = await collect(c.Generate({ model: TEST_MODEL, text: "x", stopping: { max_tokens: 2 } }, meta));
     expect(ok.error).toBeNull();
+    const tokenize = (m: Metadata): Promise<ServiceError | null> => new Promise((resolve) => c.Tokenize({ model: TEST_MODEL, text: "x" }, m, (err) => resolve(err)));
+    expect((await tokenize(new Metadata()))?.code).toBe(status.UNAUTHENTICATED);
+    expect(await tokenize(meta)).toBeNull();
+    const session = c.ChatSession();
+    session.on("error", () => {});
+    const refused = await new Promise<StatusObject>((resolve) => session.on("status", resolve));
+    expect(refused.code).toBe(status.UNAUTHENTICATED);
     c.close();
   });
 });

@@ -1,13 +1,15 @@
 // loom.v1.Generation handlers: decoded protobuf → the shared parser → engine.submit → a stream of
-// GenerateResponse messages. Client cancel and the call deadline take the engine's one abort path; note that
-// grpc-js also emits 'cancelled' after a normal end, so only a call we have not ended counts as cancelled.
+// GenerateResponse messages (ChatSession: see chat-session.ts; Tokenize: engine.tokenize). Client cancel and the
+// call deadline take the engine's one abort path; note that grpc-js also emits 'cancelled' after a normal end, so
+// only a call we have not ended counts as cancelled.
 
-import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
-import type { Engine, StreamEvent } from "../../engine/engine.js";
+import type { ServerDuplexStream, ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
+import type { Engine } from "../../engine/engine.js";
 import { LoomError, grpcStatusFor, type ErrorData } from "../../errors.js";
 import type { ParsedGenerationRequest } from "../../request/parse-sampling.js";
-import { parseGrpcChat, parseGrpcGenerate } from "../../request/parse-grpc-request.js";
-import type { TokenLogprobData } from "../../request/generate-request.js";
+import { parseGrpcChat, parseGrpcGenerate, parseGrpcTokenize } from "../../request/parse-grpc-request.js";
+import { GrpcChatSession } from "./chat-session.js";
+import { toMessage } from "./wire.js";
 
 export interface GenerationServiceOptions {
   readonly engine: Engine;
@@ -19,12 +21,14 @@ export interface GenerationServiceOptions {
 }
 
 type Writable = ServerWritableStream<unknown, unknown>;
+type Duplex = ServerDuplexStream<unknown, unknown>;
+type Unary = ServerUnaryCall<unknown, unknown>;
 
 export function generationHandlers(opts: GenerationServiceOptions): Record<string, unknown> {
   return {
     Generate: (call: Writable) => void serve(opts, call, () => parseGrpcGenerate(call.request), "text_completion"),
     Chat: (call: Writable) => void serve(opts, call, () => parseGrpcChat(call.request), "chat"),
-    ListModels: (call: ServerUnaryCall<unknown, unknown>, done: sendUnaryData<unknown>) => {
+    ListModels: (call: Unary, done: sendUnaryData<unknown>) => {
       try {
         opts.authorize(call);
         const models = opts.engine.listModels().map((m) => ({ id: m.id, created: m.created, max_context: m.info?.slotContextSize ?? 0 }));
@@ -33,7 +37,47 @@ export function generationHandlers(opts: GenerationServiceOptions): Record<strin
         done(grpcError(LoomError.from(err).toData(), opts));
       }
     },
+    Tokenize: (call: Unary, done: sendUnaryData<unknown>) => void tokenize(opts, call, done),
+    ChatSession: (call: Duplex) => startSession(opts, call),
   };
+}
+
+async function tokenize(opts: GenerationServiceOptions, call: Unary, done: sendUnaryData<unknown>): Promise<void> {
+  try {
+    opts.authorize(call);
+    const req = parseGrpcTokenize(call.request);
+    const { tokens, tokenStrs } = await opts.engine.tokenize(req);
+    done(null, { token_ids: tokens, count: tokens.length, token_strs: tokenStrs ?? [], max_context: maxContext(opts.engine, req.model) });
+  } catch (err) {
+    done(grpcError(LoomError.from(err).toData(), opts));
+  }
+}
+
+/** Refusals before the session exists (auth, draining) end the call with a status; later problems are messages. */
+function startSession(opts: GenerationServiceOptions, call: Duplex): void {
+  try {
+    opts.authorize(call);
+    if (!opts.accepting()) throw new LoomError("unavailable", "The server is draining for shutdown.");
+  } catch (err) {
+    call.emit("error", grpcError(LoomError.from(err).toData(), opts));
+    return;
+  }
+  const session = new GrpcChatSession({
+    engine: opts.engine,
+    requestId: requestIdOf(call),
+    turnDeadline: () => deadlineOf(call, opts.requestTimeoutMs),
+    accepting: opts.accepting,
+    send: (msg) => write(call, msg),
+    end: () => call.end(),
+    onError: opts.onError,
+  });
+  call.on("data", (m: unknown) => session.handle(m));
+  call.on("end", () => session.halfClose());
+  call.on("cancelled", () => session.close());
+}
+
+function maxContext(engine: Engine, model: string): number {
+  return engine.listModels().find((m) => m.id === model)?.info?.slotContextSize ?? 0;
 }
 
 async function serve(opts: GenerationServiceOptions, call: Writable, parse: () => ParsedGenerationRequest, operation: string): Promise<void> {
@@ -66,24 +110,8 @@ async function serve(opts: GenerationServiceOptions, call: Writable, parse: () =
   }
 }
 
-function toMessage(ev: StreamEvent, withLogprobs: boolean): unknown {
-  if (ev.type === "delta") {
-    return { delta: { text: ev.text, token_ids: ev.tokenIds, logprobs: withLogprobs ? (ev.logprobs ?? []).map(logprob) : [] } };
-  }
-  if (ev.type === "done") {
-    const reason = ev.reason === "length" ? "FINISH_REASON_LENGTH" : "FINISH_REASON_STOP";
-    const u = ev.usage;
-    return { finished: { reason, usage: { prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, cached_tokens: u.cachedTokens } } };
-  }
-  return null;
-}
-
-function logprob(t: TokenLogprobData): unknown {
-  return { token: t.token, text: t.text, logprob: t.logprob, top: t.top.map((a) => ({ token: a.token, text: a.text, logprob: a.logprob })) };
-}
-
 /** Respect HTTP/2 flow control: a slow reader makes us wait (its mailbox merges deltas meanwhile). */
-function write(call: Writable, msg: unknown): Promise<void> {
+function write(call: Writable | Duplex, msg: unknown): Promise<void> {
   if (call.write(msg)) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
@@ -96,13 +124,13 @@ function write(call: Writable, msg: unknown): Promise<void> {
   });
 }
 
-function deadlineOf(call: Writable, timeoutMs: number): number {
+function deadlineOf(call: Writable | Duplex, timeoutMs: number): number {
   const d = call.getDeadline();
   const ms = d instanceof Date ? d.getTime() : Number(d);
   return Math.min(Number.isFinite(ms) ? ms : Number.POSITIVE_INFINITY, Date.now() + timeoutMs);
 }
 
-function requestIdOf(call: Writable): string {
+function requestIdOf(call: Writable | Duplex): string {
   const given = call.metadata.get("x-request-id")[0];
   return typeof given === "string" && /^[\w.:-]{1,128}$/.test(given) ? given : `grpc-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }

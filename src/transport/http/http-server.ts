@@ -8,6 +8,7 @@ import type { Engine } from "../../engine/engine.js";
 import { LoomError, type ErrorCode } from "../../errors.js";
 import { parseChatRequest } from "../../request/parse-chat-request.js";
 import { parseCompletionRequest } from "../../request/parse-completion-request.js";
+import { parseTokenizeRequest } from "../../request/parse-tokenize-request.js";
 import { modelObject } from "../../protocol/openai.js";
 import { ChatRenderer } from "./chat-renderer.js";
 import { CompletionRenderer } from "./completion-renderer.js";
@@ -51,6 +52,7 @@ interface Route {
 const ROUTES: readonly Route[] = [
   { method: "POST", match: (p) => p === "/v1/chat/completions", auth: true, handler: chatCompletions },
   { method: "POST", match: (p) => p === "/v1/completions", auth: true, handler: completions },
+  { method: "POST", match: (p) => p === "/tokenize", auth: true, handler: tokenize },
   { method: "GET", match: (p) => p === "/v1/models", auth: true, handler: listModels },
   { method: "GET", match: (p) => p.startsWith("/v1/models/"), auth: true, handler: getModel },
   { method: "GET", match: (p) => p === "/v1/status", auth: true, handler: status },
@@ -137,6 +139,14 @@ async function completions(s: RequestScope, opts: HttpServerOptions): Promise<vo
   const parsed = parseCompletionRequest(await readJson(s.req, opts.bodyLimitBytes));
   const ctx = generationContext(s, opts);
   await runGeneration(ctx, parsed, new CompletionRenderer(newIdentity("cmpl", parsed.request.model), parsed.logprobs));
+}
+
+/** vLLM's POST /tokenize: the ids a generation with this prompt (or these chat messages) would see. */
+async function tokenize(s: RequestScope, opts: HttpServerOptions): Promise<void> {
+  const req = parseTokenizeRequest(await readJson(s.req, opts.bodyLimitBytes));
+  const { tokens, tokenStrs } = await opts.engine.tokenize(req);
+  const maxModelLen = opts.engine.listModels().find((m) => m.id === req.model)?.info?.slotContextSize ?? 0;
+  sendJson(s.res, 200, { count: tokens.length, max_model_len: maxModelLen, tokens, token_strs: tokenStrs }, s.headers);
 }
 
 function listModels(s: RequestScope, opts: HttpServerOptions): void {
