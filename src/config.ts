@@ -20,6 +20,9 @@ export interface ServerConfig {
   readonly port: number;
   /** gRPC port on the same host; null = no gRPC server. */
   readonly grpcPort: number | null;
+  /** PEM certificate chain and private key paths for TLS on the gRPC port; both or neither (null = plaintext). */
+  readonly grpcTlsCert: string | null;
+  readonly grpcTlsKey: string | null;
   readonly parallel: number;
   /** llama.cpp threads for single-token steps (one stream decoding). */
   readonly threads: number;
@@ -103,6 +106,8 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("host", "--host", null, "127.0.0.1", "Address to listen on."),
   doc("port", "--port", null, "8080", "Port to listen on; 0 picks a free port."),
   doc("grpcPort", "--grpc-port", null, "50051", "gRPC port (loom.v1.Generation, health, reflection) on --host; 0 picks a free port, `off` disables."),
+  doc("grpcTlsCert", "--grpc-tls-cert", null, "(none: plaintext)", "PEM certificate (chain) file: serve gRPC over TLS; needs --grpc-tls-key."),
+  doc("grpcTlsKey", "--grpc-tls-key", null, "(none: plaintext)", "PEM private key file of --grpc-tls-cert."),
   doc("parallel", "--parallel", "-np", "16", "Slots (concurrent sequences) per engine."),
   doc("threads", "--threads", "-t", "CPUs ÷ 2", "llama.cpp threads for steps of a single token (one stream decoding)."),
   doc("threadsBatch", "--threads-batch", "-tb", "CPUs", "llama.cpp threads for steps of several tokens (batched decodes, prefill)."),
@@ -259,6 +264,19 @@ function grpcPort(raw: Raw | null): number | null {
   return int(raw, 50051, 0, 65535);
 }
 
+/** One TLS file without the other would silently serve plaintext: refuse to start instead. */
+function grpcTls(one: Lookup): Pick<ServerConfig, "grpcTlsCert" | "grpcTlsKey"> {
+  const cert = one("--grpc-tls-cert");
+  const key = one("--grpc-tls-key");
+  if (cert === null && key === null) return { grpcTlsCert: null, grpcTlsKey: null };
+  if (cert === null || key === null) {
+    const given = (cert ?? key) as Raw;
+    throw new ConfigError(`${given.source}: --grpc-tls-cert and --grpc-tls-key go together; give both PEM files or neither`);
+  }
+  for (const raw of [cert, key]) if (raw.value === "") fail(raw, "a PEM file path");
+  return { grpcTlsCert: cert.value, grpcTlsKey: key.value };
+}
+
 function bool(raw: Raw | null): boolean {
   if (raw === null) return false;
   const v = raw.value.toLowerCase();
@@ -306,6 +324,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     host: host(one("--host")),
     port: int(one("--port"), 8080, 0, 65535),
     grpcPort: grpcPort(one("--grpc-port")),
+    ...grpcTls(one),
     ...sizes(one),
     threads: int(one("--threads"), defaultThreads(availableParallelism()), 1),
     threadsBatch: int(one("--threads-batch"), defaultThreadsBatch(availableParallelism()), 1),

@@ -3,7 +3,7 @@
 // default synthetic model when no --model is given, starts the server and owns signal handling and process exit.
 
 import { ConfigError, parseServerConfig, renderHelp, type ServerConfig } from "./config.js";
-import { startServer } from "./server.js";
+import { startServer, type RunningServer } from "./server.js";
 import { createLogger } from "./support/logger.js";
 import { ensureDefaultModel } from "../models/make-synthetic-model.js";
 import { runMakeModelCli } from "../models/make-model-cli.js";
@@ -19,11 +19,7 @@ async function serve(argv: readonly string[]): Promise<number> {
   try {
     cfg = parseServerConfig(argv, process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`loom: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return configFailure(err);
   }
   const logger = createLogger(cfg.logLevel);
   if (cfg.models.length === 0) {
@@ -31,8 +27,14 @@ async function serve(argv: readonly string[]): Promise<number> {
     cfg = { ...cfg, models: [{ name: "loom-tiny", path }] };
     logger.info({ model: "loom-tiny", path }, "no --model given: serving the synthetic tiny model (random weights, gibberish text; for trying Loom out)");
   }
-  const server = await startServer(cfg, logger);
-  logger.info({ url: server.url, models: cfg.models.map((m) => m.name), parallel: cfg.parallel, threads: cfg.threads }, "loom is serving");
+  let server: RunningServer;
+  try {
+    server = await startServer(cfg, logger);
+  } catch (err) {
+    return configFailure(err); // files named by flags (TLS) are only checked here
+  }
+  const grpc = server.grpcPort === null ? null : { port: server.grpcPort, tls: cfg.grpcTlsCert !== null };
+  logger.info({ url: server.url, grpc, models: cfg.models.map((m) => m.name), parallel: cfg.parallel, threads: cfg.threads }, "loom is serving");
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, "shutting down: draining in-flight requests");
@@ -43,6 +45,13 @@ async function serve(argv: readonly string[]): Promise<number> {
   });
   logger.info("stopped");
   return 0;
+}
+
+/** A ConfigError is the operator's to fix: one line and exit code 2. Anything else propagates. */
+function configFailure(err: unknown): number {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`loom: ${err.message}\n`);
+  return 2;
 }
 
 async function main(argv: readonly string[]): Promise<number> {

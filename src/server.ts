@@ -11,7 +11,7 @@ import { PrometheusExporter, type GaugeSnapshot } from "./metrics/prometheus-exp
 import { RequestLog } from "./support/request-log.js";
 import { RequestTracer } from "./tracing/request-tracer.js";
 import { createHttpServer } from "./transport/http/http-server.js";
-import { startGrpcServer } from "./transport/grpc/grpc-server.js";
+import { loadGrpcTls, startGrpcServer } from "./transport/grpc/grpc-server.js";
 import { attachWsServer } from "./transport/ws/ws-server.js";
 import { logFn } from "./support/logger.js";
 import { EventLoopMonitor } from "./support/event-loop-monitor.js";
@@ -28,6 +28,8 @@ export interface RunningServer {
 
 export async function startServer(cfg: ServerConfig, logger: Logger): Promise<RunningServer> {
   const log = logFn(logger);
+  // Before anything starts: a bad certificate path should stop start-up, not leave engines running.
+  const grpcTls = cfg.grpcPort === null || cfg.grpcTlsCert === null || cfg.grpcTlsKey === null ? null : loadGrpcTls(cfg.grpcTlsCert, cfg.grpcTlsKey);
   const loop = new EventLoopMonitor();
   let engineRef: Engine | null = null;
   const exporter = new PrometheusExporter(() => gaugeSnapshot(engineRef, loop), cfg.metricsCompat === "vllm");
@@ -88,6 +90,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
           apiKeys: cfg.apiKeys,
           requestTimeoutMs: cfg.requestTimeoutMs,
           maxMessageBytes: cfg.bodyLimitBytes,
+          tls: grpcTls,
           accepting: () => accepting,
           onError: (code) => exporter.error(code),
         });

@@ -1,8 +1,9 @@
 // gRPC transport: @grpc/grpc-js server with the loom.v1.Generation service, grpc.health.v1 (overall and per model;
 // NOT_SERVING while draining) and server reflection. Message size limits and keepalive are set explicitly; API keys
-// come as `authorization: Bearer <key>` metadata. Knows the Engine facade only.
+// come as `authorization: Bearer <key>` metadata; TLS when given a certificate and key. Knows the Engine facade only.
 
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Server, ServerCredentials, loadPackageDefinition, type ServiceDefinition } from "@grpc/grpc-js";
@@ -10,6 +11,7 @@ import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { Engine } from "../../engine/engine.js";
+import { ConfigError } from "../../config.js";
 import type { ErrorCode } from "../../errors.js";
 import { bearerToken, checkApiKey } from "../api-keys.js";
 import { generationHandlers } from "./generation-service.js";
@@ -21,8 +23,15 @@ export interface GrpcServerOptions {
   readonly apiKeys: readonly string[];
   readonly requestTimeoutMs: number;
   readonly maxMessageBytes: number;
+  /** From loadGrpcTls; null = plaintext. */
+  readonly tls: GrpcTls | null;
   readonly accepting: () => boolean;
   readonly onError: (code: ErrorCode) => void;
+}
+
+export interface GrpcTls {
+  readonly cert: Buffer;
+  readonly key: Buffer;
 }
 
 export interface RunningGrpcServer {
@@ -49,6 +58,24 @@ export function protoRoot(): string {
   return join(dir, "proto");
 }
 
+/** Read and check the PEM files before anything starts, so a bad path or a mismatched pair stops start-up by name. */
+export function loadGrpcTls(certPath: string, keyPath: string): GrpcTls {
+  const read = (path: string, flag: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`${flag}: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  const tls = { cert: read(certPath, "--grpc-tls-cert"), key: read(keyPath, "--grpc-tls-key") };
+  try {
+    createSecureContext(tls);
+  } catch (err) {
+    throw new ConfigError(`--grpc-tls-cert/--grpc-tls-key: not a usable PEM certificate and matching key: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return tls;
+}
+
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningGrpcServer> {
   const definition = loadGenerationProto();
   const pkg = loadPackageDefinition(definition) as unknown as { loom: { v1: { Generation: { service: ServiceDefinition } } } };
@@ -69,7 +96,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
   const health = new HealthImplementation(healthStatuses(opts.engine, "SERVING"));
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
-  const port = await bind(server, `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${opts.port}`);
+  const credentials = opts.tls === null ? ServerCredentials.createInsecure() : ServerCredentials.createSsl(null, [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }], false);
+  const port = await bind(server, `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${opts.port}`, credentials);
   const setServing = (serving: boolean): void => {
     for (const [service, status] of Object.entries(healthStatuses(opts.engine, serving ? "SERVING" : "NOT_SERVING"))) health.setStatus(service, status);
   };
@@ -87,9 +115,9 @@ function authorize(call: { metadata: { get(key: string): unknown[] } }, keys: re
   checkApiKey(keys, bearerToken(call.metadata.get("authorization")[0]), "`authorization: Bearer <key>` metadata");
 }
 
-function bind(server: Server, address: string): Promise<number> {
+function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
   });
 }
 
