@@ -8,6 +8,7 @@ import {
   GrpcCode,
   LoomError,
   grpcStatusFor,
+  grpcStatusNameFor,
   httpStatusFor,
   toOpenAIErrorBody,
   type ErrorCode,
@@ -84,6 +85,11 @@ describe("ERROR_TABLE", () => {
     expect(grpcStatusFor("deadline_exceeded")).toBe(GrpcCode.DEADLINE_EXCEEDED);
     expect(grpcStatusFor("cancelled")).toBe(GrpcCode.CANCELLED);
     expect(grpcStatusFor("internal_error")).toBe(GrpcCode.INTERNAL);
+  });
+
+  it("names each code's gRPC status (for errors sent inside a stream)", () => {
+    for (const code of Object.keys(ERROR_TABLE) as ErrorCode[]) expect(GrpcCode[grpcStatusNameFor(code)]).toBe(grpcStatusFor(code));
+    expect([grpcStatusNameFor("invalid_request"), grpcStatusNameFor("model_not_found")]).toEqual(["INVALID_ARGUMENT", "NOT_FOUND"]);
   });
 });
 
