@@ -45,6 +45,7 @@ export class GrpcChatSession {
 
   /** One decoded ChatSessionRequest. Never throws: a refused message becomes an `error` reply. */
   handle(message: unknown): void {
+    if (this.closed) return; // delivered after the call was cancelled: must not start a turn nobody reads
     const m = isPlainObject(message) ? message : {};
     const eventId = typeof m["event_id"] === "string" ? m["event_id"] : "";
     try {
