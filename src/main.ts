@@ -5,6 +5,7 @@
 import { ConfigError, parseServerConfig, renderHelp, type ServerConfig } from "./config.js";
 import { startServer, type RunningServer } from "./server.js";
 import { createLogger } from "./support/logger.js";
+import { needsRelaunch, onParentGone, poolSizeFor, relaunchWithPool } from "./support/threadpool-relaunch.js";
 import { ensureDefaultModel } from "../models/make-synthetic-model.js";
 import { runMakeModelCli } from "../models/make-model-cli.js";
 
@@ -21,6 +22,7 @@ async function serve(argv: readonly string[]): Promise<number> {
   } catch (err) {
     return configFailure(err);
   }
+  if (needsRelaunch(process.env)) return relaunchWithPool(poolSizeFor(Math.max(1, cfg.models.length) * cfg.engines));
   const logger = createLogger(cfg.logLevel);
   if (cfg.models.length === 0) {
     const path = await ensureDefaultModel((line) => logger.info(line));
@@ -42,6 +44,7 @@ async function serve(argv: readonly string[]): Promise<number> {
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    onParentGone(() => stop("parent exited"));
   });
   logger.info("stopped");
   return 0;

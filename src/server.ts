@@ -15,6 +15,7 @@ import { loadGrpcTls, startGrpcServer } from "./transport/grpc/grpc-server.js";
 import { attachWsServer } from "./transport/ws/ws-server.js";
 import { logFn } from "./support/logger.js";
 import { EventLoopMonitor } from "./support/event-loop-monitor.js";
+import { uvThreadpoolSize } from "./support/threadpool-relaunch.js";
 
 export interface RunningServer {
   readonly engine: Engine;
@@ -65,7 +66,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     bodyLimitBytes: cfg.bodyLimitBytes,
     requestTimeoutMs: cfg.requestTimeoutMs,
     accepting: () => accepting,
-    mainThread: () => ({ eventLoopDelayMs: loop.snapshot() }),
+    mainThread: () => ({ pid: process.pid, eventLoopDelayMs: loop.snapshot(), uvThreadpoolSize: uvThreadpoolSize() }),
     metrics: exporter,
     grpcPort: () => grpc?.port ?? null,
     onError: (code) => exporter.error(code),

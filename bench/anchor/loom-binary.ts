@@ -1,6 +1,6 @@
 // Which llama.cpp binary a running Loom server loaded: the native/ build ("localBuild", under
 // node_modules/node-llama-cpp/llama/localBuilds/) or node-llama-cpp's prebuilt one ("prebuilt", under
-// node_modules/@node-llama-cpp/<platform>/). Taken from GET /v1/status when the server reports a buildType there,
+// node_modules/@node-llama-cpp/<platform>/). Taken from GET /v1/status (each worker reports its buildType),
 // otherwise from the llama-addon.node mapped into the server process (/proc/<pid>/maps: its engine workers are
 // threads of that process), so the report names the binary each run really used, not the one its flag asked for.
 
@@ -20,7 +20,7 @@ export function binaryFromMaps(maps: string, nativeBuild: LoomBinary["nativeBuil
   return { nativeBuild, buildType, source: addon === null ? "none" : "proc-maps", addon: addon === null ? null : short(addon), backends: backends.map((b) => b.slice(b.lastIndexOf("/") + 1)) };
 }
 
-/** A buildType anywhere in a /v1/status body (a field Loom may report; none at the time of writing). */
+/** A buildType anywhere in a /v1/status body (each worker's `backend.buildType`). */
 export function buildTypeFromStatus(body: unknown): "localBuild" | "prebuilt" | null {
   if (body === null || typeof body !== "object") return null;
   for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
@@ -32,14 +32,17 @@ export function buildTypeFromStatus(body: unknown): "localBuild" | "prebuilt" | 
 }
 
 export async function loomBinary(url: string, pid: number | undefined, nativeBuild: LoomBinary["nativeBuild"]): Promise<LoomBinary> {
+  const status = await fetch(`${url}/v1/status`).then((r) => r.json() as Promise<unknown>, () => null);
+  // `loom serve` may relaunch itself (threadpool-relaunch.ts): the serving process reports its own pid.
+  const servingPid = (status as { mainThread?: { pid?: unknown } } | null)?.mainThread?.pid;
+  const mapsPid = typeof servingPid === "number" ? servingPid : pid;
   let maps = "";
   try {
-    if (pid !== undefined) maps = readFileSync(`/proc/${pid}/maps`, "utf8");
+    if (mapsPid !== undefined) maps = readFileSync(`/proc/${mapsPid}/maps`, "utf8");
   } catch {
     // not Linux, or the process is gone: fall back to the status body alone
   }
   const fromMaps = binaryFromMaps(maps, nativeBuild);
-  const status = await fetch(`${url}/v1/status`).then((r) => r.json() as Promise<unknown>, () => null);
   const reported = buildTypeFromStatus(status);
   return reported === null ? fromMaps : { ...fromMaps, buildType: reported, source: "status" };
 }

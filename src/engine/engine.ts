@@ -54,6 +54,8 @@ export interface WorkerStatus {
   readonly inFlight: number;
   readonly stats: EngineStats | null;
   readonly restarts: number;
+  /** Which llama.cpp binary the worker loaded ("localBuild" = npm run build:native, "prebuilt") and its GPU. */
+  readonly backend: { readonly buildType: string; readonly gpu: string | false } | null;
 }
 
 const RESTART_DELAY_MS = 500;
@@ -124,6 +126,7 @@ export class Engine {
           inFlight: w.inFlight,
           stats: w.stats,
           restarts: this.restarts.get(`${id}/${w.data.workerId}`) ?? 0,
+          backend: w.info === null ? null : { buildType: w.info.buildType, gpu: w.info.gpu },
         })),
       })),
     };

@@ -1,0 +1,65 @@
+// One libuv pool thread per engine worker. node-llama-cpp runs every llama_decode as an async task on libuv's
+// process-wide pool (4 threads by default), so consecutive steps of one engine land on different OS threads. With
+// an OpenMP build each of those threads drives its own OpenMP team, and the decode pays for the switch: measured on
+// 2 vCPUs (bench model, 2 threads), 25.0 ms per 4-sequence step and 41.5 ms per 16-sequence step with the default
+// pool vs 17.1 ms and 26.0 ms with one pool thread, which is what llama.cpp's own llama-batched-bench takes
+// (17.2 / 26.9 ms); bench/profile-step.ts measures it. libuv reads UV_THREADPOOL_SIZE once, before any JavaScript
+// runs, so the only way to set it is to start the server process with it: `loom serve` relaunches itself once.
+// Setting UV_THREADPOOL_SIZE yourself (any value) skips the relaunch.
+
+import { spawn } from "node:child_process";
+
+const MARK = "LOOM_RELAUNCHED";
+
+/** Whether this process should relaunch itself with a pool sized for `engineWorkers` engine threads. */
+export function needsRelaunch(env: NodeJS.ProcessEnv): boolean {
+  return env.UV_THREADPOOL_SIZE === undefined && env[MARK] === undefined;
+}
+
+/** The pool size for this many engine workers: one each, so every engine's decodes stay on one OS thread when idle. */
+export function poolSizeFor(engineWorkers: number): number {
+  return Math.max(1, Math.min(1024, engineWorkers));
+}
+
+/**
+ * Run this same command in a child process with UV_THREADPOOL_SIZE set and wait for it. Signals are forwarded, so
+ * a SIGTERM to this process drains the server as usual; the child watches its IPC channel and drains if this
+ * process dies. Resolves with the child's exit code.
+ */
+export function relaunchWithPool(size: number): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    env: { ...process.env, UV_THREADPOOL_SIZE: String(size), [MARK]: "1" },
+    stdio: ["inherit", "inherit", "inherit", "ipc"],
+  });
+  const forward = (signal: NodeJS.Signals): void => {
+    child.kill(signal);
+  };
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of signals) process.on(s, forward);
+  return new Promise<number>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code, signal) => {
+      for (const s of signals) process.off(s, forward);
+      resolve(code ?? (signal === null ? 1 : 128 + signalNumber(signal)));
+    });
+  });
+}
+
+/** In a relaunched child: call `stop` if the parent goes away without signalling (IPC channel closes). */
+export function onParentGone(stop: () => void): void {
+  if (process.env[MARK] === undefined || typeof process.send !== "function") return;
+  process.once("disconnect", stop);
+  // The channel must not keep the server alive by itself, nor may it end it while the parent lives.
+  process.channel?.unref();
+}
+
+/** The pool size libuv took at startup (its default is 4). */
+export function uvThreadpoolSize(): number {
+  const n = Number(process.env.UV_THREADPOOL_SIZE);
+  return Number.isInteger(n) && n > 0 ? Math.min(1024, n) : 4;
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  const table: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+  return table[signal] ?? 0;
+}

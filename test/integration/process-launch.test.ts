@@ -1,0 +1,98 @@
+// `loom serve` as an operator starts it: a real process from dist/. Without UV_THREADPOOL_SIZE it relaunches itself
+// with one libuv pool thread per engine worker (see support/threadpool-relaunch.ts); signals reach the server
+// through the launcher, and the server drains and exits if the launcher dies without one.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { ensureDefaultModel } from "../../models/make-synthetic-model.js";
+
+const MAIN = fileURLToPath(new URL("../../dist/src/main.js", import.meta.url));
+const started: ChildProcess[] = [];
+
+interface Launched {
+  readonly proc: ChildProcess;
+  readonly url: string;
+  readonly serverPid: number;
+}
+
+async function launch(env: NodeJS.ProcessEnv, extra: readonly string[] = []): Promise<Launched> {
+  const model = await ensureDefaultModel();
+  const base = { ...process.env };
+  delete base.UV_THREADPOOL_SIZE;
+  delete base.LOOM_RELAUNCHED;
+  const proc = spawn(process.execPath, [MAIN, "serve", "--model", `tiny=${model}`, "--port", "0", "--grpc-port", "off", "--threads", "1", "--threads-batch", "1", "--parallel", "2", "--log-level", "info", ...extra], {
+    env: { ...base, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  started.push(proc);
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: proc.stdout as NonNullable<typeof proc.stdout> }).on("line", (line) => {
+      const m = /"url":"([^"]+)".*"msg":"loom is serving"/.exec(line);
+      if (m?.[1] !== undefined) resolve(m[1]);
+    });
+    proc.once("exit", (code) => reject(new Error(`exited early (${code})`)));
+  });
+  const status = (await (await fetch(`${url}/v1/status`)).json()) as { mainThread: { pid?: number } };
+  return { proc, url, serverPid: status.mainThread.pid ?? -1 };
+}
+
+function exited(proc: ChildProcess): Promise<number | null> {
+  return proc.exitCode !== null ? Promise.resolve(proc.exitCode) : new Promise((r) => proc.once("exit", (code) => r(code)));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
+}
+
+afterEach(() => {
+  for (const p of started.splice(0)) if (p.exitCode === null) p.kill("SIGKILL");
+});
+
+describe("loom serve process", () => {
+  it("relaunches with one pool thread per engine and drains on SIGTERM to the launcher", async () => {
+    const { proc, url, serverPid } = await launch({}, ["--engines", "2"]);
+    const status = (await (await fetch(`${url}/v1/status`)).json()) as {
+      mainThread: { uvThreadpoolSize: number };
+      models: { workers: { backend: { buildType: string } | null }[] }[];
+    };
+    expect(status.mainThread.uvThreadpoolSize).toBe(2);
+    expect(serverPid).not.toBe(proc.pid);
+    expect(status.models[0]?.workers.map((w) => typeof w.backend?.buildType)).toEqual(["string", "string"]);
+    const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "tiny", prompt: "hi", max_tokens: 3 }) });
+    expect(res.status).toBe(200);
+    proc.kill("SIGTERM");
+    expect(await exited(proc)).toBe(0);
+    expect(alive(serverPid)).toBe(false);
+  });
+
+  it("runs in place when UV_THREADPOOL_SIZE is set", async () => {
+    const { proc, url, serverPid } = await launch({ UV_THREADPOOL_SIZE: "3" });
+    expect(serverPid).toBe(proc.pid);
+    const status = (await (await fetch(`${url}/v1/status`)).json()) as { mainThread: { uvThreadpoolSize: number } };
+    expect(status.mainThread.uvThreadpoolSize).toBe(3);
+    proc.kill("SIGTERM");
+    expect(await exited(proc)).toBe(0);
+  });
+
+  it("stops the server when the launcher is killed without a signal to forward", async () => {
+    const { proc, serverPid } = await launch({});
+    expect(alive(serverPid)).toBe(true);
+    proc.kill("SIGKILL");
+    expect(await until(() => !alive(serverPid), 10_000)).toBe(true);
+  });
+});
