@@ -35,6 +35,7 @@ export interface ServerConfig {
   /** While streams decode, steer the prefill chunk so a step takes at most this × a decode-only step; 0 = off. */
   readonly prefillItlFactor: number;
   readonly prefillItlFloorMs: number;
+  readonly prefillBurstRatio: number;
   readonly gpu: GpuMode;
   readonly gpuLayers: number | "max";
   readonly apiKeys: readonly string[];
@@ -116,6 +117,7 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("prefillChunk", "--prefill-chunk", null, "512", "Most prompt tokens prefilled per engine step while others decode; 0 = no chunking (whole prompts)."),
   doc("prefillItlFactor", "--prefill-itl-factor", null, "2", "While streams decode, size prefill chunks so a step takes at most this × a decode-only step (adaptive); 0 = fixed --prefill-chunk."),
   doc("prefillItlFloorMs", "--prefill-itl-floor", null, "50", "…but a step carrying prefill may always take this many ms (a stream at 50 ms/token still reads at 20 tokens/s); 0 = factor only."),
+  doc("prefillBurstRatio", "--prefill-burst-ratio", null, "4", "When prompts awaiting their first token outnumber decoding streams this many to one (a burst), a step takes the whole batch; 0 = never."),
   doc("gpu", "--gpu", null, "auto", "Backend: auto, cuda, vulkan or cpu."),
   doc("gpuLayers", "--n-gpu-layers", "-ngl", "max", "Layers offloaded to the GPU: a count or `max` (all)."),
   doc("apiKeys", "--api-key", null, "(none: no auth)", "Accepted bearer token; repeatable, env is comma-separated."),
@@ -299,7 +301,7 @@ function apiKeys(raws: readonly Raw[]): readonly string[] {
 }
 
 /** Slot and batch sizes depend on each other; checked together so the message names both flags. */
-function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchSize" | "prefillChunk" | "prefillItlFactor" | "prefillItlFloorMs"> {
+function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchSize" | "prefillChunk" | "prefillItlFactor" | "prefillItlFloorMs" | "prefillBurstRatio"> {
   const parallel = int(one("--parallel"), 16, 1);
   const ctxRaw = one("--ctx-size");
   const ctx = int(ctxRaw, 0, 0);
@@ -314,7 +316,8 @@ function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchS
   const prefillChunk = int(one("--prefill-chunk"), 512, 0);
   const prefillItlFactor = factor(one("--prefill-itl-factor"), 2);
   const prefillItlFloorMs = int(one("--prefill-itl-floor"), 50, 0);
-  return { parallel, ctxSize: ctx === 0 ? DEFAULT_SLOT_CONTEXT * parallel : ctx, batchSize, prefillChunk, prefillItlFactor, prefillItlFloorMs };
+  const prefillBurstRatio = factor(one("--prefill-burst-ratio"), 4);
+  return { parallel, ctxSize: ctx === 0 ? DEFAULT_SLOT_CONTEXT * parallel : ctx, batchSize, prefillChunk, prefillItlFactor, prefillItlFloorMs, prefillBurstRatio };
 }
 
 export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServerConfig {

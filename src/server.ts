@@ -46,6 +46,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       prefillChunk: cfg.prefillChunk,
       prefillItlFactor: cfg.prefillItlFactor,
       prefillItlFloorMs: cfg.prefillItlFloorMs,
+      prefillBurstRatio: cfg.prefillBurstRatio,
       threads: cfg.threads,
       threadsBatch: cfg.threadsBatch,
       gpu: cfg.gpu,

@@ -12,6 +12,10 @@
 //   seen, the next step is a decode-only probe (at most one per PROBE_INTERVAL steps).
 // - the marginal prefill cost per token: (mixed step − alone(d)) / p, an EWMA over mixed steps; before any mixed
 //   step, the per-token cost of whole-prompt steps (nothing decoding) × 1.5, else a MIN_CHUNK probe.
+// When prompts waiting for their first token outnumber the decoding streams burstRatio to 1 (a burst of arrivals:
+// 15 prompts behind the one that started first), protecting the few streams would cost many more users their first
+// token: the step takes the whole batch, as when nothing decodes.
+//
 // A chunk is at most twice the largest one measured so far (the first is MIN_CHUNK), so an optimistic estimate
 // costs one slowish step, not a stall.
 
@@ -30,6 +34,8 @@ export interface PrefillBudgetOptions {
   readonly itlFactor: number;
   /** ... and may always take this many ms, however fast decode-only steps are. */
   readonly itlFloorMs?: number;
+  /** Whole batch while prefilling sequences ≥ this × decoding ones; 0/absent = never. */
+  readonly burstRatio?: number;
   readonly batchSize: number;
 }
 
@@ -46,12 +52,14 @@ export class PrefillBudget {
 
   constructor(private readonly opts: PrefillBudgetOptions) {}
 
-  /** Prefill tokens allowed in the next step, given how many decode tokens it already carries. */
-  budget(decodeTokens: number): number {
+  /** Prefill tokens allowed in the next step, given its decode tokens and how many sequences await a first token. */
+  budget(decodeTokens: number, prefilling = 0): number {
     if (this.opts.maxChunk === 0) return Number.POSITIVE_INFINITY;
     // With nothing decoding there is no stream to protect: prefill takes the whole batch.
     if (decodeTokens === 0) return this.opts.batchSize;
     const room = this.opts.batchSize - decodeTokens;
+    const burst = this.opts.burstRatio ?? 0;
+    if (burst > 0 && prefilling >= burst * decodeTokens) return room;
     if (this.opts.itlFactor > 0 && !this.knowsAloneNear(decodeTokens) && this.steps - this.lastProbe >= PROBE_INTERVAL) {
       this.lastProbe = this.steps;
       return 0; // one decode-only step measures alone(d); the prefill waits a step

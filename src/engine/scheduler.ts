@@ -23,6 +23,8 @@ export interface SchedulerOptions {
   readonly prefillItlFactor?: number;
   /** ...but a mixed step may always take this many ms (see prefill-budget.ts); 0/absent = factor only. */
   readonly prefillItlFloorMs?: number;
+  /** Whole batch while prefilling sequences ≥ this × decoding ones (a burst of arrivals); 0/absent = never. */
+  readonly prefillBurstRatio?: number;
   /**
    * Steps of waiting that count as one token less of remaining prompt when ordering prefills (shortest first).
    * Short prompts jump ahead of long ones; aging stops a stream of short prompts from starving a long one.
@@ -47,7 +49,7 @@ export class Scheduler {
   constructor(private readonly opts: SchedulerOptions) {
     if (opts.batchSize < opts.slots) throw new InvariantError("batchSize must be >= slots");
     this.slots = new SlotTable(opts.slots);
-    this.budget = new PrefillBudget({ maxChunk: opts.prefillChunk, itlFactor: opts.prefillItlFactor ?? 0, itlFloorMs: opts.prefillItlFloorMs ?? 0, batchSize: opts.batchSize });
+    this.budget = new PrefillBudget({ maxChunk: opts.prefillChunk, itlFactor: opts.prefillItlFactor ?? 0, itlFloorMs: opts.prefillItlFloorMs ?? 0, burstRatio: opts.prefillBurstRatio ?? 0, batchSize: opts.batchSize });
   }
 
   /** The current steered prefill chunk (for stats). */
@@ -155,7 +157,9 @@ export class Scheduler {
   }
 
   private prefillBudget(decodeTokens: number): number {
-    return this.budget.budget(decodeTokens);
+    let prefilling = 0;
+    for (const s of this.running.values()) if (s.status === "prefilling") prefilling++;
+    return this.budget.budget(decodeTokens, prefilling);
   }
 
   private planPrefills(entries: StepEntry[], budget: number): number {

@@ -19,6 +19,7 @@ export interface EngineTuning {
   readonly prefillChunk: number;
   readonly prefillItlFactor: number;
   readonly prefillItlFloorMs: number;
+  readonly prefillBurstRatio: number;
   readonly threads: number;
   readonly threadsBatch: number;
   readonly gpu: "auto" | "cuda" | "vulkan" | "cpu";

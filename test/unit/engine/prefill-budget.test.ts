@@ -66,6 +66,14 @@ describe("PrefillBudget", () => {
     expect(machine(1, n, 0)).toBeLessThan(55);
   });
 
+  it("takes the whole batch in a burst: prefilling sequences ≥ burstRatio × decoding ones", () => {
+    const b = new PrefillBudget({ maxChunk: 64, itlFactor: 2, itlFloorMs: 50, burstRatio: 4, batchSize: 512 });
+    b.observe(2, 0, 14);
+    expect(b.budget(2, 8)).toBe(510);
+    expect(b.budget(2, 7)).toBeLessThan(64);
+    expect(new PrefillBudget({ maxChunk: 64, itlFactor: 2, batchSize: 512 }).budget(2, 100)).toBeLessThanOrEqual(64);
+  });
+
   it("interpolates and extrapolates decode-only time between measured decode counts", () => {
     const b = new PrefillBudget({ maxChunk: 512, itlFactor: 2, batchSize: 512 });
     expect(b.aloneMs(3)).toBeNull();

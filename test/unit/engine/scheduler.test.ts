@@ -116,6 +116,17 @@ describe("Scheduler: one request", () => {
 });
 
 describe("Scheduler: many sequences", () => {
+  it("a burst (prefilling ≥ burst ratio × decoding) takes the whole batch; fewer waiting prompts are chunked", () => {
+    const burst = new Scheduler({ slots: 8, batchSize: 64, prefillChunk: 4, prefillBurstRatio: 4 });
+    startDecoder(burst);
+    for (const id of ["a", "b", "c", "e"]) mk(burst, id, 10);
+    expect(step(burst, 64).plan.prefillTokens).toBe(40); // 4 prefilling ≥ 4 × 1 decoding: every prompt whole
+    const calm = new Scheduler({ slots: 8, batchSize: 64, prefillChunk: 4, prefillBurstRatio: 4 });
+    startDecoder(calm);
+    for (const id of ["a", "b", "c"]) mk(calm, id, 10);
+    expect(step(calm, 64).plan.prefillTokens).toBe(4); // 3 < 4: the chunk limit holds
+  });
+
   it("16 decoders: exactly one 1-token decode entry per decoding sequence, never more than batchSize tokens", () => {
     const s = new Scheduler({ slots: 16, batchSize: 16, prefillChunk: 8 });
     const seqs = Array.from({ length: 16 }, (_, i) => mk(s, `s${i}`, 3 + i));
