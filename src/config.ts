@@ -117,7 +117,7 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("prefillChunk", "--prefill-chunk", null, "512", "Most prompt tokens prefilled per engine step while others decode; 0 = no chunking (whole prompts)."),
   doc("prefillItlFactor", "--prefill-itl-factor", null, "2", "While streams decode, size prefill chunks so a step takes at most this × a decode-only step (adaptive); 0 = fixed --prefill-chunk."),
   doc("prefillItlFloorMs", "--prefill-itl-floor", null, "50", "…but a step carrying prefill may always take this many ms (a stream at 50 ms/token still reads at 20 tokens/s); 0 = factor only."),
-  doc("prefillBurstRatio", "--prefill-burst-ratio", null, "4", "When prompts awaiting their first token outnumber decoding streams this many to one (a burst), a step takes the whole batch; 0 = never."),
+  doc("prefillBurstRatio", "--prefill-burst-ratio", null, "0", "When prompts awaiting their first token outnumber decoding streams this many to one (a burst), a step takes the whole batch; 0 = never (see README: trades ITL and short-prompt TTFT p50 for prefill-bound throughput)."),
   doc("gpu", "--gpu", null, "auto", "Backend: auto, cuda, vulkan or cpu."),
   doc("gpuLayers", "--n-gpu-layers", "-ngl", "max", "Layers offloaded to the GPU: a count or `max` (all)."),
   doc("apiKeys", "--api-key", null, "(none: no auth)", "Accepted bearer token; repeatable, env is comma-separated."),
@@ -316,7 +316,7 @@ function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchS
   const prefillChunk = int(one("--prefill-chunk"), 512, 0);
   const prefillItlFactor = factor(one("--prefill-itl-factor"), 2);
   const prefillItlFloorMs = int(one("--prefill-itl-floor"), 50, 0);
-  const prefillBurstRatio = factor(one("--prefill-burst-ratio"), 4);
+  const prefillBurstRatio = factor(one("--prefill-burst-ratio"), 0);
   return { parallel, ctxSize: ctx === 0 ? DEFAULT_SLOT_CONTEXT * parallel : ctx, batchSize, prefillChunk, prefillItlFactor, prefillItlFloorMs, prefillBurstRatio };
 }
 

@@ -42,7 +42,7 @@ describe("parseServerConfig", () => {
       prefillChunk: 512,
       prefillItlFactor: 2,
       prefillItlFloorMs: 50,
-      prefillBurstRatio: 4,
+      prefillBurstRatio: 0,
       gpu: "auto",
       gpuLayers: "max",
       apiKeys: [],
