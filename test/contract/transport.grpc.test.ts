@@ -1,10 +1,10 @@
 // The transport contract over gRPC with a @grpc/grpc-js client generated from the proto at run time.
 
 import { afterAll, beforeAll } from "vitest";
-import { credentials, loadPackageDefinition, status, type Client, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
-import { loadGenerationProto } from "../../src/transport/grpc/grpc-server.js";
+import { status, type Client, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
 import { transportContract, type StreamResult, type TransportDriver } from "./transport.cases.js";
+import { generationClient } from "../support/grpc-client.js";
 
 type Msg = Record<string, unknown>;
 interface GenerationClient extends Client {
@@ -15,8 +15,7 @@ let h: Harness;
 let c: GenerationClient;
 beforeAll(async () => {
   h = await startHarness();
-  const pkg = loadPackageDefinition(loadGenerationProto()) as unknown as { loom: { v1: { Generation: new (a: string, cr: unknown) => GenerationClient } } };
-  c = new pkg.loom.v1.Generation(`127.0.0.1:${h.server.grpcPort}`, credentials.createInsecure());
+  c = generationClient<GenerationClient>(h.server.grpcPort as number);
 });
 afterAll(async () => {
   c?.close();

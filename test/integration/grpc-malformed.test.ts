@@ -3,9 +3,10 @@
 // values, and messages over the size limit. Each gets its status code and the server keeps serving the next call.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Client, credentials, loadPackageDefinition, Metadata, status, type ClientDuplexStream, type ClientReadableStream, type ServiceError, type StatusObject } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, status, type ClientDuplexStream, type ClientReadableStream, type ServiceError, type StatusObject } from "@grpc/grpc-js";
 import { loadGenerationProto } from "../../src/transport/grpc/grpc-server.js";
 import { busySlots, startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
+import { generationClient } from "../support/grpc-client.js";
 
 type Msg = Record<string, unknown>;
 type Unary = (req: Msg, meta: Metadata, cb: (err: ServiceError | null, res?: Msg) => void) => void;
@@ -28,8 +29,7 @@ let raw: Client;
 
 beforeAll(async () => {
   h = await startHarness(["--body-limit", String(LIMIT)]);
-  const pkg = loadPackageDefinition(loadGenerationProto()) as unknown as { loom: { v1: { Generation: new (a: string, cr: unknown) => GenerationClient } } };
-  c = new pkg.loom.v1.Generation(`127.0.0.1:${h.server.grpcPort}`, credentials.createInsecure());
+  c = generationClient<GenerationClient>(h.server.grpcPort as number);
   raw = new Client(`127.0.0.1:${h.server.grpcPort}`, credentials.createInsecure());
 });
 

@@ -3,9 +3,9 @@
 // stream open, cancel within a turn, half-close, and client cancel / deadline freeing the slot.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentials, loadPackageDefinition, Metadata, status, type Client, type ClientDuplexStream, type StatusObject } from "@grpc/grpc-js";
-import { loadGenerationProto } from "../../src/transport/grpc/grpc-server.js";
+import { Metadata, status, type Client, type ClientDuplexStream, type StatusObject } from "@grpc/grpc-js";
 import { busySlots, eventually, startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
+import { generationClient } from "../support/grpc-client.js";
 
 type Msg = Record<string, unknown>;
 interface GenerationClient extends Client {
@@ -18,8 +18,7 @@ let c: GenerationClient;
 
 beforeAll(async () => {
   h = await startHarness();
-  const pkg = loadPackageDefinition(loadGenerationProto()) as unknown as { loom: { v1: { Generation: new (a: string, cr: unknown) => GenerationClient } } };
-  c = new pkg.loom.v1.Generation(`127.0.0.1:${h.server.grpcPort}`, credentials.createInsecure());
+  c = generationClient<GenerationClient>(h.server.grpcPort as number);
 });
 
 afterAll(async () => {

@@ -7,10 +7,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentials, loadPackageDefinition, Metadata, status, type ChannelCredentials, type Client, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { credentials, Metadata, status, type ChannelCredentials, type Client, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { ConfigError } from "../../src/config.js";
-import { loadGenerationProto, loadGrpcTls } from "../../src/transport/grpc/grpc-server.js";
+import { loadGrpcTls } from "../../src/transport/grpc/grpc-server.js";
 import { startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
+import { generationClient } from "../support/grpc-client.js";
 
 type Msg = Record<string, unknown>;
 interface GenerationClient extends Client {
@@ -32,8 +33,7 @@ function makeCert(cert: string, key: string): void {
 }
 
 function client(creds: ChannelCredentials): GenerationClient {
-  const pkg = loadPackageDefinition(loadGenerationProto()) as unknown as { loom: { v1: { Generation: new (a: string, cr: unknown) => GenerationClient } } };
-  return new pkg.loom.v1.Generation(`127.0.0.1:${h.server.grpcPort}`, creds);
+  return generationClient<GenerationClient>(h.server.grpcPort as number, creds);
 }
 
 function listModels(c: GenerationClient): Promise<{ res?: Msg; err: ServiceError | null }> {

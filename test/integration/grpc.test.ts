@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { credentials, loadPackageDefinition, Metadata, status, type Client, type ClientDuplexStream, type ClientReadableStream, type ServiceError, type StatusObject } from "@grpc/grpc-js";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { loadSync } from "@grpc/proto-loader";
-import { loadGenerationProto } from "../../src/transport/grpc/grpc-server.js";
 import { busySlots, eventually, startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
+import { generationClient } from "../support/grpc-client.js";
 
 type Msg = Record<string, unknown>;
 type StreamCall = (req: Msg, meta?: Metadata, opts?: { deadline?: number }) => ClientReadableStream<Msg>;
@@ -22,8 +22,7 @@ let h: Harness;
 let guarded: Harness;
 
 function client(port: number): GenerationClient {
-  const pkg = loadPackageDefinition(loadGenerationProto()) as unknown as { loom: { v1: { Generation: new (addr: string, creds: unknown) => GenerationClient } } };
-  return new pkg.loom.v1.Generation(`127.0.0.1:${port}`, credentials.createInsecure());
+  return generationClient<GenerationClient>(port);
 }
 
 function collect(call: ClientReadableStream<Msg>): Promise<{ messages: Msg[]; error: ServiceError | null }> {

@@ -2,9 +2,9 @@
 // shape): the ids match what Generate and Chat count as the prompt, BOS can be left out, errors use the shared table.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentials, loadPackageDefinition, Metadata, status, type Client, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
-import { loadGenerationProto } from "../../src/transport/grpc/grpc-server.js";
+import { Metadata, status, type Client, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
+import { generationClient } from "../support/grpc-client.js";
 
 type Msg = Record<string, unknown>;
 type Unary = (req: Msg, meta: Metadata, cb: (err: ServiceError | null, res?: Msg) => void) => void;
@@ -19,8 +19,7 @@ let c: GenerationClient;
 
 beforeAll(async () => {
   h = await startHarness();
-  const pkg = loadPackageDefinition(loadGenerationProto()) as unknown as { loom: { v1: { Generation: new (a: string, cr: unknown) => GenerationClient } } };
-  c = new pkg.loom.v1.Generation(`127.0.0.1:${h.server.grpcPort}`, credentials.createInsecure());
+  c = generationClient<GenerationClient>(h.server.grpcPort as number);
 });
 
 afterAll(async () => {
