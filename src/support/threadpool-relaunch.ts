@@ -1,9 +1,8 @@
 // One libuv pool thread per engine worker. node-llama-cpp runs every llama_decode as an async task on libuv's
-// process-wide pool (4 threads by default), so consecutive steps of one engine land on different OS threads. With
-// an OpenMP build each of those threads drives its own OpenMP team, and the decode pays for the switch: measured on
-// 2 vCPUs (bench model, 2 threads), 25.0 ms per 4-sequence step and 41.5 ms per 16-sequence step with the default
-// pool vs 17.1 ms and 26.0 ms with one pool thread, which is what llama.cpp's own llama-batched-bench takes
-// (17.2 / 26.9 ms); bench/profile-step.ts measures it. libuv reads UV_THREADPOOL_SIZE once, before any JavaScript
+// process-wide pool (4 threads by default), so consecutive steps of one engine land on different OS threads, and a
+// multi-threaded decode pays for the switch (OpenMP build or not): measured on 2 vCPUs (bench model, 2 threads),
+// 25.0 ms per 4-sequence step and 41.5 ms per 16-sequence step with the default pool vs 17.1 ms and 26.0 ms with one
+// pool thread, which is what llama.cpp's own llama-batched-bench takes (17.2 / 26.9 ms); bench/profile-step.ts. libuv reads UV_THREADPOOL_SIZE once, before any JavaScript
 // runs, so the only way to set it is to start the server process with it: `loom serve` relaunches itself once.
 // Setting UV_THREADPOOL_SIZE yourself (any value) skips the relaunch.
 
