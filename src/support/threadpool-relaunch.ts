@@ -23,12 +23,14 @@ export function poolSizeFor(engineWorkers: number): number {
 /**
  * Run this same command in a child process with UV_THREADPOOL_SIZE set and wait for it. Signals are forwarded, so
  * a SIGTERM to this process drains the server as usual; the child watches its IPC channel and drains if this
- * process dies. Resolves with the child's exit code.
+ * process dies. The child gets its own process group: a terminal's Ctrl-C reaches only this process, which forwards
+ * it once (a second SIGINT to the server means "stop now"). Resolves with the child's exit code.
  */
 export function relaunchWithPool(size: number): Promise<number> {
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     env: { ...process.env, UV_THREADPOOL_SIZE: String(size), [MARK]: "1" },
     stdio: ["inherit", "inherit", "inherit", "ipc"],
+    detached: true,
   });
   const forward = (signal: NodeJS.Signals): void => {
     child.kill(signal);

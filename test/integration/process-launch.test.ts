@@ -24,6 +24,7 @@ async function launch(env: NodeJS.ProcessEnv, extra: readonly string[] = []): Pr
   const proc = spawn(process.execPath, [MAIN, "serve", "--model", `tiny=${model}`, "--port", "0", "--grpc-port", "off", "--threads", "1", "--threads-batch", "1", "--parallel", "2", "--log-level", "info", ...extra], {
     env: { ...base, ...env },
     stdio: ["ignore", "pipe", "inherit"],
+    detached: true, // its own process group, as a shell gives a foreground job: Ctrl-C is a SIGINT to the group
   });
   started.push(proc);
   const url = await new Promise<string>((resolve, reject) => {
@@ -78,6 +79,16 @@ describe("loom serve process", () => {
     proc.kill("SIGTERM");
     expect(await exited(proc)).toBe(0);
     expect(alive(serverPid)).toBe(false);
+  });
+
+  it("drains once on a terminal's Ctrl-C (SIGINT to the launcher's whole process group)", async () => {
+    const { proc, serverPid } = await launch({});
+    const lines: string[] = [];
+    createInterface({ input: proc.stdout as NonNullable<typeof proc.stdout> }).on("line", (l) => lines.push(l));
+    process.kill(-(proc.pid as number), "SIGINT");
+    expect(await exited(proc)).toBe(0);
+    expect(alive(serverPid)).toBe(false);
+    expect(lines.filter((l) => l.includes('"msg":"stopped"'))).toHaveLength(1);
   });
 
   it("runs in place when UV_THREADPOOL_SIZE is set", async () => {
