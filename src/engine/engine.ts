@@ -94,6 +94,11 @@ export class Engine {
     return [...this.workers.entries()].map(([id, ws]) => ({ id, created: this.created, info: ws[0]?.info ?? null }));
   }
 
+  /** Context cells per slot (the longest prompt + output one request can have); 0 before the model has loaded. */
+  maxContext(model: string): number {
+    return this.workers.get(model)?.[0]?.info?.slotContextSize ?? 0;
+  }
+
   hasModel(name: string): boolean {
     return this.workers.has(name);
   }

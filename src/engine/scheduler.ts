@@ -111,7 +111,8 @@ export class Scheduler {
     const entries: StepEntry[] = [];
     const decodeTokens = this.planDecodes(entries);
     this.admit();
-    const prefillTokens = this.planPrefills(entries, this.prefillBudget(decodeTokens));
+    const prefilling = [...this.running.values()].filter((s) => s.status === "prefilling");
+    const prefillTokens = this.planPrefills(entries, prefilling, this.budget.budget(decodeTokens, prefilling.length));
     return { step: this.stepCounter, entries, decodeTokens, prefillTokens };
   }
 
@@ -156,14 +157,7 @@ export class Scheduler {
     }
   }
 
-  private prefillBudget(decodeTokens: number): number {
-    let prefilling = 0;
-    for (const s of this.running.values()) if (s.status === "prefilling") prefilling++;
-    return this.budget.budget(decodeTokens, prefilling);
-  }
-
-  private planPrefills(entries: StepEntry[], budget: number): number {
-    const prefilling = [...this.running.values()].filter((s) => s.status === "prefilling");
+  private planPrefills(entries: StepEntry[], prefilling: Sequence[], budget: number): number {
     prefilling.sort((a, b) => this.prefillKey(a) - this.prefillKey(b) || a.arrivalStep - b.arrivalStep);
     let left = budget;
     let used = 0;

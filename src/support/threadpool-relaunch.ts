@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 
 const MARK = "LOOM_RELAUNCHED";
 
-/** Whether this process should relaunch itself with a pool sized for `engineWorkers` engine threads. */
+/** Whether this process should relaunch itself: neither the operator nor an earlier launch set the pool size. */
 export function needsRelaunch(env: NodeJS.ProcessEnv): boolean {
   return env.UV_THREADPOOL_SIZE === undefined && env[MARK] === undefined;
 }

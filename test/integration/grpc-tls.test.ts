@@ -51,6 +51,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+// The certificate is made at test time with the system openssl (Debian and CI have it); no openssl, no certificate.
 describe.skipIf(!HAS_OPENSSL)("gRPC over TLS (skipped when no openssl binary can make the test certificate)", () => {
   it("serves a client that trusts the certificate", async () => {
     const c = client(credentials.createSsl(readFileSync(certPath)));

@@ -47,7 +47,7 @@ async function tokenize(opts: GenerationServiceOptions, call: Unary, done: sendU
     opts.authorize(call);
     const req = parseGrpcTokenize(call.request);
     const { tokens, tokenStrs } = await opts.engine.tokenize(req);
-    done(null, { token_ids: tokens, count: tokens.length, token_strs: tokenStrs ?? [], max_context: maxContext(opts.engine, req.model) });
+    done(null, { token_ids: tokens, count: tokens.length, token_strs: tokenStrs ?? [], max_context: opts.engine.maxContext(req.model) });
   } catch (err) {
     done(grpcError(LoomError.from(err).toData(), opts));
   }
@@ -74,10 +74,6 @@ function startSession(opts: GenerationServiceOptions, call: Duplex): void {
   call.on("data", (m: unknown) => session.handle(m));
   call.on("end", () => session.halfClose());
   call.on("cancelled", () => session.close());
-}
-
-function maxContext(engine: Engine, model: string): number {
-  return engine.listModels().find((m) => m.id === model)?.info?.slotContextSize ?? 0;
 }
 
 async function serve(opts: GenerationServiceOptions, call: Writable, parse: () => ParsedGenerationRequest, operation: string): Promise<void> {

@@ -145,8 +145,7 @@ async function completions(s: RequestScope, opts: HttpServerOptions): Promise<vo
 async function tokenize(s: RequestScope, opts: HttpServerOptions): Promise<void> {
   const req = parseTokenizeRequest(await readJson(s.req, opts.bodyLimitBytes));
   const { tokens, tokenStrs } = await opts.engine.tokenize(req);
-  const maxModelLen = opts.engine.listModels().find((m) => m.id === req.model)?.info?.slotContextSize ?? 0;
-  sendJson(s.res, 200, { count: tokens.length, max_model_len: maxModelLen, tokens, token_strs: tokenStrs }, s.headers);
+  sendJson(s.res, 200, { count: tokens.length, max_model_len: opts.engine.maxContext(req.model), tokens, token_strs: tokenStrs }, s.headers);
 }
 
 function listModels(s: RequestScope, opts: HttpServerOptions): void {
