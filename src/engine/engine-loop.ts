@@ -22,43 +22,66 @@ export interface EngineLoopSink {
 
 type CancelReason = "cancelled" | "deadline_exceeded";
 
+function cancelledError(reason: CancelReason): LoomError {
+  if (reason === "deadline_exceeded") return new LoomError("deadline_exceeded", "The request's deadline passed.");
+  return new LoomError("cancelled", "The request was cancelled.");
+}
+
 export class EngineLoop {
   private readonly scheduler: Scheduler;
   private readonly prompts: PromptBuilder;
   private readonly outputs = new Map<string, OutputState>();
   private readonly cancels = new Map<string, CancelReason>();
+  /** Requests whose prompt is being tokenized → why they were cancelled meanwhile (null: not cancelled). */
+  private readonly tokenizing = new Map<string, CancelReason | null>();
   /** Phase timestamps per sequence (performance.now in this worker): arrival, slot, first token. */
   private readonly clock = new Map<string, { arrived: number; admitted: number | null; firstToken: number | null }>();
   private wake: (() => void) | null = null;
   private stopping = false;
   private lastStep = { ms: 0, tokens: 0, decode: 0, prefill: 0 };
 
-  constructor(private readonly backend: ModelBackend, opts: SchedulerOptions, private readonly sink: EngineLoopSink) {
+  constructor(private readonly backend: ModelBackend, opts: SchedulerOptions, private readonly sink: EngineLoopSink, prompts?: PromptBuilder) {
     this.scheduler = new Scheduler(opts);
-    this.prompts = new PromptBuilder(backend);
+    this.prompts = prompts ?? new PromptBuilder(backend);
   }
 
-  /** Tokenize, check the context fits, and queue. Rejections happen here, before a slot is taken. */
+  /**
+   * Tokenize (long prompts off this thread, so running streams keep stepping), check the context fits, and queue.
+   * Rejections happen before a slot is taken; a request cancelled while it was being tokenized is rejected then.
+   */
   submit(id: string, req: GenerateRequestFields): void {
     if (this.stopping) return this.sink.rejected(id, { code: "unavailable", message: "The engine is shutting down.", param: null });
-    try {
-      const prompt = this.prompts.build(req.prompt);
-      const maxNew = this.checkFits(prompt.length, req.stopping.maxTokens);
-      const seq = new Sequence({ id, promptTokens: prompt, maxNewTokens: maxNew, arrivalStep: this.scheduler.step });
-      this.outputs.set(id, newOutputState(this.backend, req.sampling, req.stopping, req.logprobs));
-      this.scheduler.submit(seq);
-      this.clock.set(id, { arrived: performance.now(), admitted: null, firstToken: null });
-      this.sink.accepted(id, prompt.length);
-      this.notify();
-    } catch (err) {
-      this.sink.rejected(id, LoomError.from(err).toData());
-    }
+    this.tokenizing.set(id, null);
+    this.prompts
+      .build(req.prompt)
+      .then((prompt) => this.admit(id, req, prompt))
+      .catch((err: unknown) => this.sink.rejected(id, LoomError.from(err).toData()))
+      .finally(() => this.tokenizing.delete(id));
+  }
+
+  private admit(id: string, req: GenerateRequestFields, prompt: number[]): void {
+    const cancelled = this.tokenizing.get(id) ?? null;
+    if (cancelled !== null) throw cancelledError(cancelled);
+    if (this.stopping) throw new LoomError("unavailable", "The engine is shutting down.");
+    const maxNew = this.checkFits(prompt.length, req.stopping.maxTokens);
+    const seq = new Sequence({ id, promptTokens: prompt, maxNewTokens: maxNew, arrivalStep: this.scheduler.step });
+    this.outputs.set(id, newOutputState(this.backend, req.sampling, req.stopping, req.logprobs));
+    this.scheduler.submit(seq);
+    this.clock.set(id, { arrived: performance.now(), admitted: null, firstToken: null });
+    this.sink.accepted(id, prompt.length);
+    this.notify();
   }
 
   /** Takes effect at the next step boundary: never while the sequence's tokens are inside a decode. */
   cancel(id: string, reason: CancelReason): void {
+    if (this.tokenizing.has(id)) return void this.tokenizing.set(id, reason);
     this.cancels.set(id, reason);
     this.notify();
+  }
+
+  /** Prompts still being tokenized (they hold no slot yet). */
+  get tokenizingCount(): number {
+    return this.tokenizing.size;
   }
 
   /** Cancel everything and let run() return once the step in flight is done. */
@@ -143,8 +166,7 @@ export class EngineLoop {
       const timings = this.timingsOf(id);
       const seq = this.finish(id, "cancelled");
       if (seq === undefined) continue;
-      const error: ErrorData | undefined =
-        reason === "deadline_exceeded" ? { code: "deadline_exceeded", message: "The request's deadline passed.", param: null } : undefined;
+      const error: ErrorData | undefined = reason === "deadline_exceeded" ? cancelledError(reason).toData() : undefined;
       events.push({ id, text: "", tokenIds: [], finish: { reason: "cancelled", usage: usageOf(seq), ...(error ? { error } : {}), ...(timings ? { timings } : {}) } });
     }
     this.cancels.clear();

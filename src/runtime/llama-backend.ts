@@ -16,6 +16,7 @@ import {
 import type { SampledToken, StepEntry, StepPlan, StepResult, TopLogprob } from "../engine/step-plan.js";
 import type { ModelBackend, ModelInfo, SequenceSampling } from "./model-backend.js";
 import { logprobOf, nativeSamplerOptions, needsPenalties } from "./sampling-options.js";
+import { cuttableSpecials, safeCuts, tokenizeAtCuts, type SpecialPiece } from "./special-token-cuts.js";
 import { StepThreads } from "./step-threads.js";
 
 export interface LlamaBackendOptions {
@@ -87,6 +88,7 @@ export class LlamaBackend implements ModelBackend {
   private readonly generators: (AsyncGenerator<GenOutput, void, Token | Token[] | undefined> | null)[];
   private readonly emptyBias: TokenBias;
   private readonly plainBias = new WeakMap<SequenceSampling, TokenBias | null>();
+  private readonly tokenizeCut: Tokenize;
 
   constructor(
     private readonly llama: Llama,
@@ -99,6 +101,7 @@ export class LlamaBackend implements ModelBackend {
     const tokens = model.tokens;
     this.generators = sequences.map(() => null);
     this.emptyBias = new TokenBias(model.tokenizer);
+    this.tokenizeCut = cutTokenizer(model);
     this.info = {
       path: opts.modelPath,
       trainContextSize: model.trainContextSize,
@@ -112,15 +115,12 @@ export class LlamaBackend implements ModelBackend {
       threads: opts.threads,
       threadsBatch: opts.threadsBatch,
       buildType: llama.buildType,
+      maxTokenBytes: maxTokenBytes(model),
     };
   }
 
   tokenize(text: string, special: boolean, addBos = true): number[] {
-    const ids = this.model.tokenize(text, special) as number[];
-    const bos = this.model.tokens.bos;
-    // model.tokenize never adds BOS; a chat template usually renders it as text (parsed when special=true).
-    if (addBos && bos !== null && this.model.tokens.shouldPrependBosToken && ids[0] !== bos) ids.unshift(bos);
-    return ids;
+    return this.tokenizeCut(text, special, addBos);
   }
 
   detokenize(tokens: readonly number[], special = false, previous?: readonly number[]): string {
@@ -253,6 +253,76 @@ export class LlamaBackend implements ModelBackend {
     await this.model.dispose();
     await this.llama.dispose();
   }
+}
+
+type Tokenize = (text: string, special: boolean, addBos: boolean) => number[];
+
+/** Text between cuts: long enough that the per-call overhead vanishes, short enough that the partition stays cheap. */
+const CUT_CHUNK_CHARS = 2_048;
+
+/**
+ * Text → ids as the engine's model sees them, cut after special tokens (special-token-cuts.ts) so that a text full
+ * of them costs linear time; the engine and the off-thread tokenizer both tokenize through this.
+ */
+function cutTokenizer(model: LlamaModel): Tokenize {
+  const specials = specialPieces(model);
+  return (text, special, addBos) => {
+    const cuts = safeCuts(text, special ? specials.parsed : specials.always, CUT_CHUNK_CHARS);
+    return tokenizeAtCuts(text, cuts, (piece, first) => tokenizeText(model, piece, special, addBos && first));
+  };
+}
+
+/** One llama.cpp tokenization of the whole text (callers go through cutTokenizer). */
+function tokenizeText(model: LlamaModel, text: string, special: boolean, addBos: boolean): number[] {
+  const ids = Array.from(model.tokenize(text, special));
+  const bos = model.tokens.bos;
+  // model.tokenize never adds BOS; a chat template usually renders it as text (parsed when special=true).
+  if (addBos && bos !== null && model.tokens.shouldPrependBosToken && ids[0] !== bos) ids.unshift(bos);
+  return ids;
+}
+
+/**
+ * The most bytes of text one token can stand for, from the vocabulary's stored piece strings. Stored pieces are
+ * never shorter than the text they decode to (SentencePiece writes a space as the 3-byte "▁", byte-level BPE maps a
+ * byte to a 1–2 byte character, byte tokens are "<0xNN>"), so this is an upper bound.
+ */
+function maxTokenBytes(model: LlamaModel): number {
+  const pieces = model.fileInfo.metadata.tokenizer?.ggml?.tokens ?? [];
+  let max = 1;
+  for (const piece of pieces) max = Math.max(max, Buffer.byteLength(String(piece)));
+  return max;
+}
+
+/**
+ * The special tokens llama.cpp splits a text at before tokenizing: user-defined ones always, control and unknown
+ * ones only when special-token text is parsed (llama.cpp's token types 2 unknown, 3 control, 4 user-defined).
+ */
+function specialPieces(model: LlamaModel): { parsed: SpecialPiece[]; always: SpecialPiece[] } {
+  const ggml = model.fileInfo.metadata.tokenizer?.ggml;
+  const pieces = ggml?.tokens ?? [];
+  const types = (ggml as { token_type?: readonly number[] } | undefined)?.token_type ?? [];
+  const ofTypes = (wanted: readonly number[]): string[] => pieces.filter((_, i) => wanted.includes(types[i] ?? 1)).map(String);
+  const tokenizeSpecial = (text: string): number[] => tokenizeText(model, text, true, false);
+  return { parsed: cuttableSpecials(ofTypes([2, 3, 4]), tokenizeSpecial), always: cuttableSpecials(ofTypes([4]), (t) => tokenizeText(model, t, false, false)) };
+}
+
+/** A model's vocabulary alone (no weights, no context): what an off-thread tokenizer loads. */
+export interface VocabTokenizer {
+  tokenize(text: string, special: boolean, addBos: boolean): number[];
+  dispose(): Promise<void>;
+}
+
+export async function loadVocabTokenizer(modelPath: string, nativeBuild: "auto" | "never"): Promise<VocabTokenizer> {
+  const llama = await getLlama({ gpu: false, maxThreads: 1, progressLogs: false, logLevel: LlamaLogLevel.error, ...binarySelectionOptions(nativeBuild) });
+  const model = await llama.loadModel({ modelPath, vocabOnly: true });
+  const tokenize = cutTokenizer(model);
+  return {
+    tokenize,
+    dispose: async () => {
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
 }
 
 type GenOutput = { token: Token; probabilities?: Map<Token, number> };

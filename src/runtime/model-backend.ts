@@ -19,6 +19,8 @@ export interface ModelInfo {
   readonly threads: number;
   readonly threadsBatch: number;
   readonly buildType: string;
+  /** Upper bound on the UTF-8 bytes one token stands for: a text longer than slotContextSize × this cannot fit. */
+  readonly maxTokenBytes: number;
 }
 
 /** Per-sequence sampling state the backend reads each step; owned by the engine loop. */

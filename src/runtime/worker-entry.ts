@@ -9,6 +9,7 @@ import type { EngineWorkerData, FromWorker, ToWorker } from "../workers/worker-m
 import { loadLlamaBackend } from "./llama-backend.js";
 import type { ModelBackend } from "./model-backend.js";
 import { PromptBuilder } from "./prompt-builder.js";
+import { TokenizerPool } from "./tokenizer-pool.js";
 
 const port = parentPort;
 if (port === null) throw new Error("worker-entry must run in a worker thread");
@@ -30,10 +31,10 @@ function faultInjected(prompt: GenerateRequestFields["prompt"]): boolean {
   return marker.length > 0 && text.includes(marker);
 }
 
-/** On this thread's event loop, as the engine loop's submit tokenizes: the tokenizer reads only the vocabulary. */
-function tokenize(prompts: PromptBuilder, backend: ModelBackend, msg: Extract<ToWorker, { type: "tokenize" }>): FromWorker {
+/** As the engine loop's submit tokenizes (long texts off this thread): the tokenizer reads only the vocabulary. */
+async function tokenize(prompts: PromptBuilder, backend: ModelBackend, msg: Extract<ToWorker, { type: "tokenize" }>): Promise<FromWorker> {
   try {
-    const tokens = prompts.tokenize(msg.request.input);
+    const tokens = await prompts.tokenize(msg.request.input);
     const tokenStrs = msg.request.returnTokenStrs ? tokens.map((t, i) => backend.detokenize([t], true, tokens.slice(Math.max(0, i - 4), i))) : null;
     return { type: "tokenized", id: msg.id, result: { tokens, tokenStrs } };
   } catch (err) {
@@ -60,6 +61,8 @@ async function main(): Promise<void> {
       if (level === "error" || level === "warn") process.stderr.write(`[engine ${data.modelName}/${data.workerId}] ${level}: ${message.trim()}\n`);
     },
   });
+  const tokenizer = new TokenizerPool({ modelPath: data.modelPath, nativeBuild: data.nativeBuild });
+  const prompts = new PromptBuilder(backend, tokenizer);
   const loop = new EngineLoop(
     backend,
     { slots: data.slots, batchSize: data.batchSize, prefillChunk: data.prefillChunk, prefillItlFactor: data.prefillItlFactor, prefillItlFloorMs: data.prefillItlFloorMs, prefillBurstRatio: data.prefillBurstRatio },
@@ -68,22 +71,36 @@ async function main(): Promise<void> {
       rejected: (id, error) => post({ type: "rejected", id, error }),
       step: (events, stats) => post({ type: "step", events, stats }),
     },
+    prompts,
   );
-  const prompts = new PromptBuilder(backend);
   let disposed = false;
   port?.on("message", (msg: ToWorker) => {
-    if (msg.type === "submit" && faultInjected(msg.request.prompt)) process.exit(70);
-    if (msg.type === "submit") loop.submit(msg.id, msg.request);
-    else if (msg.type === "cancel") loop.cancel(msg.id, msg.reason);
-    else if (msg.type === "tokenize") post(disposed ? tokenizeRefused(msg.id) : tokenize(prompts, backend, msg));
-    else loop.shutdown();
+    switch (msg.type) {
+      case "submit":
+        if (faultInjected(msg.request.prompt)) process.exit(70);
+        return loop.submit(msg.id, msg.request);
+      case "cancel":
+        return loop.cancel(msg.id, msg.reason);
+      case "tokenize":
+        if (disposed) return post(tokenizeRefused(msg.id));
+        return void tokenize(prompts, backend, msg).then(post);
+      case "shutdown":
+        return loop.shutdown();
+      default:
+        return assertNever(msg);
+    }
   });
   post({ type: "ready", info: backend.info, stats: loop.stats() });
   await loop.run();
   disposed = true;
+  await tokenizer.close();
   await backend.dispose();
   post({ type: "stopped" });
   port?.close();
+}
+
+function assertNever(msg: never): never {
+  throw new Error(`unknown message to the engine worker: ${JSON.stringify(msg)}`);
 }
 
 main().catch((err: unknown) => {

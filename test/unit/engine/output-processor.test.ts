@@ -26,6 +26,7 @@ const backend: ModelBackend = {
     threads: 1,
     threadsBatch: 1,
     buildType: "fake",
+    maxTokenBytes: 8,
   },
   tokenize: () => [],
   detokenize: (tokens) => tokens.map((t) => VOCAB[t] ?? "?").join(""),
