@@ -42,6 +42,8 @@ export interface ServerConfig {
   readonly engines: number;
   readonly maxQueue: number;
   readonly requestTimeoutMs: number;
+  /** How long shutdown lets in-flight requests finish before it cuts them with an error (ms). */
+  readonly drainTimeoutMs: number;
   readonly bodyLimitBytes: number;
   readonly logLevel: LogLevel;
   readonly nativeBuild: NativeBuildMode;
@@ -124,6 +126,7 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("engines", "--engines", null, "1", "Engine workers per model."),
   doc("maxQueue", "--max-queue", null, "256", "Requests per model allowed to wait beyond the running ones before 429."),
   doc("requestTimeoutMs", "--timeout", null, "600", "Per-request deadline in seconds."),
+  doc("drainTimeoutMs", "--drain-timeout", null, "10", "On SIGTERM/SIGINT, seconds in-flight requests may take to finish; then each is ended with an `unavailable` error in its transport's form and the process exits."),
   doc("bodyLimitBytes", "--body-limit", null, "4194304", "Largest request body in bytes."),
   doc("logLevel", "--log-level", null, "info", "fatal, error, warn, info, debug, trace or silent."),
   doc("metricsCompat", "--metrics-compat", null, "none", "`vllm` also exports vLLM's metric names (vllm:num_requests_waiting, vllm:kv_cache_usage_perc, …) for gateways and autoscalers."),
@@ -337,6 +340,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     engines: int(one("--engines"), 1, 1),
     maxQueue: int(one("--max-queue"), 256, 0),
     requestTimeoutMs: seconds(one("--timeout"), 600),
+    drainTimeoutMs: seconds(one("--drain-timeout"), 10),
     bodyLimitBytes: int(one("--body-limit"), 4 * 1024 * 1024, 1),
     logLevel: oneOf(one("--log-level"), "info", LOG_LEVELS),
     nativeBuild: oneOf(one("--native-build"), "auto", NATIVE_BUILD_MODES),

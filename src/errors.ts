@@ -33,6 +33,9 @@ export const GrpcCode = {
 } as const;
 export type GrpcCodeValue = (typeof GrpcCode)[keyof typeof GrpcCode];
 
+/** The Retry-After (seconds) sent with every retryable refusal, on HTTP and on a refused WebSocket upgrade. */
+export const RETRY_AFTER_SECONDS = 1;
+
 export interface ErrorMapping {
   readonly httpStatus: number;
   /** OpenAI `error.type`. */
@@ -95,6 +98,50 @@ export class LoomError extends Error {
   }
 }
 
+/** Longest value an error message quotes back (a model name, a field value): a client must not grow the reply. */
+export const MAX_ECHO_CHARS = 80;
+/** Longest error message any transport sends (a gRPC status message travels in an HTTP/2 trailer). */
+export const MAX_ERROR_MESSAGE_CHARS = 1024;
+
+/**
+ * A client value as error text: JSON-like, at most `max` characters, safe for any nesting depth or size (it never
+ * recurses deeper than a few levels and never serializes more than it shows, so it cannot throw).
+ */
+export function echo(value: unknown, max = MAX_ECHO_CHARS): string {
+  const out = render(value, 8, max + 1);
+  return out.length > max ? `${out.slice(0, max - 3)}...` : out;
+}
+
+function render(value: unknown, depth: number, budget: number): string {
+  if (value === undefined) return "undefined";
+  if (typeof value === "string") return JSON.stringify(value.slice(0, budget));
+  if (typeof value !== "object" || value === null) return String(value);
+  if (depth === 0) return Array.isArray(value) ? "[...]" : "{...}";
+  const open = Array.isArray(value) ? "[" : "{";
+  let out = open;
+  for (const key of Object.keys(value)) {
+    if (out.length >= budget) break;
+    const item = render((value as Record<string, unknown>)[key], depth - 1, budget - out.length);
+    out += `${out === open ? "" : ","}${Array.isArray(value) ? "" : `${JSON.stringify(key.slice(0, budget))}:`}${item}`;
+  }
+  return out + (Array.isArray(value) ? "]" : "}");
+}
+
+/** A client-given name in backticks, cut to a short bound. */
+export function quoteName(name: unknown): string {
+  const text = typeof name === "string" ? name : echo(name);
+  return `\`${text.length > MAX_ECHO_CHARS ? `${text.slice(0, MAX_ECHO_CHARS - 3)}...` : text}\``;
+}
+
+/** The one 404 for a model that is not served here. */
+export function modelNotFound(model: unknown, param = "model"): LoomError {
+  return new LoomError("model_not_found", `The model ${quoteName(model)} does not exist.`, param);
+}
+
+function boundedMessage(message: string): string {
+  return message.length > MAX_ERROR_MESSAGE_CHARS ? `${message.slice(0, MAX_ERROR_MESSAGE_CHARS - 3)}...` : message;
+}
+
 /** OpenAI error body (see shared facts, openai-contract §1.7): code is a string, never the HTTP status. */
 export interface OpenAIErrorBody {
   readonly error: { readonly message: string; readonly type: string; readonly param: string | null; readonly code: string | null };
@@ -102,7 +149,7 @@ export interface OpenAIErrorBody {
 
 export function toOpenAIErrorBody(err: ErrorData): OpenAIErrorBody {
   const row = ERROR_TABLE[err.code];
-  return { error: { message: err.message, type: row.openaiType, param: err.param, code: publicCode(err.code) } };
+  return { error: { message: boundedMessage(err.message), type: row.openaiType, param: err.param, code: publicCode(err.code) } };
 }
 
 /** The `code` string clients see: OpenAI's names where OpenAI has one. */
@@ -113,6 +160,11 @@ function publicCode(code: ErrorCode): string {
 
 export function httpStatusFor(code: ErrorCode): number {
   return ERROR_TABLE[code].httpStatus;
+}
+
+/** The status message a gRPC client gets: the error's message, bounded like every other transport's. */
+export function grpcMessageFor(err: ErrorData): string {
+  return boundedMessage(err.message);
 }
 
 export function grpcStatusFor(code: ErrorCode): GrpcCodeValue {

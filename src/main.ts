@@ -5,9 +5,13 @@
 import { ConfigError, parseServerConfig, renderHelp, type ServerConfig } from "./config.js";
 import { startServer, type RunningServer } from "./server.js";
 import { createLogger } from "./support/logger.js";
+import { exitIfStillAlive, guardUnhandledRejections } from "./support/process-guards.js";
 import { needsRelaunch, onParentGone, poolSizeFor, relaunchWithPool } from "./support/threadpool-relaunch.js";
 import { ensureDefaultModel } from "../models/make-synthetic-model.js";
 import { runMakeModelCli } from "../models/make-model-cli.js";
+
+/** After "stopped", how long anything left (an engine thread in native code) may hold the process. */
+const STOPPED_EXIT_GRACE_MS = 1_000;
 
 const USAGE = "usage: loom serve [flags] | loom make-model [flags] | loom --help";
 
@@ -24,6 +28,7 @@ async function serve(argv: readonly string[]): Promise<number> {
   }
   if (needsRelaunch(process.env)) return relaunchWithPool(poolSizeFor(Math.max(1, cfg.models.length) * cfg.engines));
   const logger = createLogger(cfg.logLevel);
+  guardUnhandledRejections(logger);
   if (cfg.models.length === 0) {
     const path = await ensureDefaultModel((line) => logger.info(line));
     cfg = { ...cfg, models: [{ name: "loom-tiny", path }] };
@@ -33,13 +38,13 @@ async function serve(argv: readonly string[]): Promise<number> {
   try {
     server = await startServer(cfg, logger);
   } catch (err) {
-    return configFailure(err); // files named by flags (TLS) are only checked here
+    return configFailure(err); // files named by flags (TLS) and the ports are only checked here
   }
   const grpc = server.grpcPort === null ? null : { port: server.grpcPort, tls: cfg.grpcTlsCert !== null };
   logger.info({ url: server.url, grpc, models: cfg.models.map((m) => m.name), parallel: cfg.parallel, threads: cfg.threads }, "loom is serving");
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
-      logger.info({ signal }, "shutting down: draining in-flight requests");
+      logger.info({ signal, drainTimeoutS: cfg.drainTimeoutMs / 1000 }, "shutting down: draining in-flight requests");
       void server.close().then(resolve);
     };
     process.once("SIGINT", stop);
@@ -47,6 +52,7 @@ async function serve(argv: readonly string[]): Promise<number> {
     onParentGone(() => stop("parent exited"));
   });
   logger.info("stopped");
+  exitIfStillAlive(0, STOPPED_EXIT_GRACE_MS);
   return 0;
 }
 

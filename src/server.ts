@@ -5,13 +5,14 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import { perSlotContext, type ServerConfig } from "./config.js";
+import { ConfigError, perSlotContext, type ServerConfig } from "./config.js";
+import { LoomError, type ErrorCode } from "./errors.js";
 import { Engine, type EngineObserver } from "./engine/engine.js";
 import { PrometheusExporter, type GaugeSnapshot } from "./metrics/prometheus-exporter.js";
 import { RequestLog } from "./support/request-log.js";
 import { RequestTracer } from "./tracing/request-tracer.js";
 import { createHttpServer } from "./transport/http/http-server.js";
-import { loadGrpcTls, startGrpcServer } from "./transport/grpc/grpc-server.js";
+import { loadGrpcTls, startGrpcServer, type GrpcTls, type RunningGrpcServer } from "./transport/grpc/grpc-server.js";
 import { attachWsServer } from "./transport/ws/ws-server.js";
 import { logFn } from "./support/logger.js";
 import { EventLoopMonitor } from "./support/event-loop-monitor.js";
@@ -23,7 +24,10 @@ export interface RunningServer {
   readonly url: string;
   /** Bound gRPC port, or null when gRPC is off. */
   readonly grpcPort: number | null;
-  /** Graceful: refuse new work, let in-flight requests finish for up to drainMs, then stop everything. */
+  /**
+   * Graceful and bounded: refuse new work, let in-flight requests finish for up to drainMs (default --drain-timeout),
+   * end what is left with an `unavailable` error, then stop engines and listeners within STOP_GRACE_MS more.
+   */
   close(drainMs?: number): Promise<void>;
 }
 
@@ -60,7 +64,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   });
   engineRef = engine;
   let accepting = true;
-  let grpc: Awaited<ReturnType<typeof startGrpcServer>> | null = null;
+  let grpc: RunningGrpcServer | null = null;
   const http = createHttpServer({
     engine,
     apiKeys: cfg.apiKeys,
@@ -81,47 +85,72 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     accepting: () => accepting,
     onError: (code) => exporter.error(code),
   });
-  await listen(http, cfg.host, cfg.port);
-  grpc =
-    cfg.grpcPort === null
-      ? null
-      : await startGrpcServer({
-          engine,
-          host: cfg.host,
-          port: cfg.grpcPort,
-          apiKeys: cfg.apiKeys,
-          requestTimeoutMs: cfg.requestTimeoutMs,
-          maxMessageBytes: cfg.bodyLimitBytes,
-          tls: grpcTls,
-          accepting: () => accepting,
-          onError: (code) => exporter.error(code),
-        });
+  try {
+    await listen(http, cfg.host, cfg.port);
+    grpc = cfg.grpcPort === null ? null : await startGrpc(cfg, engine, grpcTls, () => accepting, (code) => exporter.error(code));
+  } catch (err) {
+    // A listener that cannot bind ends start-up: nothing may keep serving half a server.
+    http.close();
+    await Promise.all([engine.close(), grpc?.close(0)]);
+    loop.stop();
+    throw err;
+  }
   const addr = http.address() as AddressInfo;
   const url = `http://${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}`;
   let closing: Promise<void> | null = null;
-  const close = (drainMs = 10_000): Promise<void> => {
+  const close = (drainMs = cfg.drainTimeoutMs): Promise<void> => {
     closing ??= (async () => {
       accepting = false;
       grpc?.setServing(false);
       await engine.drain(drainMs);
-      await engine.close();
+      // Whatever still runs was cut by the drain limit: each stream ends with an error in its transport's form.
+      engine.cutInFlight(new LoomError("unavailable", `The server shut down before this request finished (drain limit ${drainMs / 1000} s).`).toData());
+      await new Promise((resolve) => setImmediate(resolve)); // let the transports write those errors first
       ws.close();
+      http.close(); // stops listening at once; idle keep-alive connections close now, busy ones below
+      const stopped = Promise.all([engine.close(), grpc?.close(STOP_GRACE_MS), tracer?.shutdown()]);
+      await Promise.race([stopped, sleep(STOP_GRACE_MS)]);
       http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-      await grpc?.close(1_000);
       loop.stop();
-      await tracer?.shutdown();
     })();
     return closing;
   };
   return { engine, http, url, grpcPort: grpc?.port ?? null, close };
 }
 
+/** After the drain limit, how long engines, gRPC calls and sockets get to stop before they are cut. */
+const STOP_GRACE_MS = 500;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function startGrpc(cfg: ServerConfig, engine: Engine, tls: GrpcTls | null, accepting: () => boolean, onError: (code: ErrorCode) => void): Promise<RunningGrpcServer> {
+  const port = cfg.grpcPort ?? 0;
+  return startGrpcServer({
+    engine,
+    host: cfg.host,
+    port,
+    apiKeys: cfg.apiKeys,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    maxMessageBytes: cfg.bodyLimitBytes,
+    tls,
+    accepting,
+    onError,
+  }).catch((err: unknown) => {
+    throw new ConfigError(`--grpc-port ${port}: cannot listen on ${cfg.host}:${port}: ${err instanceof Error ? err.message : String(err)}`);
+  });
+}
+
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    const failed = (err: NodeJS.ErrnoException): void => {
+      const why = err.code === "EADDRINUSE" ? "the address is already in use" : err.message;
+      reject(new ConfigError(`--port ${port}: cannot listen on ${host}:${port}: ${why}`));
+    };
+    server.once("error", failed);
     server.listen(port, host, () => {
-      server.off("error", reject);
+      server.off("error", failed);
       resolve();
     });
   });

@@ -2,7 +2,7 @@
 // least-loaded ready engine worker of its model, enforces the bounded queue (429 before any work is done), arms the
 // per-request deadline, and restarts a worker that died. It knows nothing of HTTP, WebSocket or gRPC.
 
-import { LoomError } from "../errors.js";
+import { LoomError, modelNotFound, type ErrorData } from "../errors.js";
 import type { GenerateRequest } from "../request/generate-request.js";
 import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
@@ -150,6 +150,11 @@ export class Engine {
     await Promise.all([...this.workers.values()].flat().map((w) => w.stop()));
   }
 
+  /** End every request still in flight with this error now (the drain limit passed); the workers stop them next. */
+  cutInFlight(error: ErrorData): void {
+    for (const w of [...this.workers.values()].flat()) w.cut(error);
+  }
+
   /** Wait until no request is in flight, or the timeout passes. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.closing = true;
@@ -164,7 +169,7 @@ export class Engine {
   private workerFor(model: string): WorkerClient {
     if (this.closing) throw new LoomError("unavailable", "The server is shutting down.");
     const pool = this.workers.get(model);
-    if (pool === undefined) throw new LoomError("model_not_found", `The model \`${model}\` does not exist.`, "model");
+    if (pool === undefined) throw modelNotFound(model);
     const client = pickLeastLoaded(pool);
     if (client === null) throw new LoomError("unavailable", `No engine for \`${model}\` is ready; retry shortly.`);
     return client;

@@ -3,7 +3,7 @@
 // "absent", anything else that is not the documented type is a 400), and it knows nothing of HTTP or the engine.
 
 import { randomInt } from "node:crypto";
-import { LoomError } from "../errors.js";
+import { echo, LoomError } from "../errors.js";
 import {
   DEFAULT_SAMPLING,
   markValidated,
@@ -25,12 +25,8 @@ export function invalid(param: string, message: string): LoomError {
   return new LoomError("invalid_request", message, param);
 }
 
-/** A short, JSON-ish rendering of a client value for "Given: …" (bounded so a huge body cannot bloat the error). */
-export function show(value: unknown): string {
-  if (value === undefined) return "undefined";
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
+/** A short, JSON-ish rendering of a client value for "Given: …" (bounded in size and depth: errors.ts echo). */
+export const show = echo;
 
 export function isPlainObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);

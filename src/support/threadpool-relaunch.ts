@@ -7,6 +7,7 @@
 // Setting UV_THREADPOOL_SIZE yourself (any value) skips the relaunch.
 
 import { spawn } from "node:child_process";
+import { constants } from "node:os";
 
 const MARK = "LOOM_RELAUNCHED";
 
@@ -41,7 +42,9 @@ export function relaunchWithPool(size: number): Promise<number> {
     child.once("error", reject);
     child.once("exit", (code, signal) => {
       for (const s of signals) process.off(s, forward);
-      resolve(code ?? (signal === null ? 1 : 128 + signalNumber(signal)));
+      const status = exitStatusOf(code, signal);
+      if (status !== 0) process.stderr.write(`loom: the server process (pid ${child.pid}) ${describeExit(code, signal)}; exiting with ${status}\n`);
+      resolve(status);
     });
   });
 }
@@ -60,7 +63,14 @@ export function uvThreadpoolSize(): number {
   return Number.isInteger(n) && n > 0 ? Math.min(1024, n) : 4;
 }
 
-function signalNumber(signal: NodeJS.Signals): number {
-  const table: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-  return table[signal] ?? 0;
+/** The shell's convention: a child's own exit code, or 128 + the number of the signal that killed it. */
+export function exitStatusOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  const n = signal === null ? undefined : constants.signals[signal];
+  return n === undefined ? 1 : 128 + n;
+}
+
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal !== null) return `was killed by ${signal}${signal === "SIGILL" ? " (an instruction this CPU lacks: try --native-build never)" : ""}`;
+  return `exited with code ${code ?? "unknown"}`;
 }

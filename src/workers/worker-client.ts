@@ -114,6 +114,12 @@ export class WorkerClient {
     this.post({ type: "cancel", id, reason });
   }
 
+  /** End every request (and tokenize call) with this error at once; each is cancelled in the worker too. */
+  cut(error: ErrorData): void {
+    for (const id of this.requests.keys()) this.post({ type: "cancel", id, reason: "cancelled" });
+    this.failAll(error);
+  }
+
   /** Cooperative stop: the worker cancels its sequences, finishes the step in flight, disposes llama.cpp and exits. */
   async stop(): Promise<void> {
     if (this._state === "stopped" || this._state === "failed") return;

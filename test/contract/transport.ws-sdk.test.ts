@@ -1,11 +1,10 @@
 // The transport contract over the WebSocket Realtime endpoint with the official SDK's OpenAIRealtimeWS client: the
 // events Loom sends must be what the SDK's own client parses and dispatches.
 
-import { createConnection } from "node:net";
-import OpenAI from "openai";
-import { OpenAIRealtimeWS } from "openai/realtime/ws";
+import type { OpenAIRealtimeWS } from "openai/realtime/ws";
 import { afterAll, beforeAll } from "vitest";
-import { startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
+import { startHarness, type Harness } from "../support/server-harness.js";
+import { openSdkRealtime } from "../support/realtime-clients.js";
 import { transportContract, type StreamResult, type TransportDriver } from "./transport.cases.js";
 
 let h: Harness;
@@ -20,16 +19,8 @@ interface SdkDone {
   readonly response: { readonly status?: string; readonly usage?: { readonly input_tokens?: number; readonly output_tokens?: number } };
 }
 
-/** The SDK always dials wss:; a plain-HTTP server is reached by handing ws a plain TCP socket. */
-async function open(): Promise<OpenAIRealtimeWS> {
-  const { hostname, port } = new URL(h.url);
-  const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: "unused" });
-  const rt = new OpenAIRealtimeWS({ model: TEST_MODEL, options: { createConnection: () => createConnection({ host: hostname, port: Number(port) }) } as never }, client);
-  await new Promise<void>((resolve, reject) => {
-    rt.socket.once("open", () => resolve());
-    rt.socket.once("error", reject);
-  });
-  return rt;
+function open(): Promise<OpenAIRealtimeWS> {
+  return openSdkRealtime(h.url);
 }
 
 function ask(rt: OpenAIRealtimeWS, content: string, maxTokens: number, extra: Record<string, unknown> = {}): void {

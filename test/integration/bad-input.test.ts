@@ -1,6 +1,7 @@
 // Every bad input gets a clear OpenAI-shaped 4xx, takes no slot, and the server keeps serving everyone else.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "node:net";
 import OpenAI from "openai";
 import { busySlots, engineStatus, eventually, startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
 
@@ -24,6 +25,29 @@ interface ErrorBody {
 async function post(path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: ErrorBody; headers: Headers }> {
   const res = await fetch(`${h.url}${path}`, { method: "POST", body, headers: { "content-type": "application/json", ...headers } });
   return { status: res.status, body: (await res.json()) as ErrorBody, headers: res.headers };
+}
+
+/**
+ * A client that sends its whole body before it reads, as many do: a raw HTTP/1.1 POST of `size` bytes (declared or
+ * chunked), then the response as written. A server that closes before the body is in makes this EPIPE.
+ */
+function sendBody(size: number, chunked: boolean): Promise<{ status: number; body: string; error: Error | null }> {
+  return new Promise((resolve) => {
+    const socket = connect(Number(new URL(h.url).port), "127.0.0.1");
+    let data = "";
+    let error: Error | null = null;
+    socket.on("data", (d: Buffer) => (data += d.toString()));
+    socket.on("error", (e) => (error = e));
+    socket.on("close", () => {
+      const status = Number(/^HTTP\/1\.1 (\d+)/.exec(data)?.[1] ?? 0);
+      resolve({ status, body: data.slice(data.indexOf("\r\n\r\n") + 4), error });
+    });
+    const framing = chunked ? "Transfer-Encoding: chunked" : `Content-Length: ${size}`;
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: loom\r\nContent-Type: application/json\r\n${framing}\r\n\r\n`);
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    for (let sent = 0; sent < size; sent += chunk.length) socket.write(chunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]) : chunk);
+    socket.end(chunked ? "0\r\n\r\n" : "");
+  });
 }
 
 const ok = { model: TEST_MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 3 };
@@ -78,6 +102,50 @@ describe("bad requests", () => {
   it("413s oversized bodies", async () => {
     const res = await post("/v1/chat/completions", JSON.stringify({ ...ok, pad: "x".repeat(5 * 1024 * 1024) }));
     expect(res.status).toBe(413);
+  });
+
+  it("lets a client that sends 16 MiB read the 413 every time, declared or chunked (no EPIPE)", async () => {
+    for (let i = 0; i < 5; i++) {
+      for (const chunked of [false, true]) {
+        const r = await sendBody(16 * 1024 * 1024, chunked);
+        expect(r.error).toBeNull();
+        expect(r.status).toBe(413);
+        expect(r.body).toContain('"code":"payload_too_large"');
+      }
+    }
+    expect((await fetch(`${h.url}/health`)).status).toBe(200);
+  });
+
+  it("400s bodies nested deeper than any request needs (they once made the error formatter overflow: 500)", async () => {
+    const deep = (n: number): string => `${"[".repeat(n)}${"]".repeat(n)}`;
+    for (const body of [`{"model":"tiny","messages":${deep(10_000)}}`, `{"model":"tiny","messages":[],"temperature":${deep(10_000)}}`, deep(100_000)]) {
+      const res = await post("/v1/chat/completions", body);
+      expect(res.status).toBe(400);
+      expect(res.body.error.message).toMatch(/nested more than 128 levels/);
+    }
+  });
+
+  it("400s a malformed percent escape in a path segment (it once threw: 500)", async () => {
+    for (const path of ["/v1/models/%zz", "/v1/models/%", "/v1/models/%E0%A4%A"]) {
+      const res = await fetch(`${h.url}${path}`);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as ErrorBody).error).toMatchObject({ type: "invalid_request_error", param: "model" });
+    }
+  });
+
+  it("cuts an unknown model name short in the error it echoes", async () => {
+    const res = await post("/v1/chat/completions", JSON.stringify({ ...ok, model: "m".repeat(100_000) }));
+    expect(res.status).toBe(404);
+    expect(res.body.error.message.length).toBeLessThan(200);
+    const get = await fetch(`${h.url}/v1/models/${"m".repeat(10_000)}`);
+    expect(((await get.json()) as ErrorBody).error.message.length).toBeLessThan(200);
+  });
+
+  it("refuses a prompt longer than any tokenization could fit before tokenizing it", async () => {
+    const res = await post("/v1/chat/completions", JSON.stringify({ ...ok, messages: [{ role: "user", content: "<s>".repeat(1_000_000) }] }));
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("context_length_exceeded");
+    expect(res.body.error.message).toMatch(/the prompt is \d+ bytes/);
   });
 
   it("429s with Retry-After when the queue is full, then recovers", async () => {

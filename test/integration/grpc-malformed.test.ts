@@ -157,4 +157,15 @@ describe("gRPC: malformed messages", () => {
     expect(session.code).toBe(status.RESOURCE_EXHAUSTED);
     await stillServing();
   });
+
+  it("answers an unknown model name near the size limit with a short NOT_FOUND; the same connection keeps working", async () => {
+    const model = "m".repeat(LIMIT - 1024); // the ~100 KB name of the report would pass the default 4 MiB limit
+    const generate = (await collect(c.Generate({ model, text: "x" }))).error;
+    const tokenized = await tokenize({ model, text: "x" });
+    for (const err of [generate, tokenized]) {
+      expect(err?.code).toBe(status.NOT_FOUND);
+      expect(err?.details.length).toBeLessThan(200);
+    }
+    await stillServing();
+  });
 });

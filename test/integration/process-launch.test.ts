@@ -2,6 +2,9 @@
 // with one libuv pool thread per engine worker (see support/threadpool-relaunch.ts); signals reach the server
 // through the launcher, and the server drains and exits if the launcher dies without one.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
+import type { Client, ClientReadableStream } from "@grpc/grpc-js";
+import { generationClient } from "../support/grpc-client.js";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
@@ -16,17 +19,27 @@ interface Launched {
   readonly serverPid: number;
 }
 
-async function launch(env: NodeJS.ProcessEnv, extra: readonly string[] = []): Promise<Launched> {
+/** `loom serve` on the tiny model; stderr is collected into `stderr` (flags given later win). */
+async function spawnServe(env: NodeJS.ProcessEnv, extra: readonly string[], stderr: string[] = []): Promise<ChildProcess> {
   const model = await ensureDefaultModel();
   const base = { ...process.env };
   delete base.UV_THREADPOOL_SIZE;
   delete base.LOOM_RELAUNCHED;
   const proc = spawn(process.execPath, [MAIN, "serve", "--model", `tiny=${model}`, "--port", "0", "--grpc-port", "off", "--threads", "1", "--threads-batch", "1", "--parallel", "2", "--log-level", "info", ...extra], {
     env: { ...base, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", "pipe"],
     detached: true, // its own process group, as a shell gives a foreground job: Ctrl-C is a SIGINT to the group
   });
   started.push(proc);
+  proc.stderr?.on("data", (d: Buffer) => {
+    stderr.push(d.toString());
+    process.stderr.write(d);
+  });
+  return proc;
+}
+
+async function launch(env: NodeJS.ProcessEnv, extra: readonly string[] = [], stderr: string[] = []): Promise<Launched> {
+  const proc = await spawnServe(env, extra, stderr);
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: proc.stdout as NonNullable<typeof proc.stdout> }).on("line", (line) => {
       const m = /"url":"([^"]+)".*"msg":"loom is serving"/.exec(line);
@@ -105,5 +118,70 @@ describe("loom serve process", () => {
     expect(alive(serverPid)).toBe(true);
     proc.kill("SIGKILL");
     expect(await until(() => !alive(serverPid), 10_000)).toBe(true);
+  });
+
+  it("logs how the server died and exits 128 + the signal number when the server is killed", async () => {
+    const stderr: string[] = [];
+    const { proc, serverPid } = await launch({}, [], stderr);
+    process.kill(serverPid, "SIGSEGV");
+    expect(await exited(proc)).toBe(128 + 11);
+    expect(stderr.join("")).toMatch(new RegExp(`server process \\(pid ${serverPid}\\) was killed by SIGSEGV`));
+  });
+});
+
+describe("start-up with a taken port", () => {
+  it.each([
+    ["--port", (port: number) => ["--port", String(port)]],
+    ["--grpc-port", (port: number) => ["--grpc-port", String(port)]],
+  ] as const)("exits non-zero naming %s before it reports ready", async (flag, args) => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    const stderr: string[] = [];
+    const proc = await spawnServe({ UV_THREADPOOL_SIZE: "1" }, args(port), stderr);
+    let served = false;
+    createInterface({ input: proc.stdout as NonNullable<typeof proc.stdout> }).on("line", (l) => (served ||= l.includes("loom is serving")));
+    expect(await exited(proc)).toBe(2);
+    expect(served).toBe(false);
+    expect(stderr.join("")).toContain(`${flag} ${port}: cannot listen on 127.0.0.1:${port}`);
+    blocker.close();
+  });
+});
+
+describe("bounded shutdown", () => {
+  it("frees both ports within the drain limit + 1 s of SIGTERM during long tokenizations and open gRPC streams", async () => {
+    const { proc, url } = await launch({ UV_THREADPOOL_SIZE: "1" }, ["--grpc-port", "0", "--drain-timeout", "1"]);
+    const grpcPort = ((await (await fetch(`${url}/v1/status`)).json()) as { grpcPort: number }).grpcPort;
+    const httpPort = Number(new URL(url).port);
+    // Prompts that take long to tokenize (emoji: llama.cpp's SentencePiece tokenizer is super-linear on them), queued.
+    const heavy = JSON.stringify({ model: "tiny", messages: [{ role: "user", content: "😀".repeat(45_000) }], max_tokens: 1 });
+    const posts = Array.from({ length: 4 }, () => fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: heavy }).catch(() => null));
+    const grpc = generationClient<Client & { Generate: (req: Record<string, unknown>) => ClientReadableStream<unknown> }>(grpcPort);
+    const call = grpc.Generate({ model: "tiny", text: "go on", stopping: { max_tokens: 4_000, ignore_eos: true } });
+    call.on("error", () => {});
+    await new Promise((resolve) => call.once("data", resolve));
+    const t0 = Date.now();
+    proc.kill("SIGTERM");
+    const free = async (port: number): Promise<boolean> => {
+      const s = createServer();
+      const ok = await new Promise<boolean>((resolve) => {
+        s.once("error", () => resolve(false));
+        s.listen(port, "127.0.0.1", () => resolve(true));
+      });
+      if (ok) await new Promise((r) => s.close(r));
+      return ok;
+    };
+    let freedMs = Number.POSITIVE_INFINITY;
+    for (let waited = 0; waited < 10_000; waited = Date.now() - t0) {
+      if ((await free(httpPort)) && (await free(grpcPort))) {
+        freedMs = Date.now() - t0;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(freedMs).toBeLessThan(1_000 + 1_000);
+    expect(await exited(proc)).not.toBeNull();
+    grpc.close();
+    await Promise.all(posts);
   });
 });

@@ -3,13 +3,11 @@
 // audio, and a socket close that cancels what it started.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createConnection } from "node:net";
 import WebSocket from "ws";
-import OpenAI from "openai";
-import { OpenAIRealtimeWS } from "openai/realtime/ws";
-import { busySlots, eventually, startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
+import { busySlots, eventually, startHarness, type Harness } from "../support/server-harness.js";
+import { Conn, openSdkRealtime, type RealtimeEvent } from "../support/realtime-clients.js";
 
-type Event = Record<string, unknown> & { type: string };
+type Event = RealtimeEvent;
 let h: Harness;
 
 beforeAll(async () => {
@@ -19,33 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
 });
-
-class Conn {
-  readonly events: Event[] = [];
-  private waiters: { type: string; resolve: (e: Event) => void }[] = [];
-  constructor(readonly ws: WebSocket) {
-    ws.on("message", (data) => {
-      const e = JSON.parse(data.toString()) as Event;
-      this.events.push(e);
-      this.waiters = this.waiters.filter((w) => (w.type === e.type ? (w.resolve(e), false) : true));
-    });
-  }
-  static async open(url: string): Promise<Conn> {
-    const ws = new WebSocket(`${url.replace("http", "ws")}/v1/realtime?model=${TEST_MODEL}`);
-    const c = new Conn(ws);
-    await new Promise((r) => ws.once("open", r));
-    return c;
-  }
-  send(e: Record<string, unknown>): void {
-    this.ws.send(JSON.stringify(e));
-  }
-  next(type: string): Promise<Event> {
-    return new Promise((resolve) => this.waiters.push({ type, resolve }));
-  }
-  say(text: string): void {
-    this.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text }] } });
-  }
-}
 
 describe("Realtime over WebSocket (ws client)", () => {
   it("runs a two-turn conversation with session, item and response events", async () => {
@@ -118,17 +89,13 @@ describe("Realtime limits", () => {
 
 describe("Realtime with the official SDK client", () => {
   it("streams a text response through OpenAIRealtimeWS over a plain TCP connection", async () => {
-    const { hostname, port } = new URL(h.url);
-    const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: "unused" });
-    // The SDK always dials wss:; a plain-HTTP server is reached by handing ws a plain TCP socket.
-    const rt = new OpenAIRealtimeWS({ model: TEST_MODEL, options: { createConnection: () => createConnection({ host: hostname, port: Number(port) }) } as never }, client);
+    const rt = await openSdkRealtime(h.url);
     const text: string[] = [];
     const done = new Promise<Event>((resolve, reject) => {
       rt.on("response.output_text.delta", (e) => text.push(e.delta));
       rt.on("response.done", (e) => resolve(e as unknown as Event));
       rt.on("error", (e) => reject(e));
     });
-    await new Promise<void>((resolve) => rt.socket.once("open", () => resolve()));
     rt.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] } });
     rt.send({ type: "response.create", response: { max_output_tokens: 6 } });
     const ev = await done;

@@ -49,6 +49,7 @@ describe("parseServerConfig", () => {
       engines: 1,
       maxQueue: 256,
       requestTimeoutMs: 600_000,
+      drainTimeoutMs: 10_000,
       bodyLimitBytes: 4 * 1024 * 1024,
       logLevel: "info",
       nativeBuild: "auto",
@@ -65,14 +66,14 @@ describe("parseServerConfig: flags", () => {
     const cfg = parse([
       "--model", "tiny=/m/tiny.gguf", "--host", "0.0.0.0", "--port", "0", "--grpc-port", "off", "--grpc-tls-cert", "/t/c.pem", "--grpc-tls-key", "/t/k.pem", "--parallel", "4", "--threads", "3",
       "--threads-batch", "5", "--ctx-size", "8192", "--batch-size", "64", "--prefill-chunk", "0", "--prefill-itl-factor", "3", "--prefill-itl-floor", "40", "--prefill-burst-ratio", "2.5", "--gpu", "cuda", "--n-gpu-layers", "20",
-      "--api-key", "k1", "--engines", "2", "--max-queue", "0", "--timeout", "1.5", "--body-limit", "1024",
+      "--api-key", "k1", "--engines", "2", "--max-queue", "0", "--timeout", "1.5", "--drain-timeout", "2.5", "--body-limit", "1024",
       "--log-level", "debug", "--native-build", "never", "--metrics-compat", "vllm",
       "--otlp-endpoint", "http://127.0.0.1:4318/v1/traces", "--log-content", "true",
     ]);
     expect(cfg).toEqual({
       models: [{ name: "tiny", path: "/m/tiny.gguf" }], host: "0.0.0.0", port: 0, grpcPort: null, grpcTlsCert: "/t/c.pem", grpcTlsKey: "/t/k.pem", parallel: 4, threads: 3,
       threadsBatch: 5, ctxSize: 8192, batchSize: 64, prefillChunk: 0, prefillItlFactor: 3, prefillItlFloorMs: 40, prefillBurstRatio: 2.5, gpu: "cuda", gpuLayers: 20, apiKeys: ["k1"], engines: 2,
-      maxQueue: 0, requestTimeoutMs: 1500, bodyLimitBytes: 1024, logLevel: "debug", nativeBuild: "never", metricsCompat: "vllm",
+      maxQueue: 0, requestTimeoutMs: 1500, drainTimeoutMs: 2500, bodyLimitBytes: 1024, logLevel: "debug", nativeBuild: "never", metricsCompat: "vllm",
       otlpEndpoint: "http://127.0.0.1:4318/v1/traces", logContent: true,
     });
     expect(perSlotContext(cfg)).toBe(2048);
@@ -98,14 +99,14 @@ describe("parseServerConfig: env", () => {
     const cfg = parse([], {
       LOOM_MODEL: "a=/m/a.gguf, /m/b.GGUF", LOOM_HOST: "::", LOOM_PORT: "9000", LOOM_GRPC_PORT: "9001", LOOM_GRPC_TLS_CERT: "c.pem", LOOM_GRPC_TLS_KEY: "k.pem", LOOM_PARALLEL: "2", LOOM_THREADS: "1",
       LOOM_THREADS_BATCH: "2", LOOM_CTX_SIZE: "512", LOOM_BATCH_SIZE: "2", LOOM_PREFILL_CHUNK: "32", LOOM_PREFILL_ITL_FACTOR: "0", LOOM_PREFILL_ITL_FLOOR: "0", LOOM_PREFILL_BURST_RATIO: "0", LOOM_GPU: "vulkan", LOOM_N_GPU_LAYERS: "0",
-      LOOM_API_KEY: "k1,k2,", LOOM_ENGINES: "3", LOOM_MAX_QUEUE: "5", LOOM_TIMEOUT: "30", LOOM_BODY_LIMIT: "100",
+      LOOM_API_KEY: "k1,k2,", LOOM_ENGINES: "3", LOOM_MAX_QUEUE: "5", LOOM_TIMEOUT: "30", LOOM_DRAIN_TIMEOUT: "0.5", LOOM_BODY_LIMIT: "100",
       LOOM_LOG_LEVEL: "silent", LOOM_NATIVE_BUILD: "never", LOOM_METRICS_COMPAT: "vllm",
       LOOM_OTLP_ENDPOINT: "http://collector:4318/v1/traces", LOOM_LOG_CONTENT: "yes",
     });
     expect(cfg).toEqual({
       models: [{ name: "a", path: "/m/a.gguf" }, { name: "b", path: "/m/b.GGUF" }], host: "::", port: 9000, grpcPort: 9001,
       grpcTlsCert: "c.pem", grpcTlsKey: "k.pem", parallel: 2, threads: 1, threadsBatch: 2, ctxSize: 512, batchSize: 2, prefillChunk: 32, prefillItlFactor: 0, prefillItlFloorMs: 0, prefillBurstRatio: 0, gpu: "vulkan", gpuLayers: 0,
-      apiKeys: ["k1", "k2"], engines: 3, maxQueue: 5, requestTimeoutMs: 30_000, bodyLimitBytes: 100,
+      apiKeys: ["k1", "k2"], engines: 3, maxQueue: 5, requestTimeoutMs: 30_000, drainTimeoutMs: 500, bodyLimitBytes: 100,
       logLevel: "silent", nativeBuild: "never", metricsCompat: "vllm", otlpEndpoint: "http://collector:4318/v1/traces",
       logContent: true,
     });

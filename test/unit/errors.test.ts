@@ -4,9 +4,14 @@
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
+  echo,
   ERROR_TABLE,
   GrpcCode,
+  grpcMessageFor,
   LoomError,
+  MAX_ECHO_CHARS,
+  MAX_ERROR_MESSAGE_CHARS,
+  modelNotFound,
   grpcStatusFor,
   grpcStatusNameFor,
   httpStatusFor,
@@ -160,5 +165,35 @@ describe("README error table", () => {
     expect(HAS_ERROR_TABLE).toBe(true);
     const missing = ALL_CODES.filter((code) => !README_TEXT.includes(`| \`${code}\` |`));
     expect(missing).toEqual([]);
+  });
+});
+
+describe("what errors echo of client values", () => {
+  const nested = (depth: number): unknown => {
+    let v: unknown = 1;
+    for (let i = 0; i < depth; i++) v = [v];
+    return v;
+  };
+
+  it("echo() renders values JSON-like, bounded, and survives any depth or size", () => {
+    expect(echo({ a: [1, "x"], b: null })).toBe('{"a":[1,"x"],"b":null}');
+    expect(echo(undefined)).toBe("undefined");
+    expect(() => echo(nested(100_000))).not.toThrow();
+    expect(echo(nested(100_000)).length).toBeLessThanOrEqual(MAX_ECHO_CHARS);
+    expect(echo("x".repeat(1_000_000)).length).toBe(MAX_ECHO_CHARS);
+    expect(echo(Array.from({ length: 100_000 }, (_, i) => i)).endsWith("...")).toBe(true);
+  });
+
+  it("modelNotFound() cuts a long name short", () => {
+    const e = modelNotFound("m".repeat(100_000));
+    expect(e.code).toBe("model_not_found");
+    expect(e.message.length).toBeLessThan(MAX_ECHO_CHARS + 40);
+    expect(modelNotFound("tiny", "session.model").toData()).toEqual({ code: "model_not_found", message: "The model `tiny` does not exist.", param: "session.model" });
+  });
+
+  it("every transport's message is bounded", () => {
+    const data = new LoomError("invalid_request", "y".repeat(100_000)).toData();
+    expect(toOpenAIErrorBody(data).error.message.length).toBe(MAX_ERROR_MESSAGE_CHARS);
+    expect(grpcMessageFor(data).length).toBe(MAX_ERROR_MESSAGE_CHARS);
   });
 });

@@ -4,7 +4,7 @@
 // N's KV. A refused client message gets an `error` reply and changes nothing; the stream survives it.
 
 import type { Engine, StreamEvent, TokenStream } from "../../engine/engine.js";
-import { LoomError, grpcStatusNameFor, type ErrorCode, type ErrorData } from "../../errors.js";
+import { LoomError, grpcMessageFor, grpcStatusNameFor, modelNotFound, type ErrorCode, type ErrorData } from "../../errors.js";
 import type { ChatMessage } from "../../request/generate-request.js";
 import { grpcSessionFields, parseGrpcMessages, parseGrpcSessionTurn } from "../../request/parse-grpc-request.js";
 import { isPlainObject, type JsonObject } from "../../request/parse-sampling.js";
@@ -87,7 +87,7 @@ export class GrpcChatSession {
     const fields = grpcSessionFields(message);
     const model = fields["model"];
     if (typeof model === "string" && !this.opts.engine.hasModel(model)) {
-      throw new LoomError("model_not_found", `The model \`${model}\` does not exist.`, "model");
+      throw modelNotFound(model);
     }
     const next = { ...this.settings, ...fields };
     parseGrpcSessionTurn(next, [{ role: "user", content: "" }]); // the Chat validator, before anything is accepted
@@ -154,7 +154,7 @@ export class GrpcChatSession {
   private error(err: ErrorData, eventId: string): void {
     this.opts.onError(err.code);
     if (this.closed) return;
-    void this.opts.send({ error: { code: grpcStatusNameFor(err.code), message: err.message, param: err.param ?? "" }, event_id: eventId });
+    void this.opts.send({ error: { code: grpcStatusNameFor(err.code), message: grpcMessageFor(err), param: err.param ?? "" }, event_id: eventId });
   }
 
   private endCall(): void {

@@ -5,7 +5,7 @@
 
 import type { ServerDuplexStream, ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
 import type { Engine } from "../../engine/engine.js";
-import { LoomError, grpcStatusFor, type ErrorData } from "../../errors.js";
+import { LoomError, grpcMessageFor, grpcStatusFor, type ErrorData } from "../../errors.js";
 import type { ParsedGenerationRequest } from "../../request/parse-sampling.js";
 import { parseGrpcChat, parseGrpcGenerate, parseGrpcTokenize } from "../../request/parse-grpc-request.js";
 import { GrpcChatSession } from "./chat-session.js";
@@ -133,5 +133,6 @@ function requestIdOf(call: Writable | Duplex): string {
 
 export function grpcError(err: ErrorData, opts: Pick<GenerationServiceOptions, "onError">): Error & { code: number; details: string } {
   opts.onError(err.code);
-  return Object.assign(new Error(err.message), { code: grpcStatusFor(err.code), details: err.message });
+  const message = grpcMessageFor(err);
+  return Object.assign(new Error(message), { code: grpcStatusFor(err.code), details: message });
 }

@@ -2,9 +2,7 @@
 // errors.ts' one table; Retry-After goes with 429/503 because the official SDK retries those.
 
 import type { ServerResponse } from "node:http";
-import { ERROR_TABLE, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
-
-export const RETRY_AFTER_SECONDS = 1;
+import { ERROR_TABLE, RETRY_AFTER_SECONDS, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   if (res.headersSent) return;

@@ -5,9 +5,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomUUID } from "node:crypto";
 import { bearerToken, checkApiKey } from "../api-keys.js";
 import type { Engine } from "../../engine/engine.js";
-import { LoomError, type ErrorCode } from "../../errors.js";
+import { echo, LoomError, modelNotFound, type ErrorCode } from "../../errors.js";
 import { parseChatRequest } from "../../request/parse-chat-request.js";
 import { parseCompletionRequest } from "../../request/parse-completion-request.js";
+import { parseJsonText } from "../../request/parse-json.js";
 import { parseTokenizeRequest } from "../../request/parse-tokenize-request.js";
 import { modelObject } from "../../protocol/openai.js";
 import { ChatRenderer } from "./chat-renderer.js";
@@ -86,9 +87,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServe
     if (e.code === "internal_error") opts.log("error", "unhandled error in request", { err: e.message, stack: (err as Error)?.stack });
     opts.onError(e.code);
     if (res.headersSent) return void res.destroy();
-    // An unread request body (oversized upload) would wedge the keep-alive connection: close it after the reply.
-    const closing = req.complete ? headers : { ...headers, connection: "close" };
-    sendError(res, e.toData(), closing);
+    discardBody(req);
+    sendError(res, e.toData(), headers);
   }
 }
 
@@ -108,20 +108,61 @@ function requestIdOf(req: IncomingMessage): string {
 }
 
 
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new LoomError("payload_too_large", `The request body exceeds ${limit} bytes.`);
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString("utf8");
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new LoomError("invalid_json", `The body is not valid JSON: ${(err as Error).message}`);
-  }
+/**
+ * The body, up to `limit` bytes, as JSON. A body over the limit (declared or sent) is refused as soon as it is
+ * seen; the rest is then read and discarded (discardBody) so the client can finish sending and read the 413.
+ */
+function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const tooLarge = (): LoomError => new LoomError("payload_too_large", `The request body exceeds ${limit} bytes.`);
+  if (Number(req.headers["content-length"]) > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = (): void => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      stop();
+      reject(tooLarge());
+    };
+    const onEnd = (): void => {
+      stop();
+      try {
+        resolve(parseJsonText(Buffer.concat(chunks).toString("utf8")));
+      } catch (err) {
+        reject(err);
+      }
+    };
+    const onError = (err: Error): void => {
+      stop();
+      reject(new LoomError("cancelled", `The request body could not be read: ${err.message}`));
+    };
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("error", onError);
+  });
+}
+
+/** Most unread body bytes we read and drop after an early answer before giving up on the connection. */
+const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Answering before the whole body arrived and then closing makes the kernel reset the connection while the client
+ * is still sending, and the client may never read the answer. So keep reading and dropping the rest (the connection
+ * stays usable afterwards); only past DISCARD_LIMIT_BYTES is the socket closed.
+ */
+function discardBody(req: IncomingMessage): void {
+  if (req.complete || req.destroyed) return;
+  let dropped = 0;
+  req.on("data", (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DISCARD_LIMIT_BYTES) req.socket.destroy();
+  });
+  req.resume();
 }
 
 function generationContext(s: RequestScope, opts: HttpServerOptions): GenerationContext {
@@ -154,10 +195,19 @@ function listModels(s: RequestScope, opts: HttpServerOptions): void {
 }
 
 function getModel(s: RequestScope, opts: HttpServerOptions): void {
-  const id = decodeURIComponent(s.path.slice("/v1/models/".length));
+  const id = decodePathSegment(s.path.slice("/v1/models/".length), "model");
   const m = opts.engine.listModels().find((x) => x.id === id);
-  if (m === undefined) throw new LoomError("model_not_found", `The model \`${id}\` does not exist.`, "model");
+  if (m === undefined) throw modelNotFound(id);
   sendJson(s.res, 200, modelObject(m.id, m.created, "loom", m.info?.slotContextSize), s.headers);
+}
+
+/** A percent-encoded path segment; a malformed escape (`%zz`, a lone `%`) is the client's 400, not a throw. */
+function decodePathSegment(raw: string, param: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new LoomError("invalid_request", `The path segment ${echo(raw)} is not valid percent-encoding.`, param);
+  }
 }
 
 function status(s: RequestScope, opts: HttpServerOptions): void {

@@ -5,7 +5,7 @@
 
 import { randomBytes } from "node:crypto";
 import type { Engine, TokenStream } from "../../engine/engine.js";
-import { LoomError, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
+import { LoomError, modelNotFound, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
 import { parseChatRequest } from "../../request/parse-chat-request.js";
 import { isPlainObject, type JsonObject } from "../../request/parse-sampling.js";
 
@@ -13,6 +13,8 @@ export interface RealtimeSessionOptions {
   readonly engine: Engine;
   readonly model: string;
   readonly requestTimeoutMs: number;
+  /** False while the server drains: new responses are refused. */
+  readonly accepting: () => boolean;
   readonly send: (event: Record<string, unknown>) => void;
   readonly onError: (code: ErrorData["code"]) => void;
 }
@@ -69,7 +71,7 @@ export class RealtimeSession {
       case "conversation.item.delete":
         return this.deleteItem(e["item_id"]);
       case "response.create":
-        return void this.createResponse(isPlainObject(e["response"]) ? e["response"] : {});
+        return this.createResponse(e["response"]);
       case "response.cancel":
         return this.cancelResponse();
       default:
@@ -82,15 +84,8 @@ export class RealtimeSession {
 
   private updateSession(session: unknown): void {
     if (!isPlainObject(session)) throw new LoomError("invalid_request", "`session` must be an object.", "session");
-    const modalities = session["output_modalities"];
-    if (modalities !== undefined && (!Array.isArray(modalities) || modalities.some((m) => m !== "text"))) {
-      throw new LoomError("invalid_request", "Only the `text` output modality is supported.", "session.output_modalities");
-    }
-    if (session["model"] !== undefined && session["model"] !== this.settings["model"]) {
-      if (typeof session["model"] !== "string" || !this.opts.engine.hasModel(session["model"])) {
-        throw new LoomError("model_not_found", `The model \`${String(session["model"])}\` does not exist.`, "session.model");
-      }
-    }
+    checkModalities(session["output_modalities"], "session.output_modalities");
+    if (session["model"] !== undefined && session["model"] !== this.settings["model"]) checkModel(this.opts.engine, session["model"], "session.model");
     const next = { ...this.settings, ...session };
     parseChatRequest(this.samplingBody(next, [])); // the HTTP validator, before anything is accepted
     this.settings = next;
@@ -114,21 +109,27 @@ export class RealtimeSession {
     this.emit({ type: "conversation.item.deleted", item_id: itemId });
   }
 
-  private async createResponse(params: JsonObject): Promise<void> {
+  /**
+   * Everything that can refuse the response (busy, bad parameters, empty conversation, unknown model, full queue,
+   * draining) throws here, synchronously, so handle() turns it into an `error` event; only then does the stream run.
+   */
+  private createResponse(params: unknown): void {
+    if (params !== undefined && params !== null && !isPlainObject(params)) throw new LoomError("invalid_request", "`response` must be an object.", "response");
     if (this.active !== null) throw new LoomError("invalid_request", "A response is already in progress; cancel it or wait for response.done.", "type");
-    const settings = { ...this.settings, ...params };
+    if (!this.opts.accepting()) throw new LoomError("unavailable", "The server is draining for shutdown.");
+    const settings = { ...this.settings, ...(params ?? {}) };
+    checkModalities(settings["output_modalities"], "response.output_modalities");
+    if (settings["model"] !== this.settings["model"]) checkModel(this.opts.engine, settings["model"], "response.model");
     const parsed = parseChatRequest(this.samplingBody(settings, this.messages(settings)));
     const responseId = id("resp");
     const stream = this.opts.engine.submit(parsed.request, { deadlineAt: Date.now() + this.opts.requestTimeoutMs, requestId: responseId, transport: "ws", operation: "chat" });
     const active: ActiveResponse = { id: responseId, stream, outputTokens: 0, cancelled: false };
     this.active = active;
-    try {
-      await this.runResponse(active);
-    } catch (err) {
-      this.error(LoomError.from(err).toData(), null);
-    } finally {
-      if (this.active === active) this.active = null;
-    }
+    this.runResponse(active)
+      .catch((err: unknown) => this.error(LoomError.from(err).toData(), null))
+      .finally(() => {
+        if (this.active === active) this.active = null;
+      });
   }
 
   private async runResponse(r: ActiveResponse): Promise<void> {
@@ -211,6 +212,18 @@ export class RealtimeSession {
   private emit(event: Record<string, unknown>): void {
     this.opts.send({ event_id: id("event"), ...event });
   }
+}
+
+/** Loom's realtime endpoint answers in text only: an audio modality is refused, never silently answered in text. */
+function checkModalities(modalities: unknown, param: string): void {
+  if (modalities === undefined || modalities === null) return;
+  if (!Array.isArray(modalities) || modalities.length === 0 || modalities.some((m) => m !== "text")) {
+    throw new LoomError("invalid_request", "Only the `text` output modality is supported: Loom's realtime endpoint is text only.", param);
+  }
+}
+
+function checkModel(engine: Engine, model: unknown, param: string): void {
+  if (typeof model !== "string" || !engine.hasModel(model)) throw modelNotFound(model, param);
 }
 
 /** Text of a message's content parts; anything but text parts is refused by name. */

@@ -2,11 +2,12 @@
 // HTTP API (bearer header, or the Realtime API's browser subprotocol `openai-insecure-api-key.<key>`), then hands
 // frames to a RealtimeSession. Bad JSON and binary frames get an `error` event; the connection stays open.
 
-import type { IncomingMessage, Server } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Engine } from "../../engine/engine.js";
-import { LoomError, toOpenAIErrorBody, type ErrorCode } from "../../errors.js";
+import { echo, ERROR_TABLE, LoomError, modelNotFound, RETRY_AFTER_SECONDS, toOpenAIErrorBody, type ErrorCode, type ErrorData } from "../../errors.js";
+import { parseJsonText } from "../../request/parse-json.js";
 import { RealtimeSession } from "./realtime-session.js";
 import { bearerToken, checkApiKey } from "../api-keys.js";
 
@@ -34,18 +35,20 @@ export function attachWsServer(http: Server, opts: WsServerOptions): RunningWsSe
     handleProtocols: (protocols) => [...protocols][0] ?? false,
   });
   http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
-    if (url.pathname !== "/v1/realtime") return refuse(socket, 404, "Not Found");
     try {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      if (url.pathname !== "/v1/realtime") {
+        throw new LoomError("not_found", `No WebSocket endpoint at ${echo(url.pathname)}: the Realtime API is at /v1/realtime.`);
+      }
       authorize(req, opts.apiKeys);
       if (!opts.accepting()) throw new LoomError("unavailable", "The server is draining for shutdown.");
       const model = url.searchParams.get("model") ?? opts.engine.listModels()[0]?.id ?? "";
-      if (!opts.engine.hasModel(model)) throw new LoomError("model_not_found", `The model \`${model}\` does not exist.`, "model");
+      if (!opts.engine.hasModel(model)) throw modelNotFound(model);
       wss.handleUpgrade(req, socket, head, (ws) => connect(ws, model, opts));
     } catch (err) {
       const e = LoomError.from(err);
       opts.onError(e.code);
-      refuse(socket, e.code === "invalid_api_key" ? 401 : e.code === "model_not_found" ? 404 : 503, e.message);
+      refuse(socket, e.toData());
     }
   });
   return {
@@ -61,6 +64,7 @@ function connect(ws: WebSocket, model: string, opts: WsServerOptions): void {
     engine: opts.engine,
     model,
     requestTimeoutMs: opts.requestTimeoutMs,
+    accepting: opts.accepting,
     onError: opts.onError,
     send: (event) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(event));
@@ -70,9 +74,9 @@ function connect(ws: WebSocket, model: string, opts: WsServerOptions): void {
     if (isBinary) return sendError(ws, "Binary frames are not supported: send JSON text events.", opts);
     let event: unknown;
     try {
-      event = JSON.parse(data.toString());
-    } catch {
-      return sendError(ws, "The frame is not valid JSON.", opts);
+      event = parseJsonText(data.toString(), "frame");
+    } catch (err) {
+      return sendError(ws, LoomError.from(err).message, opts);
     }
     session.handle(event);
   });
@@ -93,6 +97,11 @@ function authorize(req: IncomingMessage, keys: readonly string[]): void {
   checkApiKey(keys, bearerToken(req.headers.authorization) || fromProtocol, "`Authorization: Bearer <key>` or the `openai-insecure-api-key.<key>` subprotocol");
 }
 
-function refuse(socket: Duplex, status: number, message: string): void {
-  socket.end(`HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : status === 404 ? "Not Found" : "Service Unavailable"}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${message}\n`);
+/** An upgrade we will not accept gets a plain HTTP answer, shaped and coded like every other refusal (errors.ts). */
+function refuse(socket: Duplex, err: ErrorData): void {
+  const row = ERROR_TABLE[err.code];
+  const body = JSON.stringify(toOpenAIErrorBody(err));
+  const retry = row.retryable ? `Retry-After: ${RETRY_AFTER_SECONDS}\r\n` : "";
+  const head = `HTTP/1.1 ${row.httpStatus} ${STATUS_CODES[row.httpStatus] ?? ""}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n`;
+  socket.end(head + body);
 }
