@@ -36,7 +36,14 @@ export async function runDirectLoop(modelPath: string, threads: number, promptTo
   await model.dispose();
   await llama.dispose();
   const steps = genTokens - 1;
-  return { sequences, prefillMs: t1 - t0, decodeMs: t2 - t1, tokensPerSecond: (steps * sequences) / ((t2 - t1) / 1000), msPerStep: (t2 - t1) / steps, buildType };
+  return {
+    sequences,
+    prefillMs: t1 - t0,
+    decodeMs: t2 - t1,
+    tokensPerSecond: (steps * sequences) / ((t2 - t1) / 1000),
+    msPerStep: (t2 - t1) / steps,
+    buildType,
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

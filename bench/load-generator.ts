@@ -63,7 +63,7 @@ export function makePrompt(tokens: number, sharedPrefix: number, rng: () => numb
   const ids: number[] = [];
   for (let i = 0; i < tokens; i++) {
     const shared = i < sharedPrefix;
-    ids.push(VOCAB_LOW + Math.floor((shared ? (i * 7919) % 1000 / 1000 : rng()) * VOCAB_SPAN));
+    ids.push(VOCAB_LOW + Math.floor((shared ? ((i * 7919) % 1000) / 1000 : rng()) * VOCAB_SPAN));
   }
   return ids;
 }
@@ -106,10 +106,15 @@ async function runClient(opts: LoadOptions, client: number, out: RequestSample[]
 }
 
 /** One streamed request. With a signal, an abort ends it early and returns what was received so far. */
-export async function streamOne(opts: Pick<LoadOptions, "url" | "model" | "maxTokens">, client: number, prompt: number[], signal?: AbortSignal): Promise<RequestSample> {
+export async function streamOne(
+  opts: Pick<LoadOptions, "url" | "model" | "maxTokens">,
+  client: number,
+  prompt: number[],
+  signal?: AbortSignal,
+): Promise<RequestSample> {
   const startedAt = performance.now();
   const chunkTimes: number[] = [];
-  let tokens = 0;
+  let tokens: number;
   try {
     tokens = await readStream(opts, prompt, chunkTimes, signal);
   } catch (err) {
@@ -122,12 +127,25 @@ export async function streamOne(opts: Pick<LoadOptions, "url" | "model" | "maxTo
   return { client, startedAt, ttftMs: first - startedAt, e2eMs: end - startedAt, gapsMs, tokens, chunkTimes };
 }
 
-async function readStream(opts: Pick<LoadOptions, "url" | "model" | "maxTokens">, prompt: number[], chunkTimes: number[], signal?: AbortSignal): Promise<number> {
+async function readStream(
+  opts: Pick<LoadOptions, "url" | "model" | "maxTokens">,
+  prompt: number[],
+  chunkTimes: number[],
+  signal?: AbortSignal,
+): Promise<number> {
   const res = await fetch(`${opts.url}/v1/completions`, {
     ...(signal ? { signal } : {}),
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: opts.model, prompt, max_tokens: opts.maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
+    body: JSON.stringify({
+      model: opts.model,
+      prompt,
+      max_tokens: opts.maxTokens,
+      temperature: 0,
+      ignore_eos: true,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
   });
   if (!res.ok || res.body === null) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   let tokens = 0;

@@ -92,7 +92,10 @@ function invarianceLines(rs: readonly InvarianceResult[]): string[] {
   return [
     "**Batch composition** (each probe alone, then sharing steps with 7 other requests; 64 tokens):",
     "",
-    ...rs.map((x) => `- ${x.mode}: ${x.identical}/${x.probes} identical${x.divergedAtChars.length > 0 ? `; the others diverged after ${x.divergedAtChars.join(", ")} characters` : ""}.`),
+    ...rs.map(
+      (x) =>
+        `- ${x.mode}: ${x.identical}/${x.probes} identical${x.divergedAtChars.length > 0 ? `; the others diverged after ${x.divergedAtChars.join(", ")} characters` : ""}.`,
+    ),
     "",
   ];
 }
@@ -103,7 +106,10 @@ function transportTable(rs: readonly TransportRun[]): string[] {
     "",
     "| transport | output tok/s | TTFT p50 / p99 ms | tok/s ÷ SSE | TTFT p50 ÷ SSE | one request at a time: TTFT p50 / p99 ms |",
     "|---|---|---|---|---|---|",
-    ...rs.map((x) => `| ${x.transport} | ${f(x.outputTokensPerSecond)} | ${pc(x.ttftMs)} | ${f(x.tokensPerSecondVsSse, 2)} | ${f(x.ttftP50VsSse, 2)} | ${x.aloneTtftMs ? `${f(x.aloneTtftMs.p50, 1)} / ${f(x.aloneTtftMs.p99, 1)}` : "–"} |`),
+    ...rs.map(
+      (x) =>
+        `| ${x.transport} | ${f(x.outputTokensPerSecond)} | ${pc(x.ttftMs)} | ${f(x.tokensPerSecondVsSse, 2)} | ${f(x.ttftP50VsSse, 2)} | ${x.aloneTtftMs ? `${f(x.aloneTtftMs.p50, 1)} / ${f(x.aloneTtftMs.p99, 1)}` : "–"} |`,
+    ),
     "",
   ];
 }

@@ -1,7 +1,7 @@
 // `npm run bench`: every scenario on the bench model in one run with one thread setting, JSON to bench/results/
 // and a markdown summary (the README quotes it). Scenarios: LOOM_BENCH_ONLY=throughput,single,prefill,http,invariance.
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { benchConfig } from "./bench-config.js";
 import { renderSummary, type BenchReport } from "./report.js";
@@ -12,7 +12,6 @@ import { runSingleStream } from "./scenarios/single-stream.js";
 import { runThroughput } from "./scenarios/throughput.js";
 import { runTransports } from "./scenarios/transports.js";
 import { makeSyntheticModel } from "../models/make-synthetic-model.js";
-import { existsSync } from "node:fs";
 import { cpus } from "node:os";
 
 const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));

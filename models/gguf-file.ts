@@ -48,10 +48,32 @@ export interface GgufTensorSpec {
 const MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 const DEFAULT_ALIGNMENT = 32;
 const TAG_CODES: Record<GgufScalarTag | "array", number> = {
-  u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12,
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
 };
 const SCALAR_BYTES: Record<Exclude<GgufScalarTag, "string">, number> = {
-  u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, bool: 1, u64: 8, i64: 8, f64: 8,
+  u8: 1,
+  i8: 1,
+  u16: 2,
+  i16: 2,
+  u32: 4,
+  i32: 4,
+  f32: 4,
+  bool: 1,
+  u64: 8,
+  i64: 8,
+  f64: 8,
 };
 const CODE_TAGS = new Map(Object.entries(TAG_CODES).map(([tag, code]) => [code, tag as GgufScalarTag | "array"]));
 
@@ -75,9 +97,18 @@ class ByteSink {
   }
 
   // reserve() may swap in a bigger buffer, so it must run before `this.buf` is read.
-  u32(v: number): void { const at = this.reserve(4); this.buf.writeUInt32LE(v, at); }
-  u64(v: number | bigint): void { const at = this.reserve(8); this.buf.writeBigUInt64LE(BigInt(v), at); }
-  zeros(n: number): void { const at = this.reserve(n); this.buf.fill(0, at, this.length); }
+  u32(v: number): void {
+    const at = this.reserve(4);
+    this.buf.writeUInt32LE(v, at);
+  }
+  u64(v: number | bigint): void {
+    const at = this.reserve(8);
+    this.buf.writeBigUInt64LE(BigInt(v), at);
+  }
+  zeros(n: number): void {
+    const at = this.reserve(n);
+    this.buf.fill(0, at, this.length);
+  }
   string(s: string): void {
     const n = Buffer.byteLength(s, "utf8");
     this.u64(n);
@@ -89,17 +120,39 @@ class ByteSink {
     const at = this.reserve(SCALAR_BYTES[tag]);
     const b = this.buf;
     switch (tag) {
-      case "u8": b.writeUInt8(Number(v), at); break;
-      case "i8": b.writeInt8(Number(v), at); break;
-      case "u16": b.writeUInt16LE(Number(v), at); break;
-      case "i16": b.writeInt16LE(Number(v), at); break;
-      case "u32": b.writeUInt32LE(Number(v), at); break;
-      case "i32": b.writeInt32LE(Number(v), at); break;
-      case "f32": b.writeFloatLE(Number(v), at); break;
-      case "f64": b.writeDoubleLE(Number(v), at); break;
-      case "u64": b.writeBigUInt64LE(BigInt(v), at); break;
-      case "i64": b.writeBigInt64LE(BigInt(v), at); break;
-      case "bool": b.writeUInt8(v === true ? 1 : 0, at); break;
+      case "u8":
+        b.writeUInt8(Number(v), at);
+        break;
+      case "i8":
+        b.writeInt8(Number(v), at);
+        break;
+      case "u16":
+        b.writeUInt16LE(Number(v), at);
+        break;
+      case "i16":
+        b.writeInt16LE(Number(v), at);
+        break;
+      case "u32":
+        b.writeUInt32LE(Number(v), at);
+        break;
+      case "i32":
+        b.writeInt32LE(Number(v), at);
+        break;
+      case "f32":
+        b.writeFloatLE(Number(v), at);
+        break;
+      case "f64":
+        b.writeDoubleLE(Number(v), at);
+        break;
+      case "u64":
+        b.writeBigUInt64LE(BigInt(v), at);
+        break;
+      case "i64":
+        b.writeBigInt64LE(BigInt(v), at);
+        break;
+      case "bool":
+        b.writeUInt8(v === true ? 1 : 0, at);
+        break;
     }
   }
   value(v: GgufValue): void {
@@ -109,7 +162,9 @@ class ByteSink {
     this.u64(v.value.length);
     for (const item of v.value) this.scalar(v.itemType, item);
   }
-  bytes(): Buffer { return this.buf.subarray(0, this.length); }
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
 /** Serialises everything before the tensor data, padded so the data section starts aligned. */
@@ -137,11 +192,7 @@ export function encodeGgufHeader(metadata: ReadonlyMap<string, GgufValue>, tenso
 }
 
 /** Writes a GGUF v3 file, generating tensor data lazily so only one chunk is in memory at a time. */
-export async function writeGgufFile(
-  path: string,
-  metadata: ReadonlyMap<string, GgufValue>,
-  tensors: readonly GgufTensorSpec[],
-): Promise<{ bytes: number }> {
+export async function writeGgufFile(path: string, metadata: ReadonlyMap<string, GgufValue>, tensors: readonly GgufTensorSpec[]): Promise<{ bytes: number }> {
   const handle = await open(path, "w");
   try {
     const header = encodeGgufHeader(metadata, tensors);
@@ -176,7 +227,11 @@ async function writeTensorData(handle: FileHandle, t: GgufTensorSpec, position: 
 class Cursor {
   pos = 0;
   constructor(private readonly buf: Buffer) {}
-  u32(): number { const v = this.buf.readUInt32LE(this.pos); this.pos += 4; return v; }
+  u32(): number {
+    const v = this.buf.readUInt32LE(this.pos);
+    this.pos += 4;
+    return v;
+  }
   u64n(): number {
     const v = this.buf.readBigUInt64LE(this.pos);
     this.pos += 8;
@@ -192,20 +247,35 @@ class Cursor {
   scalar(tag: GgufScalarTag): number | bigint | boolean | string {
     const b = this.buf;
     const at = this.pos;
-    const step = (n: number): number => { this.pos += n; return at; };
+    const step = (n: number): number => {
+      this.pos += n;
+      return at;
+    };
     switch (tag) {
-      case "u8": return b.readUInt8(step(1));
-      case "i8": return b.readInt8(step(1));
-      case "u16": return b.readUInt16LE(step(2));
-      case "i16": return b.readInt16LE(step(2));
-      case "u32": return b.readUInt32LE(step(4));
-      case "i32": return b.readInt32LE(step(4));
-      case "f32": return b.readFloatLE(step(4));
-      case "f64": return b.readDoubleLE(step(8));
-      case "u64": return b.readBigUInt64LE(step(8));
-      case "i64": return b.readBigInt64LE(step(8));
-      case "bool": return b.readUInt8(step(1)) !== 0;
-      case "string": return this.string();
+      case "u8":
+        return b.readUInt8(step(1));
+      case "i8":
+        return b.readInt8(step(1));
+      case "u16":
+        return b.readUInt16LE(step(2));
+      case "i16":
+        return b.readInt16LE(step(2));
+      case "u32":
+        return b.readUInt32LE(step(4));
+      case "i32":
+        return b.readInt32LE(step(4));
+      case "f32":
+        return b.readFloatLE(step(4));
+      case "f64":
+        return b.readDoubleLE(step(8));
+      case "u64":
+        return b.readBigUInt64LE(step(8));
+      case "i64":
+        return b.readBigInt64LE(step(8));
+      case "bool":
+        return b.readUInt8(step(1)) !== 0;
+      case "string":
+        return this.string();
     }
   }
   tag(): GgufScalarTag | "array" {

@@ -80,10 +80,7 @@ export async function runMakeModelCli(argv: string[]): Promise<number> {
     const made = await makeSyntheticModel(opts);
     const seconds = (performance.now() - started) / 1000;
     const { size } = await stat(made.path);
-    process.stdout.write(
-      `made ${made.path}\n  ${made.description}\n  ${made.params} params, ` +
-        `${(size / 1e6).toFixed(1)} MB, ${seconds.toFixed(1)} s\n`,
-    );
+    process.stdout.write(`made ${made.path}\n  ${made.description}\n  ${made.params} params, ` + `${(size / 1e6).toFixed(1)} MB, ${seconds.toFixed(1)} s\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`make-model failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

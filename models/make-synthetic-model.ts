@@ -32,13 +32,26 @@ export interface Preset {
 }
 
 const BENCH_SHAPE = {
-  nEmbd: 768, nHead: 12, nHeadKv: 12, nFf: 2048, vocab: "llama-spm", quant: "q8_0", tiedEmbeddings: true,
+  nEmbd: 768,
+  nHead: 12,
+  nHeadKv: 12,
+  nFf: 2048,
+  vocab: "llama-spm",
+  quant: "q8_0",
+  tiedEmbeddings: true,
 } as const;
 
 export const PRESETS: Record<PresetName, Preset> = {
   tiny: {
     description: "test model: fast to make and to run",
-    nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 4, nFf: 128, vocab: "llama-spm", quant: "f32", tiedEmbeddings: false,
+    nEmbd: 64,
+    nLayer: 2,
+    nHead: 4,
+    nHeadKv: 4,
+    nFf: 128,
+    vocab: "llama-spm",
+    quant: "f32",
+    tiedEmbeddings: false,
   },
   bench: { description: "benchmark model, ~110M params", ...BENCH_SHAPE, nLayer: 12 },
   draft: { description: "speculative-decoding draft: bench shape, 2 layers", ...BENCH_SHAPE, nLayer: 2 },

@@ -57,7 +57,10 @@ export class NormalStream {
   private readonly rng: Xoshiro128;
   private spare: number | null = null;
 
-  constructor(seed: number, private readonly std: number) {
+  constructor(
+    seed: number,
+    private readonly std: number,
+  ) {
     this.rng = new Xoshiro128(seed);
   }
 

@@ -72,8 +72,7 @@ export async function ensureVocabFile(name: VocabName, log?: (line: string) => v
 async function extractFromBundle(repo: string, bundle: string, pathInRepo: string): Promise<Buffer> {
   // Ignore the user's/system git config: hooks, templates or fsmonitor settings must not leak in.
   const env = { ...process.env, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null", GIT_TERMINAL_PROMPT: "0" };
-  const git = (args: string[], encoding: "buffer" | "utf8") =>
-    execFileAsync("git", args, { env, encoding, maxBuffer: 256 * 1024 * 1024 });
+  const git = (args: string[], encoding: "buffer" | "utf8") => execFileAsync("git", args, { env, encoding, maxBuffer: 256 * 1024 * 1024 });
   try {
     await git(["init", "-q", repo], "utf8");
     await git(["-C", repo, "fetch", "-q", bundle], "utf8");
@@ -81,6 +80,6 @@ async function extractFromBundle(repo: string, bundle: string, pathInRepo: strin
     return Buffer.isBuffer(stdout) ? stdout : Buffer.from(stdout);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(`could not extract ${pathInRepo} from ${bundle} (is git installed?): ${reason}`);
+    throw new Error(`could not extract ${pathInRepo} from ${bundle} (is git installed?): ${reason}`, { cause: err });
   }
 }

@@ -43,8 +43,7 @@ export function describeLlama(llama: Llama): ProbeResult {
   // Mapped files are listed by address and stay mapped after dispose(), so pick the addon by where it lives.
   const mapped = mappedFiles();
   const isLocal = (p: string): boolean => p.includes("/llama/localBuilds/");
-  const binaryPath =
-    mapped.find((p) => p.endsWith("llama-addon.node") && isLocal(p) === (llama.buildType === "localBuild")) ?? null;
+  const binaryPath = mapped.find((p) => p.endsWith("llama-addon.node") && isLocal(p) === (llama.buildType === "localBuild")) ?? null;
   const binDir = binaryPath === null ? null : dirname(binaryPath);
   return {
     buildType: llama.buildType,

@@ -104,6 +104,8 @@ function doc(field: keyof ServerConfig, flag: string, alias: string | null, dflt
   return Object.freeze(alias === null ? base : { ...base, alias });
 }
 
+// A table, one flag a line: kept as written.
+// prettier-ignore
 export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("models", "--model", "-m", "(synthetic test model)", "GGUF model to serve, `name=path` or `path` (name = file name without .gguf); repeatable, env is comma-separated."),
   doc("host", "--host", null, "127.0.0.1", "Address to listen on."),
@@ -164,9 +166,7 @@ const SWITCHES = new Set(["--log-content"]);
 
 /** Every flag is collected as a list: repeatable ones keep all values, the others take the last (as llama-server). */
 function readFlags(argv: readonly string[]): Map<string, string[]> {
-  const options = Object.fromEntries(
-    FLAG_DOCS.map((d) => [d.flag.slice(2), { type: "string" as const, multiple: true }]),
-  );
+  const options = Object.fromEntries(FLAG_DOCS.map((d) => [d.flag.slice(2), { type: "string" as const, multiple: true }]));
   let values: Record<string, unknown>;
   try {
     values = parseArgs({ args: expandAliases(argv), options, strict: true, allowPositionals: false }).values;
@@ -198,7 +198,11 @@ function makeLookups(argv: readonly string[], env: NodeJS.ProcessEnv): { one: Lo
     if (given !== undefined) return given.map((value) => ({ value: value.trim(), source: flag }));
     const fromEnv = envValue(flag);
     if (fromEnv === null) return [];
-    return fromEnv.value.split(",").map((v) => v.trim()).filter((v) => v !== "").map((value) => ({ value, source: fromEnv.source }));
+    return fromEnv.value
+      .split(",")
+      .map((v) => v.trim())
+      .filter((v) => v !== "")
+      .map((value) => ({ value, source: fromEnv.source }));
   };
   return { one, list };
 }
@@ -304,7 +308,9 @@ function apiKeys(raws: readonly Raw[]): readonly string[] {
 }
 
 /** Slot and batch sizes depend on each other; checked together so the message names both flags. */
-function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchSize" | "prefillChunk" | "prefillItlFactor" | "prefillItlFloorMs" | "prefillBurstRatio"> {
+function sizes(
+  one: Lookup,
+): Pick<ServerConfig, "parallel" | "ctxSize" | "batchSize" | "prefillChunk" | "prefillItlFactor" | "prefillItlFloorMs" | "prefillBurstRatio"> {
   const parallel = int(one("--parallel"), 16, 1);
   const ctxRaw = one("--ctx-size");
   const ctx = int(ctxRaw, 0, 0);
@@ -320,7 +326,15 @@ function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchS
   const prefillItlFactor = factor(one("--prefill-itl-factor"), 2);
   const prefillItlFloorMs = int(one("--prefill-itl-floor"), 50, 0);
   const prefillBurstRatio = factor(one("--prefill-burst-ratio"), 0);
-  return { parallel, ctxSize: ctx === 0 ? DEFAULT_SLOT_CONTEXT * parallel : ctx, batchSize, prefillChunk, prefillItlFactor, prefillItlFloorMs, prefillBurstRatio };
+  return {
+    parallel,
+    ctxSize: ctx === 0 ? DEFAULT_SLOT_CONTEXT * parallel : ctx,
+    batchSize,
+    prefillChunk,
+    prefillItlFactor,
+    prefillItlFloorMs,
+    prefillBurstRatio,
+  };
 }
 
 export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServerConfig {

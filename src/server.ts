@@ -87,7 +87,16 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   });
   try {
     await listen(http, cfg.host, cfg.port);
-    grpc = cfg.grpcPort === null ? null : await startGrpc(cfg, engine, grpcTls, () => accepting, (code) => exporter.error(code));
+    grpc =
+      cfg.grpcPort === null
+        ? null
+        : await startGrpc(
+            cfg,
+            engine,
+            grpcTls,
+            () => accepting,
+            (code) => exporter.error(code),
+          );
   } catch (err) {
     // A listener that cannot bind ends start-up: nothing may keep serving half a server.
     http.close();
@@ -125,7 +134,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-function startGrpc(cfg: ServerConfig, engine: Engine, tls: GrpcTls | null, accepting: () => boolean, onError: (code: ErrorCode) => void): Promise<RunningGrpcServer> {
+function startGrpc(
+  cfg: ServerConfig,
+  engine: Engine,
+  tls: GrpcTls | null,
+  accepting: () => boolean,
+  onError: (code: ErrorCode) => void,
+): Promise<RunningGrpcServer> {
   const port = cfg.grpcPort ?? 0;
   return startGrpcServer({
     engine,

@@ -71,7 +71,8 @@ export function findCell(run: EngineRun | undefined, prompt: number, conc: numbe
 /** Every prompt length × concurrency any engine ran, sorted. */
 export function cellKeys(r: AnchorReport): { readonly p: number; readonly c: number }[] {
   const keys = new Map<string, { p: number; c: number }>();
-  for (const e of enginesIn(r)) for (const c of r.engines[e]?.cells ?? []) keys.set(`${c.promptTokens}/${c.concurrency}`, { p: c.promptTokens, c: c.concurrency });
+  for (const e of enginesIn(r))
+    for (const c of r.engines[e]?.cells ?? []) keys.set(`${c.promptTokens}/${c.concurrency}`, { p: c.promptTokens, c: c.concurrency });
   return [...keys.values()].sort((a, b) => a.p - b.p || a.c - b.c);
 }
 
@@ -106,7 +107,14 @@ export function renderAnchor(r: AnchorReport): string {
   // Throughput.
   const both = looms.includes("loom") && looms.includes("loomPrebuilt");
   out.push(
-    row(["prompt", "conc", "requests", ...engines.map((e) => `${label(e)} tok/s`), ...vs.map((e) => `**${label(e)} ÷ llama-server**`), ...(both ? [`${label("loom")} ÷ ${label("loomPrebuilt")}`] : [])]),
+    row([
+      "prompt",
+      "conc",
+      "requests",
+      ...engines.map((e) => `${label(e)} tok/s`),
+      ...vs.map((e) => `**${label(e)} ÷ llama-server**`),
+      ...(both ? [`${label("loom")} ÷ ${label("loomPrebuilt")}`] : []),
+    ]),
     separator(3 + engines.length + vs.length + (both ? 1 : 0)),
   );
   for (const { p, c } of keys) {
@@ -127,7 +135,13 @@ export function renderAnchor(r: AnchorReport): string {
 
   // Latency.
   out.push(
-    row(["prompt", "conc", ...engines.map((e) => `${label(e)} TTFT p50 / p99 ms`), ...vs.map((e) => `**${label(e)} ÷ llama-server TTFT p99**`), ...engines.map((e) => `${label(e)} ITL p50 / p99 ms`)]),
+    row([
+      "prompt",
+      "conc",
+      ...engines.map((e) => `${label(e)} TTFT p50 / p99 ms`),
+      ...vs.map((e) => `**${label(e)} ÷ llama-server TTFT p99**`),
+      ...engines.map((e) => `${label(e)} ITL p50 / p99 ms`),
+    ]),
     separator(2 + 2 * engines.length + vs.length),
   );
   for (const { p, c } of keys) {
@@ -145,7 +159,8 @@ export function renderAnchor(r: AnchorReport): string {
   out.push("", "A TTFT p99 ratio below 1 means that Loom run answers sooner than llama-server. ITL: gaps between streamed tokens.", "");
 
   const retries = (e: Engine): number => r.engines[e]?.cells.reduce((n, c) => n + c.retries, 0) ?? 0;
-  if (engines.some((e) => retries(e) > 0)) out.push(`Requests retried after a connection failure before any response: ${engines.map((e) => `${label(e)} ${retries(e)}`).join(", ")}.`, "");
+  if (engines.some((e) => retries(e) > 0))
+    out.push(`Requests retried after a connection failure before any response: ${engines.map((e) => `${label(e)} ${retries(e)}`).join(", ")}.`, "");
   out.push(...mixedTable(r, engines));
   out.push(...probeLines(r, engines));
   out.push(
@@ -167,7 +182,12 @@ function binaryLines(r: AnchorReport, looms: readonly Engine[]): string[] {
       return `- ${engineLabel(e, run)}: not recorded in this report (\`--native-build ${mode}\`${mode === "auto" ? ": the native/ build if one was present, else the prebuilt" : ""})`;
     }
     const where = b.addon === null ? "" : ` \`${b.addon}\`${b.backends.length > 0 ? ` with ${b.backends.map((x) => `\`${x}\``).join(", ")}` : ""}`;
-    const source = b.source === "status" ? "as GET /v1/status reports it" : b.source === "proc-maps" ? "as mapped in the server process" : "no addon found in the server process";
+    const source =
+      b.source === "status"
+        ? "as GET /v1/status reports it"
+        : b.source === "proc-maps"
+          ? "as mapped in the server process"
+          : "no addon found in the server process";
     return `- ${engineLabel(e, run)}: \`--native-build ${b.nativeBuild}\` → **${b.buildType}**${where} (${source})`;
   };
   const out = ["Loom's llama.cpp binary, per run:", "", ...looms.map(one), ""];
@@ -187,7 +207,9 @@ function mixedTable(r: AnchorReport, engines: readonly Engine[]): string[] {
   const row = (e: Engine): string => {
     const x = r.engines[e]?.mixed;
     const name = engineLabel(e, r.engines[e]);
-    return x ? `| ${name} | ${pc(x.longTtftMs)} | ${pc(x.runningItlUnloadedMs)} | ${pc(x.runningItlLoadedMs)} | ${f(x.runningTokPerSecLoaded)} |` : `| ${name} | – | – | – | – |`;
+    return x
+      ? `| ${name} | ${pc(x.longTtftMs)} | ${pc(x.runningItlUnloadedMs)} | ${pc(x.runningItlLoadedMs)} | ${f(x.runningTokPerSecLoaded)} |`
+      : `| ${name} | – | – | – | – |`;
   };
   return [
     `**Mixed:** ${m.running} streams decoding (128-token prompts) while ${m.longs} × ${m.longPromptTokens}-token prompts arrive, one every ${m.arrivalEveryMs} ms (4 output tokens each):`,

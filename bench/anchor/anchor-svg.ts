@@ -60,7 +60,11 @@ export function renderAnchorSvg(r: AnchorReport): string {
     parts.push(`<text x="${LEFT}" y="${y0 + 14}" font-size="13" font-weight="bold">${esc(m.title)}</text>`);
     prompts.forEach((p, j) => {
       const cells = keys.filter((k) => k.p === p).map((k) => k.c);
-      const own = engines.flatMap((e) => cells.map((c) => findCell(r.engines[e], p, c))).filter((c) => c !== undefined).map(m.value).filter((v) => Number.isFinite(v) && v > 0);
+      const own = engines
+        .flatMap((e) => cells.map((c) => findCell(r.engines[e], p, c)))
+        .filter((c) => c !== undefined)
+        .map(m.value)
+        .filter((v) => Number.isFinite(v) && v > 0);
       const scale = m.log ? logScale(values) : linearScale(own);
       parts.push(panel(r, engines, p, cells, m, scale, LEFT + j * PANEL_W, y0 + 18));
     });
@@ -77,7 +81,8 @@ function legend(r: AnchorReport, engines: readonly Engine[], width: number): { r
   for (const e of engines) {
     const run = r.engines[e];
     const b = run?.binary;
-    const detail = e === "llamaServer" ? `${r.llamaServer.commit}, GGML_NATIVE build` : b ? `--native-build ${b.nativeBuild} → ${b.buildType}` : "binary not recorded";
+    const detail =
+      e === "llamaServer" ? `${r.llamaServer.commit}, GGML_NATIVE build` : b ? `--native-build ${b.nativeBuild} → ${b.buildType}` : "binary not recorded";
     const text = `${engineLabel(e, run)} (${detail})`;
     const w = 17 + textWidth(text, 11);
     if (x > LEFT && x + w > width - LEFT) {
@@ -85,7 +90,9 @@ function legend(r: AnchorReport, engines: readonly Engine[], width: number): { r
       line++;
     }
     const y = LEGEND_Y + line * LEGEND_LINE;
-    out.push(`<g class="legend-entry"><rect x="${x}" y="${y - 10}" width="12" height="12" fill="${COLORS[e]}"/><text x="${x + 17}" y="${y}">${esc(text)}</text></g>`);
+    out.push(
+      `<g class="legend-entry"><rect x="${x}" y="${y - 10}" width="12" height="12" fill="${COLORS[e]}"/><text x="${x + 17}" y="${y}">${esc(text)}</text></g>`,
+    );
     x += w + 24;
   }
   out.push("</g>");
@@ -119,7 +126,9 @@ function panel(r: AnchorReport, engines: readonly Engine[], prompt: number, conc
       }
       const y = yOf(v);
       const name = engineLabel(e, r.engines[e]);
-      out.push(`<rect x="${(x + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${(bottom - y).toFixed(1)}" fill="${COLORS[e]}"><title>${esc(`${name}, prompt ${prompt}, ${c} clients: ${m.log ? ms(v) : fmt(v)}`)}</title></rect>`);
+      out.push(
+        `<rect x="${(x + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${(bottom - y).toFixed(1)}" fill="${COLORS[e]}"><title>${esc(`${name}, prompt ${prompt}, ${c} clients: ${m.log ? ms(v) : fmt(v)}`)}</title></rect>`,
+      );
       const lx = (x + bw / 2 + 3).toFixed(1);
       const ly = (y - 4).toFixed(1);
       out.push(`<text transform="translate(${lx},${ly}) rotate(-90)" font-size="9.5" fill="#222">${esc(m.log ? ms(v) : fmt(v))}</text>`);

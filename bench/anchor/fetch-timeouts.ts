@@ -14,7 +14,10 @@ export async function setFetchTimeouts(t: { readonly headersTimeout: number; rea
     const srv = createServer((_req, res) => res.end());
     await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
     const addr = srv.address();
-    await fetch(`http://127.0.0.1:${typeof addr === "object" && addr !== null ? addr.port : 0}/`).then((r) => r.text(), () => "");
+    await fetch(`http://127.0.0.1:${typeof addr === "object" && addr !== null ? addr.port : 0}/`).then(
+      (r) => r.text(),
+      () => "",
+    );
     await new Promise<void>((resolve) => srv.close(() => resolve()));
   }
   const current = g[KEY];

@@ -26,14 +26,21 @@ export function missingFlags(binary: string): string[] {
 
 export function llamaServerArgs(o: LlamaServerOptions, port: number): string[] {
   return [
-    "-m", o.modelPath,
-    "-t", String(o.threads),
-    "-tb", String(o.threadsBatch),
-    "-np", String(o.parallel),
-    "-c", String(o.ctxSize),
+    "-m",
+    o.modelPath,
+    "-t",
+    String(o.threads),
+    "-tb",
+    String(o.threadsBatch),
+    "-np",
+    String(o.parallel),
+    "-c",
+    String(o.ctxSize),
     "--cont-batching",
-    "--host", "127.0.0.1",
-    "--port", String(port),
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
   ];
 }
 
@@ -52,7 +59,10 @@ export async function startLlamaServer(o: LlamaServerOptions): Promise<BenchServ
       child.kill("SIGKILL");
       throw new Error(`llama-server not healthy after 120 s:\n${tail}`);
     }
-    const status = await fetch(`${url}/health`).then((r) => r.status, () => 0);
+    const status = await fetch(`${url}/health`).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) break;
     await new Promise((r) => setTimeout(r, 200));
   }

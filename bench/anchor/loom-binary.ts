@@ -12,12 +12,25 @@ const PREBUILT = "/@node-llama-cpp/";
 
 /** The addon and its ggml backend libraries among a memory map's files; buildType from where the addon lies. */
 export function binaryFromMaps(maps: string, nativeBuild: LoomBinary["nativeBuild"]): LoomBinary {
-  const files = [...new Set(maps.split("\n").map((l) => l.trim().split(/\s+/).slice(5).join(" ")).filter((f) => f.startsWith("/")))];
+  const files = [
+    ...new Set(
+      maps
+        .split("\n")
+        .map((l) => l.trim().split(/\s+/).slice(5).join(" "))
+        .filter((f) => f.startsWith("/")),
+    ),
+  ];
   const addon = files.find((f) => f.endsWith("/llama-addon.node")) ?? null;
   const dir = addon === null ? null : addon.slice(0, addon.lastIndexOf("/") + 1);
   const backends = dir === null ? [] : files.filter((f) => f.startsWith(dir) && /\/libggml-[a-z0-9_-]+\.so$/.test(f) && !f.endsWith("/libggml-base.so"));
   const buildType = addon === null ? "unknown" : addon.includes(LOCAL) ? "localBuild" : addon.includes(PREBUILT) ? "prebuilt" : "unknown";
-  return { nativeBuild, buildType, source: addon === null ? "none" : "proc-maps", addon: addon === null ? null : short(addon), backends: backends.map((b) => b.slice(b.lastIndexOf("/") + 1)) };
+  return {
+    nativeBuild,
+    buildType,
+    source: addon === null ? "none" : "proc-maps",
+    addon: addon === null ? null : short(addon),
+    backends: backends.map((b) => b.slice(b.lastIndexOf("/") + 1)),
+  };
 }
 
 /** A buildType anywhere in a /v1/status body (each worker's `backend.buildType`). */
@@ -32,7 +45,10 @@ export function buildTypeFromStatus(body: unknown): "localBuild" | "prebuilt" | 
 }
 
 export async function loomBinary(url: string, pid: number | undefined, nativeBuild: LoomBinary["nativeBuild"]): Promise<LoomBinary> {
-  const status = await fetch(`${url}/v1/status`).then((r) => r.json() as Promise<unknown>, () => null);
+  const status = await fetch(`${url}/v1/status`).then(
+    (r) => r.json() as Promise<unknown>,
+    () => null,
+  );
   // `loom serve` may relaunch itself (threadpool-relaunch.ts): the serving process reports its own pid.
   const servingPid = (status as { mainThread?: { pid?: unknown } } | null)?.mainThread?.pid;
   const mapsPid = typeof servingPid === "number" ? servingPid : pid;

@@ -30,7 +30,11 @@ const PARALLEL = 16;
 const CTX_SIZE = PARALLEL * 2048;
 const OUTPUT_TOKENS = 128;
 
-const list = (env: string | undefined, dflt: string): string[] => (env ?? dflt).split(",").map((s) => s.trim()).filter((s) => s !== "");
+const list = (env: string | undefined, dflt: string): string[] =>
+  (env ?? dflt)
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
 
 /** Enough requests for percentiles at low concurrency; one per client from 64 clients (a 64-request burst). */
 function requestsPerClient(prompt: number, c: number): number {
@@ -62,19 +66,44 @@ async function main(): Promise<void> {
   // At 64 clients a queued request may wait past fetch's default 300 s for its first byte: let the servers decide.
   await setFetchTimeouts({ headersTimeout: 0, bodyTimeout: 0 });
   const mixed = process.env.LOOM_ANCHOR_MIXED !== "0";
-  const cells: MatrixCell[] = prompts.flatMap((p) => levels.map((c) => ({ promptTokens: p, maxTokens: OUTPUT_TOKENS, concurrency: c, requestsPerClient: requestsPerClient(p, c) })));
+  const cells: MatrixCell[] = prompts.flatMap((p) =>
+    levels.map((c) => ({ promptTokens: p, maxTokens: OUTPUT_TOKENS, concurrency: c, requestsPerClient: requestsPerClient(p, c) })),
+  );
 
-  const lsOpts: LlamaServerOptions = { binary: build.binary, modelPath: cfg.modelPath, threads: cfg.threads, threadsBatch: cfg.threadsBatch, parallel: PARALLEL, ctxSize: CTX_SIZE };
+  const lsOpts: LlamaServerOptions = {
+    binary: build.binary,
+    modelPath: cfg.modelPath,
+    threads: cfg.threads,
+    threadsBatch: cfg.threadsBatch,
+    parallel: PARALLEL,
+    ctxSize: CTX_SIZE,
+  };
   const loomFlags = (nativeBuild: LoomBinary["nativeBuild"]): string[] =>
     serverFlags(cfg, ["--parallel", String(PARALLEL), "--ctx-size", String(CTX_SIZE), "--native-build", nativeBuild]);
   const runs: Partial<Record<Engine, EngineRun>> = {};
   for (const name of engines) {
     if (name === "llama-server") {
-      runs.llamaServer = await runEngine("llama-server", () => startLlamaServer(lsOpts), `llama-server ${llamaServerArgs(lsOpts, 0).join(" ")}`, cfg, cells, mixed, null);
+      runs.llamaServer = await runEngine(
+        "llama-server",
+        () => startLlamaServer(lsOpts),
+        `llama-server ${llamaServerArgs(lsOpts, 0).join(" ")}`,
+        cfg,
+        cells,
+        mixed,
+        null,
+      );
     } else {
       const mode = name === "loom" ? "auto" : "never";
       const flags = loomFlags(mode);
-      runs[name === "loom" ? "loom" : "loomPrebuilt"] = await runEngine(name, () => startBenchServer(flags), `loom serve ${flags.join(" ")}`, cfg, cells, mixed, mode);
+      runs[name === "loom" ? "loom" : "loomPrebuilt"] = await runEngine(
+        name,
+        () => startBenchServer(flags),
+        `loom serve ${flags.join(" ")}`,
+        cfg,
+        cells,
+        mixed,
+        mode,
+      );
     }
   }
 
@@ -118,8 +147,11 @@ async function runEngine(
   try {
     const binary = nativeBuild === null ? null : await loomBinary(server.url, server.process.pid, nativeBuild);
     if (binary !== null) {
-      log(`${name}: llama.cpp binary ${binary.buildType} (${binary.source}: ${binary.addon ?? "no addon found"}${binary.backends.length > 0 ? `, ${binary.backends.join(", ")}` : ""})`);
-      if (nativeBuild === "auto" && binary.buildType !== "localBuild") log(`${name}: WARNING: no native build in use (run \`npm run build:native\` first); the report labels this run "${binary.buildType}"`);
+      log(
+        `${name}: llama.cpp binary ${binary.buildType} (${binary.source}: ${binary.addon ?? "no addon found"}${binary.backends.length > 0 ? `, ${binary.backends.join(", ")}` : ""})`,
+      );
+      if (nativeBuild === "auto" && binary.buildType !== "localBuild")
+        log(`${name}: WARNING: no native build in use (run \`npm run build:native\` first); the report labels this run "${binary.buildType}"`);
     }
     await warmUp(server.url, cfg.modelName);
     const probe = await probeStream(target);
@@ -129,14 +161,25 @@ async function runEngine(
       const t0 = performance.now();
       const { samples: _s, ...r } = await runCell(target, cell);
       results.push({ ...r, promptTokens: cell.promptTokens, maxTokens: cell.maxTokens });
-      log(`${name}: prompt ${cell.promptTokens} c${cell.concurrency}: ${r.outputTokensPerSecond.toFixed(1)} tok/s, TTFT p50 ${r.ttftMs.p50.toFixed(0)} ms, ITL p50 ${r.itlMs.p50.toFixed(1)} ms (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      log(
+        `${name}: prompt ${cell.promptTokens} c${cell.concurrency}: ${r.outputTokensPerSecond.toFixed(1)} tok/s, TTFT p50 ${r.ttftMs.p50.toFixed(0)} ms, ITL p50 ${r.itlMs.p50.toFixed(1)} ms (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+      );
     }
     let mixedResult: EngineRun["mixed"];
     if (mixed) {
       mixedResult = await runMixed(target);
-      log(`${name}: mixed: long TTFT p50 ${mixedResult.longTtftMs.p50.toFixed(0)} ms, running ITL p99 ${mixedResult.runningItlUnloadedMs.p99.toFixed(0)} → ${mixedResult.runningItlLoadedMs.p99.toFixed(0)} ms`);
+      log(
+        `${name}: mixed: long TTFT p50 ${mixedResult.longTtftMs.p50.toFixed(0)} ms, running ITL p99 ${mixedResult.runningItlUnloadedMs.p99.toFixed(0)} → ${mixedResult.runningItlLoadedMs.p99.toFixed(0)} ms`,
+      );
     }
-    return { probe, cells: results, command, loadAvg: [loadBefore, loadavg()[0] ?? NaN], ...(mixedResult ? { mixed: mixedResult } : {}), ...(binary ? { binary } : {}) };
+    return {
+      probe,
+      cells: results,
+      command,
+      loadAvg: [loadBefore, loadavg()[0] ?? NaN],
+      ...(mixedResult ? { mixed: mixedResult } : {}),
+      ...(binary ? { binary } : {}),
+    };
   } finally {
     await server.stop();
     log(`${name}: stopped`);
@@ -155,7 +198,10 @@ function log(line: string): void {
 }
 
 main().catch((err: unknown) => {
-  const cause = err instanceof Error && err.cause !== undefined ? `\ncause: ${String(err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : err.cause)}` : "";
+  const cause =
+    err instanceof Error && err.cause !== undefined
+      ? `\ncause: ${String(err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : err.cause)}`
+      : "";
   process.stderr.write(`bench:anchor failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}${cause}\n`);
   process.exitCode = 1;
 });

@@ -37,10 +37,21 @@ export async function probeStream(t: Target): Promise<StreamProbe> {
   const res = await fetch(`${t.url}/v1/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: t.model, prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
+    body: JSON.stringify({
+      model: t.model,
+      prompt,
+      max_tokens: maxTokens,
+      temperature: 0,
+      ignore_eos: true,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
   });
   const body = await res.text();
-  let frames = 0, contentChunks = 0, emptyTextChunks = 0, sawDone = false;
+  let frames = 0,
+    contentChunks = 0,
+    emptyTextChunks = 0,
+    sawDone = false;
   let usage: Frame["usage"] = null;
   for (const raw of body.split("\n\n")) {
     const line = raw.trim();

@@ -22,7 +22,10 @@ export async function runBatchInvariance(cfg: BenchConfig): Promise<InvarianceRe
   try {
     await warmUp(server.url, cfg.modelName);
     const out: InvarianceResult[] = [];
-    for (const mode of [{ name: "greedy", temperature: 0 }, { name: "seeded, temperature 1", temperature: 1 }]) {
+    for (const mode of [
+      { name: "greedy", temperature: 0 },
+      { name: "seeded, temperature 1", temperature: 1 },
+    ]) {
       out.push(await probe(server.url, cfg.modelName, mode.name, mode.temperature, cfg.quick ? 3 : 6));
     }
     return out;

@@ -19,7 +19,15 @@ export async function runThroughput(cfg: BenchConfig): Promise<ThroughputResult>
   try {
     await warmUp(server.url, cfg.modelName);
     for (const c of levels) {
-      const { samples: _s, ...r } = await runLoad({ url: server.url, model: cfg.modelName, concurrency: c, requestsPerClient: c === 1 ? 5 : 2, promptTokens: 128, maxTokens: 128, label: `c${c}` });
+      const { samples: _s, ...r } = await runLoad({
+        url: server.url,
+        model: cfg.modelName,
+        concurrency: c,
+        requestsPerClient: c === 1 ? 5 : 2,
+        promptTokens: 128,
+        maxTokens: 128,
+        label: `c${c}`,
+      });
       runs.push(r);
     }
   } finally {
@@ -35,7 +43,15 @@ async function runLag64(cfg: BenchConfig, runs: Omit<LoadResult, "samples">[]): 
   const server = await startBenchServer(serverFlags(cfg, ["--parallel", "64", "--ctx-size", String(64 * 512)]));
   try {
     await warmUp(server.url, cfg.modelName);
-    const { samples: _s, ...r } = await runLoad({ url: server.url, model: cfg.modelName, concurrency: 64, requestsPerClient: 1, promptTokens: 128, maxTokens: cfg.quick ? 32 : 128, label: "c64" });
+    const { samples: _s, ...r } = await runLoad({
+      url: server.url,
+      model: cfg.modelName,
+      concurrency: 64,
+      requestsPerClient: 1,
+      promptTokens: 128,
+      maxTokens: cfg.quick ? 32 : 128,
+      label: "c64",
+    });
     runs.push(r);
     return await mainThreadLag(server.url);
   } finally {

@@ -39,7 +39,9 @@ export async function runTransports(cfg: BenchConfig): Promise<TransportRun[]> {
     // One unmeasured round with all three at once: the first 64-stream round on a fresh server ran ~35% faster than
     // later ones (measured: 12.1 s vs 17.5–22.3 s), which favoured whichever transport went first.
     const kinds = ["sse", "ws", "grpc"] as const;
-    await Promise.all(Array.from({ length: STREAMS }, (_, i) => one(kinds[i % 3] as TransportRun["transport"], server.url, grpcPort, cfg.modelName, `${nonce()} warm-up`)));
+    await Promise.all(
+      Array.from({ length: STREAMS }, (_, i) => one(kinds[i % 3] as TransportRun["transport"], server.url, grpcPort, cfg.modelName, `${nonce()} warm-up`)),
+    );
     // Twice over: a round's wall time ends with its slowest stream, so one unlucky round moves a transport's tok/s.
     const order = ["sse", "ws", "grpc", "grpc", "ws", "sse", "sse", "ws", "grpc", "grpc", "ws", "sse"] as const;
     const wallS = new Map<string, number>();
@@ -47,9 +49,13 @@ export async function runTransports(cfg: BenchConfig): Promise<TransportRun[]> {
     const ttfts = new Map<string, number[]>();
     for (const transport of order) {
       const t0 = performance.now();
-      const samples = await Promise.all(Array.from({ length: STREAMS }, () => one(transport, server.url, grpcPort, cfg.modelName, `${nonce()} ${nonce()}: tell me more`)));
+      const samples = await Promise.all(
+        Array.from({ length: STREAMS }, () => one(transport, server.url, grpcPort, cfg.modelName, `${nonce()} ${nonce()}: tell me more`)),
+      );
       const roundS = (performance.now() - t0) / 1000;
-      process.stderr.write(`[bench] transports: ${transport} round ${roundS.toFixed(1)} s, TTFT max ${Math.max(...samples.map((x) => x.ttftMs)).toFixed(0)} ms\n`);
+      process.stderr.write(
+        `[bench] transports: ${transport} round ${roundS.toFixed(1)} s, TTFT max ${Math.max(...samples.map((x) => x.ttftMs)).toFixed(0)} ms\n`,
+      );
       wallS.set(transport, (wallS.get(transport) ?? 0) + roundS);
       tokens.set(transport, (tokens.get(transport) ?? 0) + samples.reduce((n, s) => n + s.tokens, 0));
       ttfts.set(transport, [...(ttfts.get(transport) ?? []), ...samples.map((s) => s.ttftMs)]);
@@ -63,7 +69,14 @@ export async function runTransports(cfg: BenchConfig): Promise<TransportRun[]> {
     }
     return kinds.map((t) => {
       const r = row(t);
-      return { transport: t, outputTokensPerSecond: r.tps, ttftMs: r.ttft, tokensPerSecondVsSse: r.tps / sse.tps, ttftP50VsSse: r.ttft.p50 / sse.ttft.p50, aloneTtftMs: percentiles(alone.get(t) ?? []) };
+      return {
+        transport: t,
+        outputTokensPerSecond: r.tps,
+        ttftMs: r.ttft,
+        tokensPerSecondVsSse: r.tps / sse.tps,
+        ttftP50VsSse: r.ttft.p50 / sse.ttft.p50,
+        aloneTtftMs: percentiles(alone.get(t) ?? []),
+      };
     });
   } finally {
     await server.stop();
@@ -89,7 +102,15 @@ async function sse(url: string, model: string, content: string): Promise<Sample>
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, messages: [{ role: "user", content }], max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
+    body: JSON.stringify({
+      model,
+      messages: [{ role: "user", content }],
+      max_tokens: MAX_TOKENS,
+      temperature: 0,
+      ignore_eos: true,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
   });
   let first = 0;
   let tokens = 0;
@@ -116,7 +137,9 @@ function ws(url: string, model: string, content: string): Promise<Sample> {
   return new Promise((resolve, reject) => {
     sock.on("open", () => {
       sock.send(JSON.stringify({ type: "session.update", session: { temperature: 0, max_output_tokens: MAX_TOKENS, ignore_eos: true } }));
-      sock.send(JSON.stringify({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: content }] } }));
+      sock.send(
+        JSON.stringify({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: content }] } }),
+      );
       sock.send(JSON.stringify({ type: "response.create" }));
     });
     sock.on("message", (data) => {
@@ -141,7 +164,12 @@ function grpc(port: number, model: string, content: string): Promise<Sample> {
   const t0 = performance.now();
   let first = 0;
   let tokens = 0;
-  const call = grpcClient.Chat({ model, messages: [{ role: "user", content }], sampling: { temperature: 0 }, stopping: { max_tokens: MAX_TOKENS, ignore_eos: true } });
+  const call = grpcClient.Chat({
+    model,
+    messages: [{ role: "user", content }],
+    sampling: { temperature: 0 },
+    stopping: { max_tokens: MAX_TOKENS, ignore_eos: true },
+  });
   return new Promise((resolve, reject) => {
     call.on("data", (m: Record<string, unknown>) => {
       if (m["delta"] !== undefined && first === 0) first = performance.now();

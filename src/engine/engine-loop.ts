@@ -40,7 +40,12 @@ export class EngineLoop {
   private stopping = false;
   private lastStep = { ms: 0, tokens: 0, decode: 0, prefill: 0 };
 
-  constructor(private readonly backend: ModelBackend, opts: SchedulerOptions, private readonly sink: EngineLoopSink, prompts?: PromptBuilder) {
+  constructor(
+    private readonly backend: ModelBackend,
+    opts: SchedulerOptions,
+    private readonly sink: EngineLoopSink,
+    prompts?: PromptBuilder,
+  ) {
     this.scheduler = new Scheduler(opts);
     this.prompts = prompts ?? new PromptBuilder(backend);
   }
@@ -167,7 +172,12 @@ export class EngineLoop {
       const seq = this.finish(id, "cancelled");
       if (seq === undefined) continue;
       const error: ErrorData | undefined = reason === "deadline_exceeded" ? cancelledError(reason).toData() : undefined;
-      events.push({ id, text: "", tokenIds: [], finish: { reason: "cancelled", usage: usageOf(seq), ...(error ? { error } : {}), ...(timings ? { timings } : {}) } });
+      events.push({
+        id,
+        text: "",
+        tokenIds: [],
+        finish: { reason: "cancelled", usage: usageOf(seq), ...(error ? { error } : {}), ...(timings ? { timings } : {}) },
+      });
     }
     this.cancels.clear();
     return events;

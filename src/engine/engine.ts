@@ -191,14 +191,17 @@ export class Engine {
     const n = (this.restarts.get(key) ?? 0) + 1;
     this.restarts.set(key, n);
     this.opts.log("error", "engine worker died; restarting", { model: m.name, worker: dead.data.workerId, why, restarts: n });
-    setTimeout(() => {
-      if (this.closing) return;
-      const pool = this.workers.get(m.name);
-      if (pool === undefined) return;
-      const fresh = this.spawn(m, dead.data.workerId);
-      pool[pool.indexOf(dead)] = fresh;
-      fresh.ready().catch((err: unknown) => this.opts.log("error", "engine worker failed to restart", { model: m.name, why: String(err) }));
-    }, RESTART_DELAY_MS * Math.min(n, 10)).unref();
+    setTimeout(
+      () => {
+        if (this.closing) return;
+        const pool = this.workers.get(m.name);
+        if (pool === undefined) return;
+        const fresh = this.spawn(m, dead.data.workerId);
+        pool[pool.indexOf(dead)] = fresh;
+        fresh.ready().catch((err: unknown) => this.opts.log("error", "engine worker failed to restart", { model: m.name, why: String(err) }));
+      },
+      RESTART_DELAY_MS * Math.min(n, 10),
+    ).unref();
   }
 }
 

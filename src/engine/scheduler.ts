@@ -49,7 +49,13 @@ export class Scheduler {
   constructor(private readonly opts: SchedulerOptions) {
     if (opts.batchSize < opts.slots) throw new InvariantError("batchSize must be >= slots");
     this.slots = new SlotTable(opts.slots);
-    this.budget = new PrefillBudget({ maxChunk: opts.prefillChunk, itlFactor: opts.prefillItlFactor ?? 0, itlFloorMs: opts.prefillItlFloorMs ?? 0, burstRatio: opts.prefillBurstRatio ?? 0, batchSize: opts.batchSize });
+    this.budget = new PrefillBudget({
+      maxChunk: opts.prefillChunk,
+      itlFactor: opts.prefillItlFactor ?? 0,
+      itlFloorMs: opts.prefillItlFloorMs ?? 0,
+      burstRatio: opts.prefillBurstRatio ?? 0,
+      batchSize: opts.batchSize,
+    });
   }
 
   /** The current steered prefill chunk (for stats). */

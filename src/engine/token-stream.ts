@@ -6,8 +6,7 @@
 // takes the same path but keeps reading, so the reader still gets the final done(cancelled) with its usage.
 
 import type { ErrorData } from "../errors.js";
-import type { FinishReason, Usage } from "../request/generate-request.js";
-import type { TokenLogprobData } from "../request/generate-request.js";
+import type { FinishReason, TokenLogprobData, Usage } from "../request/generate-request.js";
 
 export type StreamEvent =
   | { readonly type: "accepted"; readonly promptTokens: number }
@@ -26,7 +25,10 @@ export class TokenStream implements AsyncIterable<StreamEvent> {
   private cancelAsked = false;
 
   /** onAbort is called once if the reader leaves before the stream ended. */
-  constructor(readonly id: string, private readonly onAbort: (id: string) => void) {}
+  constructor(
+    readonly id: string,
+    private readonly onAbort: (id: string) => void,
+  ) {}
 
   get isEnded(): boolean {
     return this.ended;

@@ -8,7 +8,15 @@ import type { EngineStats } from "../workers/worker-messages.js";
 import { METRICS, VLLM_COMPAT, type MetricDef } from "./metric-names.js";
 
 export interface GaugeSnapshot {
-  readonly models: readonly { readonly model: string; readonly running: number; readonly waiting: number; readonly kvUsed: number; readonly kvTotal: number; readonly slotsBusy: number; readonly slots: number }[];
+  readonly models: readonly {
+    readonly model: string;
+    readonly running: number;
+    readonly waiting: number;
+    readonly kvUsed: number;
+    readonly kvTotal: number;
+    readonly slotsBusy: number;
+    readonly slots: number;
+  }[];
   readonly activeStreams: ReadonlyMap<string, number>;
   readonly eventLoopLagP99Ms: number;
 }
@@ -20,7 +28,10 @@ export class PrometheusExporter implements EngineObserver {
   private readonly m = new Map<string, AnyMetric>();
   private readonly lastStep = new Map<string, number>();
 
-  constructor(private readonly snapshot: () => GaugeSnapshot, private readonly vllmCompat: boolean) {
+  constructor(
+    private readonly snapshot: () => GaugeSnapshot,
+    private readonly vllmCompat: boolean,
+  ) {
     collectDefaultMetrics({ register: this.registry });
     for (const def of Object.values(METRICS)) this.register(def);
     if (vllmCompat) for (const def of Object.values(VLLM_COMPAT)) this.register(def);
@@ -77,7 +88,8 @@ export class PrometheusExporter implements EngineObserver {
 
   private refreshGauges(): void {
     const snap = this.snapshot();
-    for (const g of [METRICS.running, METRICS.waiting, METRICS.kvUsage, METRICS.slotsBusy, METRICS.slotsFree, METRICS.activeStreams]) this.gauge(g.name).reset();
+    for (const g of [METRICS.running, METRICS.waiting, METRICS.kvUsage, METRICS.slotsBusy, METRICS.slotsFree, METRICS.activeStreams])
+      this.gauge(g.name).reset();
     for (const s of snap.models) {
       const kv = s.kvTotal > 0 ? s.kvUsed / s.kvTotal : 0;
       this.setBoth(METRICS.running.name, VLLM_COMPAT.running.name, s.model, s.running);

@@ -12,8 +12,7 @@ export type ChatRoleWire = "system" | "developer" | "user" | "assistant" | "tool
 
 /** Only `text` parts are supported; other part types are listed so the parser can name them in its 400. */
 export type ChatContentPart =
-  | { readonly type: "text"; readonly text: string }
-  | { readonly type: "image_url" | "input_audio" | "file" | "refusal"; readonly [key: string]: unknown };
+  { readonly type: "text"; readonly text: string } | { readonly type: "image_url" | "input_audio" | "file" | "refusal"; readonly [key: string]: unknown };
 
 export interface ChatMessageWire {
   readonly role: ChatRoleWire;

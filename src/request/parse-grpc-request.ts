@@ -30,7 +30,13 @@ export function parseGrpcTokenize(message: unknown): TokenizeRequest {
   const m = asObject(message);
   const messages = isPlainObject(m["messages"]) ? m["messages"]["messages"] : undefined;
   if (m["text"] === undefined && messages === undefined) throw new LoomError("invalid_request", "Set `text` or `messages`.", "text");
-  return parseTokenizeRequest({ model: m["model"], prompt: m["text"], messages, add_special_tokens: m["add_special_tokens"], return_token_strs: m["return_token_strs"] });
+  return parseTokenizeRequest({
+    model: m["model"],
+    prompt: m["text"],
+    messages,
+    add_special_tokens: m["add_special_tokens"],
+    return_token_strs: m["return_token_strs"],
+  });
 }
 
 /**

@@ -4,14 +4,7 @@
 
 import { randomInt } from "node:crypto";
 import { echo, LoomError } from "../errors.js";
-import {
-  DEFAULT_SAMPLING,
-  markValidated,
-  type GenerateRequest,
-  type PromptInput,
-  type SamplingParams,
-  type StoppingParams,
-} from "./generate-request.js";
+import { DEFAULT_SAMPLING, markValidated, type GenerateRequest, type PromptInput, type SamplingParams, type StoppingParams } from "./generate-request.js";
 
 export type JsonObject = Readonly<Record<string, unknown>>;
 
@@ -195,9 +188,7 @@ function parseStop(body: JsonObject): string[] {
 /** Non-negative integer token ids; `param` names the array so each bad element is reported as param[i]. */
 export function checkTokenIds(value: unknown, param: string): number[] {
   if (!Array.isArray(value)) throw invalid(param, `\`${param}\` must be an array of token ids. Given: ${show(value)}`);
-  return value.map((id: unknown, i) =>
-    checkNumber(id, `${param}[${i}]`, { min: 0, max: Infinity, integer: true, text: "a non-negative integer token id" }),
-  );
+  return value.map((id: unknown, i) => checkNumber(id, `${param}[${i}]`, { min: 0, max: Infinity, integer: true, text: "a non-negative integer token id" }));
 }
 
 const MAX_TOKENS_RANGE: Range = { min: 1, max: Infinity, integer: true, text: "a positive integer or null" };

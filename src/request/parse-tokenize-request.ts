@@ -34,7 +34,8 @@ export function parseTokenizeRequest(body: unknown): TokenizeRequest {
   const returnTokenStrs = optionalBoolean(obj, "return_token_strs", false);
   if (hasMessages) {
     // The chat template writes its own special tokens; a knob that did nothing would mislead.
-    if (present(obj, "add_special_tokens") !== undefined) throw invalid("add_special_tokens", "`add_special_tokens` applies to `prompt` only; chat messages are tokenized as Chat tokenizes them.");
+    if (present(obj, "add_special_tokens") !== undefined)
+      throw invalid("add_special_tokens", "`add_special_tokens` applies to `prompt` only; chat messages are tokenized as Chat tokenizes them.");
     return { model, input: { kind: "chat", messages: parseMessages(obj) }, returnTokenStrs };
   }
   if (typeof prompt !== "string") throw invalid("prompt", `\`prompt\` must be a string. Given: ${show(prompt)}`);

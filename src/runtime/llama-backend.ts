@@ -67,10 +67,9 @@ export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<Llama
  * none matches, while the prebuilt lookup ignores custom options: that is how `--native-build never` forces the
  * prebuilt (verified: buildType "prebuilt"; `auto` gives "localBuild" when one exists). Never compiles or downloads.
  */
-export function binarySelectionOptions(nativeBuild: "auto" | "never"): Pick<
-  LlamaOptions,
-  "build" | "usePrebuiltBinaries" | "skipDownload" | "cmakeOptions" | "existingPrebuiltBinaryMustMatchBuildOptions"
-> {
+export function binarySelectionOptions(
+  nativeBuild: "auto" | "never",
+): Pick<LlamaOptions, "build" | "usePrebuiltBinaries" | "skipDownload" | "cmakeOptions" | "existingPrebuiltBinaryMustMatchBuildOptions"> {
   const base = { build: "never", usePrebuiltBinaries: true, skipDownload: true } as const;
   if (nativeBuild === "auto") return base;
   return { ...base, cmakeOptions: { LOOM_FORCE_PREBUILT: "1" }, existingPrebuiltBinaryMustMatchBuildOptions: false };

@@ -17,7 +17,10 @@ export class PromptBuilder {
   private readonly template: Template;
 
   /** `offThread` tokenizes texts longer than INLINE_TOKENIZE_CHARS; without one (tests) everything runs inline. */
-  constructor(private readonly backend: ModelBackend, private readonly offThread: TextTokenizer | null = null) {
+  constructor(
+    private readonly backend: ModelBackend,
+    private readonly offThread: TextTokenizer | null = null,
+  ) {
     this.template = new Template(backend.info.chatTemplate ?? FALLBACK_TEMPLATE);
   }
 

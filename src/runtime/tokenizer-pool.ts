@@ -65,7 +65,10 @@ export class TokenizerPool implements TextTokenizer {
     if (w === undefined) return;
     this.running = this.pool
       .run(w.task)
-      .then((ids) => w.resolve(ids === null ? [] : Array.from(ids)), (err: unknown) => w.reject(LoomError.from(err)))
+      .then(
+        (ids) => w.resolve(ids === null ? [] : Array.from(ids)),
+        (err: unknown) => w.reject(LoomError.from(err)),
+      )
       .finally(() => {
         this.running = null;
         if (!this.closed) this.next();

@@ -10,7 +10,8 @@ export interface TokenizerThreadData {
   readonly nativeBuild: "auto" | "never";
 }
 
-export type TokenizerTask = { readonly kind: "tokenize"; readonly text: string; readonly special: boolean; readonly addBos: boolean } | { readonly kind: "dispose" };
+export type TokenizerTask =
+  { readonly kind: "tokenize"; readonly text: string; readonly special: boolean; readonly addBos: boolean } | { readonly kind: "dispose" };
 
 const data = Piscina.workerData as TokenizerThreadData;
 const vocab = loadVocabTokenizer(data.modelPath, data.nativeBuild);

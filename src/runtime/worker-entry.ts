@@ -65,7 +65,14 @@ async function main(): Promise<void> {
   const prompts = new PromptBuilder(backend, tokenizer);
   const loop = new EngineLoop(
     backend,
-    { slots: data.slots, batchSize: data.batchSize, prefillChunk: data.prefillChunk, prefillItlFactor: data.prefillItlFactor, prefillItlFloorMs: data.prefillItlFloorMs, prefillBurstRatio: data.prefillBurstRatio },
+    {
+      slots: data.slots,
+      batchSize: data.batchSize,
+      prefillChunk: data.prefillChunk,
+      prefillItlFactor: data.prefillItlFactor,
+      prefillItlFloorMs: data.prefillItlFloorMs,
+      prefillBurstRatio: data.prefillBurstRatio,
+    },
     {
       accepted: (id, promptTokens) => post({ type: "accepted", id, promptTokens }),
       rejected: (id, error) => post({ type: "rejected", id, error }),

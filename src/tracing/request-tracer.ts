@@ -45,7 +45,11 @@ export class RequestTracer {
     const prefillStart = decodeStart - t.prefillMs;
     const queueStart = prefillStart - t.queueMs;
     const ctx = trace.setSpan(context.active(), root);
-    for (const [name, from, to] of [["queue", queueStart, prefillStart], ["prefill", prefillStart, decodeStart], ["decode", decodeStart, end]] as const) {
+    for (const [name, from, to] of [
+      ["queue", queueStart, prefillStart],
+      ["prefill", prefillStart, decodeStart],
+      ["decode", decodeStart, end],
+    ] as const) {
       this.tracer.startSpan(name, { startTime: from }, ctx).end(to);
     }
   }

@@ -56,7 +56,10 @@ export class WorkerClient {
   private readonly stoppedPromise: Promise<void>;
   private rejectReady: (e: Error) => void = () => {};
 
-  constructor(readonly data: EngineWorkerData, private readonly events: WorkerClientEvents) {
+  constructor(
+    readonly data: EngineWorkerData,
+    private readonly events: WorkerClientEvents,
+  ) {
     this.worker = new Worker(workerEntry(), { workerData: data, name: `loom-engine-${data.modelName}-${data.workerId}` });
     this.readyPromise = new Promise((resolve, reject) => {
       this.rejectReady = reject;

@@ -49,7 +49,13 @@ function driver(): TransportDriver {
         call.on("end", () => {
           const f = finished as Msg;
           const u = f["usage"] as Msg;
-          resolve({ text, deltas, promptTokens: Number(u["prompt_tokens"]), completionTokens: Number(u["completion_tokens"]), finish: f["reason"] === "FINISH_REASON_LENGTH" ? "length" : "stop" });
+          resolve({
+            text,
+            deltas,
+            promptTokens: Number(u["prompt_tokens"]),
+            completionTokens: Number(u["completion_tokens"]),
+            finish: f["reason"] === "FINISH_REASON_LENGTH" ? "length" : "stop",
+          });
         });
       }),
     cancelAfterFirstDelta: (content) =>

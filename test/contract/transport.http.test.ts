@@ -17,7 +17,14 @@ function driver(): TransportDriver {
   const messages = (content: string) => [{ role: "user" as const, content }];
   return {
     async stream(content, maxTokens): Promise<StreamResult> {
-      const s = await h.client.chat.completions.create({ model: TEST_MODEL, messages: messages(content), max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } });
+      const s = await h.client.chat.completions.create({
+        model: TEST_MODEL,
+        messages: messages(content),
+        max_tokens: maxTokens,
+        temperature: 0,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
       let text = "";
       let deltas = 0;
       let finish: string | null = null;
@@ -34,11 +41,19 @@ function driver(): TransportDriver {
       return { text, deltas, promptTokens: usage?.prompt_tokens ?? 0, completionTokens: usage?.completion_tokens ?? 0, finish: finish as "stop" | "length" };
     },
     async cancelAfterFirstDelta(content) {
-      const s = await h.client.chat.completions.create({ model: TEST_MODEL, messages: messages(content), max_tokens: 3000, stream: true, ...({ ignore_eos: true } as object) });
+      const s = await h.client.chat.completions.create({
+        model: TEST_MODEL,
+        messages: messages(content),
+        max_tokens: 3000,
+        stream: true,
+        ...({ ignore_eos: true } as object),
+      });
       for await (const _c of s) break; // the SDK aborts the request
     },
     async badTemperature() {
-      const err = (await h.client.chat.completions.create({ model: TEST_MODEL, messages: messages("x"), temperature: 9 }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+      const err = (await h.client.chat.completions
+        .create({ model: TEST_MODEL, messages: messages("x"), temperature: 9 })
+        .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
       return { code: String(err.status), message: err.message };
     },
     close: async () => {},

@@ -63,7 +63,13 @@ function driver(): TransportDriver {
       });
       ws.close();
       const r = done["response"] as { status: string; usage: { input_tokens: number; output_tokens: number } };
-      return { text, deltas, promptTokens: r.usage.input_tokens, completionTokens: r.usage.output_tokens, finish: r.status === "incomplete" ? "length" : "stop" };
+      return {
+        text,
+        deltas,
+        promptTokens: r.usage.input_tokens,
+        completionTokens: r.usage.output_tokens,
+        finish: r.status === "incomplete" ? "length" : "stop",
+      };
     },
     async cancelAfterFirstDelta(content) {
       const { ws, events } = await open();

@@ -45,7 +45,8 @@ function sendBody(size: number, chunked: boolean): Promise<{ status: number; bod
     const framing = chunked ? "Transfer-Encoding: chunked" : `Content-Length: ${size}`;
     socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: loom\r\nContent-Type: application/json\r\n${framing}\r\n\r\n`);
     const chunk = Buffer.alloc(1024 * 1024, 0x20);
-    for (let sent = 0; sent < size; sent += chunk.length) socket.write(chunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]) : chunk);
+    for (let sent = 0; sent < size; sent += chunk.length)
+      socket.write(chunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]) : chunk);
     socket.end(chunked ? "0\r\n\r\n" : "");
   });
 }
@@ -151,7 +152,9 @@ describe("bad requests", () => {
   it("429s with Retry-After when the queue is full, then recovers", async () => {
     // 4 slots + 1 queued are allowed; the 6th concurrent request is refused.
     const long = { ...ok, max_tokens: 600, ignore_eos: true };
-    const held = Array.from({ length: 5 }, () => fetch(`${h.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify(long), headers: { "content-type": "application/json" } }));
+    const held = Array.from({ length: 5 }, () =>
+      fetch(`${h.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify(long), headers: { "content-type": "application/json" } }),
+    );
     const inFlight = async (): Promise<number> => (await engineStatus(h.url)).models[0]?.workers[0]?.inFlight ?? 0;
     expect(await eventually(async () => (await inFlight()) === 5, 10_000)).toBe(true);
     const refused = await post("/v1/chat/completions", JSON.stringify(ok));

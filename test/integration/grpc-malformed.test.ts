@@ -104,7 +104,13 @@ describe("gRPC: malformed messages", () => {
 
   it("answers a ChatSession message that decodes to no action with an error reply; the stream goes on", async () => {
     const { requestSerialize, responseDeserialize } = (loadGenerationProto()["loom.v1.Generation"] as unknown as Record<string, Codec>)["ChatSession"] as Codec;
-    const call = raw.makeBidiStreamRequest("/loom.v1.Generation/ChatSession", (m: Msg | Buffer) => (Buffer.isBuffer(m) ? m : requestSerialize(m)), responseDeserialize, new Metadata(), {});
+    const call = raw.makeBidiStreamRequest(
+      "/loom.v1.Generation/ChatSession",
+      (m: Msg | Buffer) => (Buffer.isBuffer(m) ? m : requestSerialize(m)),
+      responseDeserialize,
+      new Metadata(),
+      {},
+    );
     const replies: Msg[] = [];
     call.on("data", (m: Msg) => replies.push(m));
     const ended = new Promise<StatusObject>((resolve) => call.on("status", resolve));
@@ -121,7 +127,8 @@ describe("gRPC: malformed messages", () => {
 
   it("refuses well-formed messages with out-of-range values through the shared validator", async () => {
     const generate = async (req: Msg): Promise<ServiceError | null> => (await collect(c.Generate({ model: TEST_MODEL, text: "x", ...req }))).error;
-    const chat = async (req: Msg): Promise<ServiceError | null> => (await collect(c.Chat({ model: TEST_MODEL, messages: [{ role: "user", content: "x" }], ...req }))).error;
+    const chat = async (req: Msg): Promise<ServiceError | null> =>
+      (await collect(c.Chat({ model: TEST_MODEL, messages: [{ role: "user", content: "x" }], ...req }))).error;
     const expectations: [Promise<ServiceError | null>, number, RegExp][] = [
       [generate({ stopping: { max_tokens: -1 } }), status.INVALID_ARGUMENT, /max_tokens/],
       [generate({ sampling: { temperature: 5 } }), status.INVALID_ARGUMENT, /temperature/],

@@ -62,7 +62,10 @@ class Session {
 
   /** Text of the deltas answering the client message `eventId`. */
   text(eventId: string): string {
-    return this.received.filter((m) => m["event_id"] === eventId && m["delta"]).map((m) => (m["delta"] as Msg)["text"]).join("");
+    return this.received
+      .filter((m) => m["event_id"] === eventId && m["delta"])
+      .map((m) => (m["delta"] as Msg)["text"])
+      .join("");
   }
 }
 
@@ -96,7 +99,12 @@ describe("gRPC ChatSession", () => {
     const http = await h.client.chat.completions.create({
       model: TEST_MODEL,
       max_tokens: 1,
-      messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Hello there" }, { role: "assistant", content: reply }, { role: "user", content: "And then?" }],
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "Hello there" },
+        { role: "assistant", content: reply },
+        { role: "user", content: "And then?" },
+      ],
     });
     expect(u2["prompt_tokens"]).toBe(http.usage?.prompt_tokens);
     s.call.end();
@@ -112,13 +120,20 @@ describe("gRPC ChatSession", () => {
       expect(e["event_id"]).toBe(id);
       return errorOf(e);
     };
-    expect(await refused({ configure: { model: TEST_MODEL, sampling: { temperature: 5 } } }, "temp")).toMatchObject({ code: "INVALID_ARGUMENT", param: "temperature", message: expect.stringMatching(/temperature/) });
+    expect(await refused({ configure: { model: TEST_MODEL, sampling: { temperature: 5 } } }, "temp")).toMatchObject({
+      code: "INVALID_ARGUMENT",
+      param: "temperature",
+      message: expect.stringMatching(/temperature/),
+    });
     expect(await refused({ configure: { model: "nope" } }, "model")).toMatchObject({ code: "NOT_FOUND", param: "model" });
     expect(await refused({ respond: {} }, "empty")).toMatchObject({ code: "INVALID_ARGUMENT" });
     expect(await refused({}, "nothing")).toMatchObject({ code: "INVALID_ARGUMENT", param: "action" });
     expect(await refused({ cancel: {} }, "no-turn")).toMatchObject({ code: "INVALID_ARGUMENT" });
     expect(await refused({ append: { messages: [] } }, "no-messages")).toMatchObject({ code: "INVALID_ARGUMENT", param: "messages" });
-    expect(await refused({ append: { messages: [{ role: "robot", content: "x" }] } }, "role")).toMatchObject({ code: "INVALID_ARGUMENT", param: "messages[0].role" });
+    expect(await refused({ append: { messages: [{ role: "robot", content: "x" }] } }, "role")).toMatchObject({
+      code: "INVALID_ARGUMENT",
+      param: "messages[0].role",
+    });
     s.send({ configure: { model: TEST_MODEL, sampling: { temperature: 0 }, stopping: { max_tokens: 4 } } });
     s.send(user("Hi"));
     expect(await refused({ respond: { stopping: { max_tokens: -1 } } }, "negative")).toMatchObject({ code: "INVALID_ARGUMENT", param: "max_tokens" });

@@ -27,7 +27,25 @@ let h: Harness;
 
 /** A P-256 key and a one-day self-signed certificate for localhost and 127.0.0.1. */
 function makeCert(cert: string, key: string): void {
-  const args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"];
+  const args = [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+  ];
   const r = spawnSync("openssl", args, { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
 }

@@ -2,7 +2,17 @@
 // streaming, the same text as HTTP, errors as gRPC status codes, cancel and deadline free the slot, health, auth.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentials, loadPackageDefinition, Metadata, status, type Client, type ClientDuplexStream, type ClientReadableStream, type ServiceError, type StatusObject } from "@grpc/grpc-js";
+import {
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  status,
+  type Client,
+  type ClientDuplexStream,
+  type ClientReadableStream,
+  type ServiceError,
+  type StatusObject,
+} from "@grpc/grpc-js";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { loadSync } from "@grpc/proto-loader";
 import { busySlots, eventually, startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
@@ -49,7 +59,9 @@ afterAll(async () => {
 describe("gRPC Generation", () => {
   it("streams deltas then one finished message, with the same text as the HTTP API", async () => {
     const c = client(h.server.grpcPort as number);
-    const { messages, error } = await collect(c.Generate({ model: TEST_MODEL, text: "Once upon a time", sampling: { temperature: 0 }, stopping: { max_tokens: 10 } }));
+    const { messages, error } = await collect(
+      c.Generate({ model: TEST_MODEL, text: "Once upon a time", sampling: { temperature: 0 }, stopping: { max_tokens: 10 } }),
+    );
     expect(error).toBeNull();
     const last = messages[messages.length - 1]?.["finished"] as Msg;
     expect(last["reason"]).toBe("FINISH_REASON_LENGTH");
@@ -61,7 +73,9 @@ describe("gRPC Generation", () => {
 
   it("serves Chat and ListModels", async () => {
     const c = client(h.server.grpcPort as number);
-    const { messages, error } = await collect(c.Chat({ model: TEST_MODEL, messages: [{ role: "user", content: "hi" }], stopping: { max_tokens: 5 }, top_logprobs: 2 }));
+    const { messages, error } = await collect(
+      c.Chat({ model: TEST_MODEL, messages: [{ role: "user", content: "hi" }], stopping: { max_tokens: 5 }, top_logprobs: 2 }),
+    );
     expect(error).toBeNull();
     const deltas = messages.filter((m) => m["delta"] !== undefined).map((m) => m["delta"] as Msg);
     expect(deltas.flatMap((d) => d["logprobs"] as Msg[]).length).toBe(5);
@@ -100,7 +114,13 @@ describe("gRPC Generation", () => {
 
   it("answers grpc.health.v1 for the server and each model", async () => {
     const proto = loadSync(healthProtoPath, { keepCase: true, enums: String });
-    const Health = (loadPackageDefinition(proto) as unknown as { grpc: { health: { v1: { Health: new (a: string, c: unknown) => Client & { Check: (r: Msg, cb: (e: ServiceError | null, r?: Msg) => void) => void } } } } }).grpc.health.v1.Health;
+    const Health = (
+      loadPackageDefinition(proto) as unknown as {
+        grpc: {
+          health: { v1: { Health: new (a: string, c: unknown) => Client & { Check: (r: Msg, cb: (e: ServiceError | null, r?: Msg) => void) => void } } };
+        };
+      }
+    ).grpc.health.v1.Health;
     const hc = new Health(`127.0.0.1:${h.server.grpcPort}`, credentials.createInsecure());
     for (const service of ["", TEST_MODEL]) {
       const res = await new Promise<Msg>((resolve, reject) => hc.Check({ service }, (e, r) => (e ? reject(e) : resolve(r as Msg))));
@@ -117,7 +137,8 @@ describe("gRPC Generation", () => {
     meta.set("authorization", "Bearer sk-grpc");
     const ok = await collect(c.Generate({ model: TEST_MODEL, text: "x", stopping: { max_tokens: 2 } }, meta));
     expect(ok.error).toBeNull();
-    const tokenize = (m: Metadata): Promise<ServiceError | null> => new Promise((resolve) => c.Tokenize({ model: TEST_MODEL, text: "x" }, m, (err) => resolve(err)));
+    const tokenize = (m: Metadata): Promise<ServiceError | null> =>
+      new Promise((resolve) => c.Tokenize({ model: TEST_MODEL, text: "x" }, m, (err) => resolve(err)));
     expect((await tokenize(new Metadata()))?.code).toBe(status.UNAUTHENTICATED);
     expect(await tokenize(meta)).toBeNull();
     const session = c.ChatSession();

@@ -66,9 +66,10 @@ describe("GET /metrics", () => {
   });
 
   // reason for the skip: promtool comes from Debian's prometheus package, which .ci/run installs best-effort.
-  it.skipIf(!hasPromtool())("lints clean with promtool (skipped when Debian's prometheus package is not installed)", async () => { // reason: see above
+  it.skipIf(!hasPromtool())("lints clean with promtool (skipped when Debian's prometheus package is not installed)", async () => {
+    // reason: see above
     const text = await scrape();
-    let out = "";
+    let out: string;
     try {
       out = execFileSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
     } catch (err) {

@@ -25,11 +25,33 @@ async function spawnServe(env: NodeJS.ProcessEnv, extra: readonly string[], stde
   const base = { ...process.env };
   delete base.UV_THREADPOOL_SIZE;
   delete base.LOOM_RELAUNCHED;
-  const proc = spawn(process.execPath, [MAIN, "serve", "--model", `tiny=${model}`, "--port", "0", "--grpc-port", "off", "--threads", "1", "--threads-batch", "1", "--parallel", "2", "--log-level", "info", ...extra], {
-    env: { ...base, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true, // its own process group, as a shell gives a foreground job: Ctrl-C is a SIGINT to the group
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      MAIN,
+      "serve",
+      "--model",
+      `tiny=${model}`,
+      "--port",
+      "0",
+      "--grpc-port",
+      "off",
+      "--threads",
+      "1",
+      "--threads-batch",
+      "1",
+      "--parallel",
+      "2",
+      "--log-level",
+      "info",
+      ...extra,
+    ],
+    {
+      env: { ...base, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true, // its own process group, as a shell gives a foreground job: Ctrl-C is a SIGINT to the group
+    },
+  );
   started.push(proc);
   proc.stderr?.on("data", (d: Buffer) => {
     stderr.push(d.toString());
@@ -87,7 +109,11 @@ describe("loom serve process", () => {
     expect(status.mainThread.uvThreadpoolSize).toBe(2);
     expect(serverPid).not.toBe(proc.pid);
     expect(status.models[0]?.workers.map((w) => typeof w.backend?.buildType)).toEqual(["string", "string"]);
-    const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "tiny", prompt: "hi", max_tokens: 3 }) });
+    const res = await fetch(`${url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "tiny", prompt: "hi", max_tokens: 3 }),
+    });
     expect(res.status).toBe(200);
     proc.kill("SIGTERM");
     expect(await exited(proc)).toBe(0);
@@ -155,7 +181,9 @@ describe("bounded shutdown", () => {
     const httpPort = Number(new URL(url).port);
     // Prompts that take long to tokenize (emoji: llama.cpp's SentencePiece tokenizer is super-linear on them), queued.
     const heavy = JSON.stringify({ model: "tiny", messages: [{ role: "user", content: "😀".repeat(45_000) }], max_tokens: 1 });
-    const posts = Array.from({ length: 4 }, () => fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: heavy }).catch(() => null));
+    const posts = Array.from({ length: 4 }, () =>
+      fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: heavy }).catch(() => null),
+    );
     const grpc = generationClient<Client & { Generate: (req: Record<string, unknown>) => ClientReadableStream<unknown> }>(grpcPort);
     const call = grpc.Generate({ model: "tiny", text: "go on", stopping: { max_tokens: 4_000, ignore_eos: true } });
     call.on("error", () => {});

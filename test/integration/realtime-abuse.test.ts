@@ -63,10 +63,17 @@ async function sdkClient(url: string): Promise<Client> {
   };
 }
 
-const say = (text: string): Record<string, unknown> => ({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text }] } });
+const say = (text: string): Record<string, unknown> => ({
+  type: "conversation.item.create",
+  item: { type: "message", role: "user", content: [{ type: "input_text", text }] },
+});
 
 async function stillServing(url: string): Promise<void> {
-  const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: TEST_MODEL, prompt: "hi", max_tokens: 2 }) });
+  const res = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: TEST_MODEL, prompt: "hi", max_tokens: 2 }),
+  });
   expect(res.status).toBe(200);
 }
 
@@ -120,7 +127,12 @@ describe.each([
   it("when the queue is full", async () => {
     const body = { model: TEST_MODEL, prompt: "hold the slot", max_tokens: 3000, ignore_eos: true, stream: true };
     const ac = new AbortController();
-    const holder = await fetch(`${tight.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: ac.signal });
+    const holder = await fetch(`${tight.url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: ac.signal,
+    });
     const c = await open(tight.url);
     c.send(say("hello"));
     c.send({ type: "response.create" });
@@ -140,7 +152,12 @@ describe("response.create during drain", () => {
     // Keep the drain going with a long stream, then ask for a response on the open socket.
     const ac = new AbortController();
     const body = { model: TEST_MODEL, prompt: "keep draining", max_tokens: 3000, ignore_eos: true, stream: true };
-    const holder = await fetch(`${d.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: ac.signal });
+    const holder = await fetch(`${d.url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: ac.signal,
+    });
     const closing = d.server.close(3_000);
     c.send({ type: "response.create" });
     expect((await c.nextError()).code).toBe("unavailable");
@@ -168,7 +185,10 @@ describe("refused upgrades", () => {
     const r = await upgrade("/v1/chat/completions");
     expect(r.status).toBe(404);
     expect(r.type).toBe("application/json");
-    expect((JSON.parse(r.body) as { error: { code: string; message: string } }).error).toMatchObject({ code: "not_found", message: expect.stringMatching(/\/v1\/realtime/) });
+    expect((JSON.parse(r.body) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: "not_found",
+      message: expect.stringMatching(/\/v1\/realtime/),
+    });
   });
 
   it("for an unknown model, with the name cut short", async () => {

@@ -31,7 +31,10 @@ describe("Realtime over WebSocket (ws client)", () => {
     const r1 = done1["response"] as { status: string; usage: { output_tokens: number; input_tokens: number } };
     expect(r1.status).toBe("incomplete");
     expect(r1.usage.output_tokens).toBe(8);
-    const deltas = c.events.filter((e) => e.type === "response.output_text.delta").map((e) => e["delta"]).join("");
+    const deltas = c.events
+      .filter((e) => e.type === "response.output_text.delta")
+      .map((e) => e["delta"])
+      .join("");
     expect((c.events.find((e) => e.type === "response.output_text.done") as Event)["text"]).toBe(deltas);
     c.say("And then?");
     c.send({ type: "response.create" });

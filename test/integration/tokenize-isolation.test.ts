@@ -13,7 +13,13 @@ afterAll(async () => {
 
 describe("a prompt that is slow to tokenize", () => {
   it("leaves running streams stepping meanwhile, then gets its own answer", async () => {
-    const stream = await h.client.completions.create({ model: TEST_MODEL, prompt: "go on", max_tokens: 3000, stream: true, ...({ ignore_eos: true } as object) });
+    const stream = await h.client.completions.create({
+      model: TEST_MODEL,
+      prompt: "go on",
+      max_tokens: 3000,
+      stream: true,
+      ...({ ignore_eos: true } as object),
+    });
     let chunks = 0;
     const reading = (async () => {
       for await (const _c of stream) chunks++;

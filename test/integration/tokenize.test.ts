@@ -47,7 +47,10 @@ async function httpTokenize(body: unknown): Promise<{ status: number; json: Msg 
   return { status: res.status, json: (await res.json()) as Msg };
 }
 
-const MESSAGES = [{ role: "system", content: "Be brief." }, { role: "user", content: "hi there" }];
+const MESSAGES = [
+  { role: "system", content: "Be brief." },
+  { role: "user", content: "hi there" },
+];
 
 describe("Tokenize", () => {
   it("tokenizes text as Generate does, chat messages as Chat does, and leaves BOS out on request", async () => {

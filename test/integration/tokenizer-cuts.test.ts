@@ -36,7 +36,7 @@ afterAll(async () => {
 
 function cases(specials: readonly string[]): string[] {
   let seed = 7;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   const words = ["hello", " world", "\n", "  ", "user", "assistant", ":", "<", ">", "|", "😀", "é", "\t", "x", "s>", "</"];
   const out = [
     specials.slice(0, 3).join("").repeat(6_000),

@@ -6,8 +6,14 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHarness, TEST_MODEL, type Harness } from "../support/server-harness.js";
 
-interface OtlpSpan { traceId: string; name: string; attributes: { key: string; value: Record<string, unknown> }[] }
-interface OtlpBody { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] }
+interface OtlpSpan {
+  traceId: string;
+  name: string;
+  attributes: { key: string; value: Record<string, unknown> }[];
+}
+interface OtlpBody {
+  resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[];
+}
 
 let collector: Server;
 const received: OtlpSpan[] = [];

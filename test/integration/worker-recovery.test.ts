@@ -30,7 +30,9 @@ describe("worker crash recovery", () => {
     const it = stream[Symbol.asyncIterator]();
     await it.next();
     // The survivor is busy, so routing sends this one to the other (idle) worker, which dies on it.
-    const crash = await h.client.chat.completions.create({ model: TEST_MODEL, messages: [{ role: "user", content: MARKER }], max_tokens: 5 }).catch((e: unknown) => e);
+    const crash = await h.client.chat.completions
+      .create({ model: TEST_MODEL, messages: [{ role: "user", content: MARKER }], max_tokens: 5 })
+      .catch((e: unknown) => e);
     expect(crash).toBeInstanceOf(OpenAI.InternalServerError);
     expect((crash as InstanceType<typeof OpenAI.APIError>).code).toBe("engine_failure");
 
@@ -43,7 +45,9 @@ describe("worker crash recovery", () => {
       return workers.length === 2 && workers.every((w) => w.state === "ready") && workers.some((w) => w.restarts === 1);
     }, 15_000);
     expect(restarted).toBe(true);
-    const after = await Promise.all([1, 2].map(() => h.client.chat.completions.create({ model: TEST_MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 3 })));
+    const after = await Promise.all(
+      [1, 2].map(() => h.client.chat.completions.create({ model: TEST_MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 3 })),
+    );
     for (const r of after) expect(r.usage?.completion_tokens).toBe(3);
   });
 });

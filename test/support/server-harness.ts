@@ -21,7 +21,23 @@ export interface Harness {
 export async function startHarness(flags: readonly string[] = [], apiKey = "unused"): Promise<Harness> {
   const path = await ensureDefaultModel();
   const cfg = parseServerConfig(
-    ["--model", `${TEST_MODEL}=${path}`, "--port", "0", "--grpc-port", "0", "--threads", "1", "--threads-batch", "1", "--parallel", "16", "--ctx-size", String(16 * 4096), ...flags],
+    [
+      "--model",
+      `${TEST_MODEL}=${path}`,
+      "--port",
+      "0",
+      "--grpc-port",
+      "0",
+      "--threads",
+      "1",
+      "--threads-batch",
+      "1",
+      "--parallel",
+      "16",
+      "--ctx-size",
+      String(16 * 4096),
+      ...flags,
+    ],
     {},
   );
   const server = await startServer(cfg, createLogger("warn"));
@@ -30,7 +46,15 @@ export async function startHarness(flags: readonly string[] = [], apiKey = "unus
 }
 
 interface StatusBody {
-  models: { id: string; workers: { state: string; restarts: number; inFlight: number; stats: { slotsBusy: number; running: number; waiting: number; kvCellsUsed: number } | null }[] }[];
+  models: {
+    id: string;
+    workers: {
+      state: string;
+      restarts: number;
+      inFlight: number;
+      stats: { slotsBusy: number; running: number; waiting: number; kvCellsUsed: number } | null;
+    }[];
+  }[];
 }
 
 export async function engineStatus(url: string, headers: Record<string, string> = {}): Promise<StatusBody> {

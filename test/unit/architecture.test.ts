@@ -43,8 +43,12 @@ function importsOf(file: string): Import[] {
       const clause = node.importClause;
       const named = clause?.namedBindings;
       const allTypeNames =
-        clause !== undefined && clause.name === undefined && named !== undefined && ts.isNamedImports(named) &&
-        named.elements.length > 0 && named.elements.every((el) => el.isTypeOnly);
+        clause !== undefined &&
+        clause.name === undefined &&
+        named !== undefined &&
+        ts.isNamedImports(named) &&
+        named.elements.length > 0 &&
+        named.elements.every((el) => el.isTypeOnly);
       add(node.moduleSpecifier, clause?.isTypeOnly === true || allTypeNames);
     } else if (ts.isExportDeclaration(node)) {
       add(node.moduleSpecifier, node.isTypeOnly);
@@ -64,8 +68,14 @@ function importsOf(file: string): Import[] {
 const FILES = tsFiles("src");
 const IMPORTS = FILES.flatMap(importsOf);
 
-const under = (dir: string) => (path: string): boolean => path.startsWith(`${dir}/`);
-const pkg = (name: string) => (target: string): boolean => target === name || target.startsWith(`${name}/`);
+const under =
+  (dir: string) =>
+  (path: string): boolean =>
+    path.startsWith(`${dir}/`);
+const pkg =
+  (name: string) =>
+  (target: string): boolean =>
+    target === name || target.startsWith(`${name}/`);
 const show = (list: readonly Import[]): string[] => list.map((i) => `${i.file} -> ${i.target}${i.typeOnly ? " (type)" : ""}`);
 
 /** Imports from files matching `from` to targets matching any of `to`. */

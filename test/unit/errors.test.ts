@@ -188,7 +188,11 @@ describe("what errors echo of client values", () => {
     const e = modelNotFound("m".repeat(100_000));
     expect(e.code).toBe("model_not_found");
     expect(e.message.length).toBeLessThan(MAX_ECHO_CHARS + 40);
-    expect(modelNotFound("tiny", "session.model").toData()).toEqual({ code: "model_not_found", message: "The model `tiny` does not exist.", param: "session.model" });
+    expect(modelNotFound("tiny", "session.model").toData()).toEqual({
+      code: "model_not_found",
+      message: "The model `tiny` does not exist.",
+      param: "session.model",
+    });
   });
 
   it("every transport's message is bounded", () => {

@@ -86,17 +86,23 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
     "grpc.keepalive_timeout_ms": 20_000,
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
   });
-  server.addService(pkg.loom.v1.Generation.service, generationHandlers({
-    engine: opts.engine,
-    requestTimeoutMs: opts.requestTimeoutMs,
-    accepting: opts.accepting,
-    authorize: (call) => authorize(call, opts.apiKeys),
-    onError: opts.onError,
-  }) as never);
+  server.addService(
+    pkg.loom.v1.Generation.service,
+    generationHandlers({
+      engine: opts.engine,
+      requestTimeoutMs: opts.requestTimeoutMs,
+      accepting: opts.accepting,
+      authorize: (call) => authorize(call, opts.apiKeys),
+      onError: opts.onError,
+    }) as never,
+  );
   const health = new HealthImplementation(healthStatuses(opts.engine, "SERVING"));
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
-  const credentials = opts.tls === null ? ServerCredentials.createInsecure() : ServerCredentials.createSsl(null, [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }], false);
+  const credentials =
+    opts.tls === null
+      ? ServerCredentials.createInsecure()
+      : ServerCredentials.createSsl(null, [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }], false);
   const port = await bind(server, `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${opts.port}`, credentials);
   const setServing = (serving: boolean): void => {
     for (const [service, status] of Object.entries(healthStatuses(opts.engine, serving ? "SERVING" : "NOT_SERVING"))) health.setStatus(service, status);

@@ -4,7 +4,12 @@
 import type { StreamEvent } from "../../engine/engine.js";
 import type { TokenLogprobData } from "../../request/generate-request.js";
 
-const FINISH_REASONS = { stop: "FINISH_REASON_STOP", length: "FINISH_REASON_LENGTH", cancelled: "FINISH_REASON_CANCELLED", error: "FINISH_REASON_UNSPECIFIED" } as const;
+const FINISH_REASONS = {
+  stop: "FINISH_REASON_STOP",
+  length: "FINISH_REASON_LENGTH",
+  cancelled: "FINISH_REASON_CANCELLED",
+  error: "FINISH_REASON_UNSPECIFIED",
+} as const;
 
 /** A `delta` or `finished` message, or null for events with nothing to send (accepted, error). */
 export function toMessage(ev: StreamEvent, withLogprobs: boolean): Record<string, unknown> | null {
@@ -13,7 +18,12 @@ export function toMessage(ev: StreamEvent, withLogprobs: boolean): Record<string
   }
   if (ev.type === "done") {
     const u = ev.usage;
-    return { finished: { reason: FINISH_REASONS[ev.reason], usage: { prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, cached_tokens: u.cachedTokens } } };
+    return {
+      finished: {
+        reason: FINISH_REASONS[ev.reason],
+        usage: { prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, cached_tokens: u.cachedTokens },
+      },
+    };
   }
   return null;
 }

@@ -2,13 +2,15 @@
 // §1.3–1.4: first chunk carries the role, the last choice chunk the finish_reason, include_usage adds `usage: null`
 // to every chunk and one usage chunk with empty choices before [DONE].
 
-import type { Usage } from "../../request/generate-request.js";
+import type { TokenLogprobData, Usage } from "../../request/generate-request.js";
 import { toWireUsage, type ChatLogprobsWire, type FinishReasonWire } from "../../protocol/openai.js";
-import type { TokenLogprobData } from "../../request/generate-request.js";
 import { tokenBytes, type ResponseIdentity, type ResponseRenderer } from "./response-renderer.js";
 
 export class ChatRenderer implements ResponseRenderer {
-  constructor(private readonly ident: ResponseIdentity, private readonly withLogprobs: boolean) {}
+  constructor(
+    private readonly ident: ResponseIdentity,
+    private readonly withLogprobs: boolean,
+  ) {}
 
   openingChunks(includeUsage: boolean): unknown[] {
     return [this.chunk({ role: "assistant", content: "" }, null, null, includeUsage)];

@@ -1,13 +1,15 @@
 // Legacy text completion objects (`text_completion` for the body and every chunk alike; OpenAI contract §1.5),
 // including the old logprobs shape {tokens, token_logprobs, top_logprobs, text_offset}.
 
-import type { Usage } from "../../request/generate-request.js";
+import type { TokenLogprobData, Usage } from "../../request/generate-request.js";
 import { toWireUsage, type CompletionLogprobsWire, type FinishReasonWire } from "../../protocol/openai.js";
-import type { TokenLogprobData } from "../../request/generate-request.js";
 import type { ResponseIdentity, ResponseRenderer } from "./response-renderer.js";
 
 export class CompletionRenderer implements ResponseRenderer {
-  constructor(private readonly ident: ResponseIdentity, private readonly withLogprobs: boolean) {}
+  constructor(
+    private readonly ident: ResponseIdentity,
+    private readonly withLogprobs: boolean,
+  ) {}
 
   openingChunks(): unknown[] {
     return [];

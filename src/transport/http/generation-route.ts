@@ -7,13 +7,11 @@ import { randomBytes } from "node:crypto";
 import type { Engine, StreamEvent } from "../../engine/engine.js";
 import { LoomError, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
 import type { FinishReasonWire } from "../../protocol/openai.js";
-import type { FinishReason, Usage } from "../../request/generate-request.js";
+import type { FinishReason, TokenLogprobData, Usage } from "../../request/generate-request.js";
 import type { ParsedGenerationRequest } from "../../request/parse-sampling.js";
-import type { TokenLogprobData } from "../../request/generate-request.js";
 import { sendError, sendJson } from "./http-respond.js";
 import type { ResponseIdentity, ResponseRenderer } from "./response-renderer.js";
 import { SseWriter } from "./sse-writer.js";
-
 
 export interface GenerationContext {
   readonly engine: Engine;

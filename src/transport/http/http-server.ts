@@ -107,7 +107,6 @@ function requestIdOf(req: IncomingMessage): string {
   return randomUUID();
 }
 
-
 /**
  * The body, up to `limit` bytes, as JSON. A body over the limit (declared or sent) is refused as soon as it is
  * seen; the rest is then read and discarded (discardBody) so the client can finish sending and read the 413.

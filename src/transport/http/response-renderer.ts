@@ -1,8 +1,7 @@
 // ResponseRenderer: how one OpenAI endpoint spells engine output on the wire (chat vs legacy completions).
 // generation-route.ts drives the stream; a renderer only builds objects.
 
-import type { Usage } from "../../request/generate-request.js";
-import type { TokenLogprobData } from "../../request/generate-request.js";
+import type { TokenLogprobData, Usage } from "../../request/generate-request.js";
 import type { FinishReasonWire } from "../../protocol/openai.js";
 
 export interface ResponseIdentity {

@@ -49,7 +49,8 @@ export class RealtimeSession {
   handle(event: unknown): void {
     const eventId = isPlainObject(event) && typeof event["event_id"] === "string" ? event["event_id"] : null;
     try {
-      if (!isPlainObject(event) || typeof event["type"] !== "string") throw new LoomError("invalid_request", "Each event must be a JSON object with a string `type`.", "type");
+      if (!isPlainObject(event) || typeof event["type"] !== "string")
+        throw new LoomError("invalid_request", "Each event must be a JSON object with a string `type`.", "type");
       this.dispatch(event);
     } catch (err) {
       this.error(LoomError.from(err).toData(), eventId);
@@ -95,7 +96,8 @@ export class RealtimeSession {
   private createItem(item: unknown): void {
     if (!isPlainObject(item) || item["type"] !== "message") throw new LoomError("invalid_request", "Only `message` items are supported.", "item.type");
     const role = item["role"];
-    if (role !== "system" && role !== "user" && role !== "assistant") throw new LoomError("invalid_request", "`item.role` must be system, user or assistant.", "item.role");
+    if (role !== "system" && role !== "user" && role !== "assistant")
+      throw new LoomError("invalid_request", "`item.role` must be system, user or assistant.", "item.role");
     const text = textOf(item["content"]);
     const created: Item = { id: typeof item["id"] === "string" ? item["id"] : id("item"), role, text };
     this.items.push(created);
@@ -122,7 +124,12 @@ export class RealtimeSession {
     if (settings["model"] !== this.settings["model"]) checkModel(this.opts.engine, settings["model"], "response.model");
     const parsed = parseChatRequest(this.samplingBody(settings, this.messages(settings)));
     const responseId = id("resp");
-    const stream = this.opts.engine.submit(parsed.request, { deadlineAt: Date.now() + this.opts.requestTimeoutMs, requestId: responseId, transport: "ws", operation: "chat" });
+    const stream = this.opts.engine.submit(parsed.request, {
+      deadlineAt: Date.now() + this.opts.requestTimeoutMs,
+      requestId: responseId,
+      transport: "ws",
+      operation: "chat",
+    });
     const active: ActiveResponse = { id: responseId, stream, outputTokens: 0, cancelled: false };
     this.active = active;
     this.runResponse(active)
@@ -136,7 +143,12 @@ export class RealtimeSession {
     const itemId = id("item");
     const base = { response_id: r.id, item_id: itemId, output_index: 0, content_index: 0 };
     this.emit({ type: "response.created", response: { id: r.id, object: "realtime.response", status: "in_progress", output: [] } });
-    this.emit({ type: "response.output_item.added", response_id: r.id, output_index: 0, item: { id: itemId, type: "message", role: "assistant", status: "in_progress", content: [] } });
+    this.emit({
+      type: "response.output_item.added",
+      response_id: r.id,
+      output_index: 0,
+      item: { id: itemId, type: "message", role: "assistant", status: "in_progress", content: [] },
+    });
     let text = "";
     for await (const ev of r.stream) {
       if (ev.type === "error") return this.finishResponse(r, itemId, text, "failed", ev.error);
@@ -155,10 +167,23 @@ export class RealtimeSession {
     if (r.cancelled) this.finishResponse(r, itemId, text, "cancelled", null);
   }
 
-  private finishResponse(r: ActiveResponse, itemId: string, text: string, status: string, error: ErrorData | null, usage?: { promptTokens: number; completionTokens: number; cachedTokens: number }): void {
+  private finishResponse(
+    r: ActiveResponse,
+    itemId: string,
+    text: string,
+    status: string,
+    error: ErrorData | null,
+    usage?: { promptTokens: number; completionTokens: number; cachedTokens: number },
+  ): void {
     if (text !== "" || status === "completed") this.items.push({ id: itemId, role: "assistant", text });
     const details =
-      status === "incomplete" ? { type: "incomplete", reason: "max_output_tokens" } : status === "cancelled" ? { type: "cancelled", reason: "client_cancelled" } : error ? { type: "failed", error: toOpenAIErrorBody(error).error } : undefined;
+      status === "incomplete"
+        ? { type: "incomplete", reason: "max_output_tokens" }
+        : status === "cancelled"
+          ? { type: "cancelled", reason: "client_cancelled" }
+          : error
+            ? { type: "failed", error: toOpenAIErrorBody(error).error }
+            : undefined;
     const input = usage?.promptTokens ?? 0;
     const output = usage?.completionTokens ?? r.outputTokens;
     this.emit({
@@ -184,7 +209,20 @@ export class RealtimeSession {
   /** Session settings → the chat-completions body the shared parser validates. */
   private samplingBody(s: JsonObject, messages: readonly { role: string; content: string }[]): JsonObject {
     const max = s["max_output_tokens"];
-    const extras = ["temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty", "frequency_penalty", "repetition_penalty", "min_tokens", "ignore_eos", "stop_token_ids"];
+    const extras = [
+      "temperature",
+      "top_p",
+      "top_k",
+      "min_p",
+      "seed",
+      "stop",
+      "presence_penalty",
+      "frequency_penalty",
+      "repetition_penalty",
+      "min_tokens",
+      "ignore_eos",
+      "stop_token_ids",
+    ];
     return {
       model: s["model"],
       messages: messages.length > 0 ? messages : [{ role: "user", content: "" }],
@@ -233,7 +271,11 @@ function textOf(content: unknown): string {
     .map((part: unknown, i) => {
       const type = isPlainObject(part) ? part["type"] : undefined;
       if ((type === "input_text" || type === "output_text" || type === "text") && isPlainObject(part) && typeof part["text"] === "string") return part["text"];
-      throw new LoomError("invalid_request", `Content part type \`${String(type)}\` is not supported: text only (input_text, output_text).`, `item.content[${i}].type`);
+      throw new LoomError(
+        "invalid_request",
+        `Content part type \`${String(type)}\` is not supported: text only (input_text, output_text).`,
+        `item.content[${i}].type`,
+      );
     })
     .join("");
 }

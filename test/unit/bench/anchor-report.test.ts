@@ -29,11 +29,32 @@ function cell(promptTokens: number, concurrency: number, tps: number, ttft: numb
 function run(scale: number, binary?: LoomBinary): EngineRun {
   const cells = [128, 1024].flatMap((p) => [1, 4, 16, 64].map((c) => cell(p, c, (scale * 100 * Math.sqrt(c) * 128) / p, (p / 128) * c * 100 * (2 - scale))));
   return {
-    probe: { httpStatus: 200, frames: 33, contentChunks: 32, emptyTextChunks: 1, usageInStream: true, usageCompletionTokens: 32, usagePromptTokens: 48, sawDone: true, loadGeneratorTokens: 32, loadGeneratorChunks: 32, ok: true },
+    probe: {
+      httpStatus: 200,
+      frames: 33,
+      contentChunks: 32,
+      emptyTextChunks: 1,
+      usageInStream: true,
+      usageCompletionTokens: 32,
+      usagePromptTokens: 48,
+      sawDone: true,
+      loadGeneratorTokens: 32,
+      loadGeneratorChunks: 32,
+      ok: true,
+    },
     cells,
     command: "loom serve …",
     loadAvg: [1.5, 2.1],
-    mixed: { running: 8, longPromptTokens: 2000, longs: 6, arrivalEveryMs: 1000, longTtftMs: pct(9000, 12000), runningItlUnloadedMs: pct(25, 40), runningItlLoadedMs: pct(70, 120), runningTokPerSecLoaded: 90 },
+    mixed: {
+      running: 8,
+      longPromptTokens: 2000,
+      longs: 6,
+      arrivalEveryMs: 1000,
+      longTtftMs: pct(9000, 12000),
+      runningItlUnloadedMs: pct(25, 40),
+      runningItlLoadedMs: pct(70, 120),
+      runningTokPerSecLoaded: 90,
+    },
     ...(binary ? { binary } : {}),
   };
 }
@@ -42,7 +63,10 @@ const binary = (nativeBuild: LoomBinary["nativeBuild"], buildType: LoomBinary["b
   nativeBuild,
   buildType,
   source: "proc-maps",
-  addon: buildType === "localBuild" ? "node-llama-cpp/llama/localBuilds/linux-x64/Release/llama-addon.node" : "@node-llama-cpp/linux-x64/bins/linux-x64/llama-addon.node",
+  addon:
+    buildType === "localBuild"
+      ? "node-llama-cpp/llama/localBuilds/linux-x64/Release/llama-addon.node"
+      : "@node-llama-cpp/linux-x64/bins/linux-x64/llama-addon.node",
   backends: [buildType === "localBuild" ? "libggml-cpu.so" : "libggml-cpu-zen4.so"],
 });
 
@@ -57,7 +81,10 @@ const base: Omit<AnchorReport, "engines"> = {
   llamaServer: { binary: "/x/llama-server", commit: "de3ff81", buildSeconds: 0, cached: true },
 };
 
-const three: AnchorReport = { ...base, engines: { llamaServer: run(1), loom: run(0.8, binary("auto", "localBuild")), loomPrebuilt: run(0.6, binary("never", "prebuilt")) } };
+const three: AnchorReport = {
+  ...base,
+  engines: { llamaServer: run(1), loom: run(0.8, binary("auto", "localBuild")), loomPrebuilt: run(0.6, binary("never", "prebuilt")) },
+};
 const old: AnchorReport = { ...base, engines: { llamaServer: run(1), loom: run(0.8) } };
 
 /** Balanced tags, quoted attributes, no stray `<` or bare `&` in text: enough of XML to catch a broken SVG. */
@@ -90,7 +117,9 @@ function assertWellFormed(xml: string): string[] {
 describe("anchor report", () => {
   it("renders three engines with native ÷ llama-server and prebuilt ÷ llama-server ratios", () => {
     const md = renderAnchor(three);
-    expect(md).toContain("| prompt | conc | requests | Loom native tok/s | Loom prebuilt tok/s | llama-server tok/s | **Loom native ÷ llama-server** | **Loom prebuilt ÷ llama-server** | Loom native ÷ Loom prebuilt |");
+    expect(md).toContain(
+      "| prompt | conc | requests | Loom native tok/s | Loom prebuilt tok/s | llama-server tok/s | **Loom native ÷ llama-server** | **Loom prebuilt ÷ llama-server** | Loom native ÷ Loom prebuilt |",
+    );
     expect(md).toContain("**Loom native ÷ llama-server TTFT p99** | **Loom prebuilt ÷ llama-server TTFT p99**");
     // 128-token prompts, 64 clients: tok/s 800·0.8 : 800·0.6 : 800 → 0.80, 0.60, 1.33; TTFT p99 ratios 1.2, 1.4.
     expect(md).toMatch(/\| 128 \| 64 \| 64 \| 640\.0 \| 480\.0 \| 800\.0 \| \*\*0\.80\*\* \| \*\*0\.60\*\* \| 1\.33 \|/);
@@ -127,7 +156,13 @@ describe("anchor report", () => {
     for (const name of ["Loom native", "Loom prebuilt", "llama-server"]) expect(svg).toContain(`>${name} (`);
     // 3 engines × 2 prompts × 4 concurrencies × 5 metrics, plus 3 legend swatches and the background.
     expect(tags.filter((t) => t === "rect")).toHaveLength(3 * 2 * 4 * 5 + 3 + 1);
-    for (const title of ["Aggregate output tokens/s", "Time to first token, p50", "Time to first token, p99", "Inter-token latency, p50", "Inter-token latency, p99"]) {
+    for (const title of [
+      "Aggregate output tokens/s",
+      "Time to first token, p50",
+      "Time to first token, p99",
+      "Inter-token latency, p50",
+      "Inter-token latency, p99",
+    ]) {
       expect(svg).toContain(title);
     }
   });

@@ -8,7 +8,12 @@ describe("loom binary", () => {
   const line = (path: string): string => `7f0000000000-7f0000001000 r-xp 00000000 08:01 123 ${path}`;
 
   it("reads the build type from the addon the process mapped", () => {
-    const local = [line("/w/node_modules/node-llama-cpp/llama/localBuilds/linux-x64/Release/llama-addon.node"), line("/w/node_modules/node-llama-cpp/llama/localBuilds/linux-x64/Release/libggml-cpu.so"), line("/w/node_modules/node-llama-cpp/llama/localBuilds/linux-x64/Release/libggml-base.so"), line("[heap]")].join("\n");
+    const local = [
+      line("/w/node_modules/node-llama-cpp/llama/localBuilds/linux-x64/Release/llama-addon.node"),
+      line("/w/node_modules/node-llama-cpp/llama/localBuilds/linux-x64/Release/libggml-cpu.so"),
+      line("/w/node_modules/node-llama-cpp/llama/localBuilds/linux-x64/Release/libggml-base.so"),
+      line("[heap]"),
+    ].join("\n");
     expect(binaryFromMaps(local, "auto")).toEqual({
       nativeBuild: "auto",
       buildType: "localBuild",
@@ -16,7 +21,10 @@ describe("loom binary", () => {
       addon: "node-llama-cpp/llama/localBuilds/linux-x64/Release/llama-addon.node",
       backends: ["libggml-cpu.so"],
     });
-    const pre = [line("/w/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/llama-addon.node"), line("/w/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-cpu-zen4.so")].join("\n");
+    const pre = [
+      line("/w/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/llama-addon.node"),
+      line("/w/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-cpu-zen4.so"),
+    ].join("\n");
     expect(binaryFromMaps(pre, "never")).toMatchObject({ buildType: "prebuilt", backends: ["libggml-cpu-zen4.so"] });
     expect(binaryFromMaps("", "auto")).toMatchObject({ buildType: "unknown", source: "none", addon: null });
   });

@@ -190,12 +190,27 @@ describe("processToken: min_tokens and ignore_eos", () => {
 });
 
 describe("processToken: logprobs", () => {
-  const sample: SampledToken = { token: 3, logprob: -0.5, top: [{ token: 3, logprob: -0.5 }, { token: 4, logprob: -1.25 }] };
+  const sample: SampledToken = {
+    token: 3,
+    logprob: -0.5,
+    top: [
+      { token: 3, logprob: -0.5 },
+      { token: 4, logprob: -1.25 },
+    ],
+  };
 
   it("carries logprob data with detokenized texts when the sample has it", () => {
     const out = harness({}, 100, 2).feed(3, sample);
     expect(out.event.logprobs).toEqual([
-      { token: 3, text: "Hel", logprob: -0.5, top: [{ token: 3, text: "Hel", logprob: -0.5 }, { token: 4, text: "lo", logprob: -1.25 }] },
+      {
+        token: 3,
+        text: "Hel",
+        logprob: -0.5,
+        top: [
+          { token: 3, text: "Hel", logprob: -0.5 },
+          { token: 4, text: "lo", logprob: -1.25 },
+        ],
+      },
     ]);
   });
 

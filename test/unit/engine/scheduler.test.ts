@@ -95,7 +95,10 @@ describe("Scheduler: one request", () => {
     mk(s, "a", 50);
     mk(s, "b", 3);
     const { plan } = step(s);
-    expect(shape(plan).sort()).toEqual([["a", 0, 50, true], ["b", 0, 3, true]]);
+    expect(shape(plan).sort()).toEqual([
+      ["a", 0, 50, true],
+      ["b", 0, 3, true],
+    ]);
     expect(plan.prefillTokens).toBe(53);
   });
 
@@ -148,7 +151,10 @@ describe("Scheduler: many sequences", () => {
     step(s);
     const b = mk(s, "b", 4);
     const joined = step(s).plan;
-    expect(shape(joined)).toEqual([["a", 5, 1, true], ["b", 0, 4, true]]);
+    expect(shape(joined)).toEqual([
+      ["a", 5, 1, true],
+      ["b", 0, 4, true],
+    ]);
     const c = mk(s, "c", range(4, 500));
     step(s);
     expect(c.status).toBe("waiting");
@@ -156,7 +162,10 @@ describe("Scheduler: many sequences", () => {
     s.finish("b", "stop");
     const next = step(s).plan;
     expect(c.slot).toBe(bSlot);
-    expect(shape(next)).toEqual([["a", 7, 1, true], ["c", 0, 4, true]]);
+    expect(shape(next)).toEqual([
+      ["a", 7, 1, true],
+      ["c", 0, 4, true],
+    ]);
   });
 
   it("more requests than slots wait and are admitted FIFO as slots free, whatever their prompt length", () => {

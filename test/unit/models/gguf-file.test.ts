@@ -76,16 +76,24 @@ describe("GGUF writer round-trip", () => {
     const md = info.metadata as unknown as Record<string, Record<string, unknown>>;
     expect(md.general?.architecture).toBe("llama");
     expect(md.test).toMatchObject({
-      u8: 250, i8: -120, u16: 65000, i16: -32000, u32: 4_000_000_000, i32: -2_000_000_000,
-      f32: 0.5, bool: true, string: "héllo ▁wörld ✓", arr_i32: [1, -2, 3], arr_f32: [0.25, -1.5], arr_bool: [true, false],
+      u8: 250,
+      i8: -120,
+      u16: 65000,
+      i16: -32000,
+      u32: 4_000_000_000,
+      i32: -2_000_000_000,
+      f32: 0.5,
+      bool: true,
+      string: "héllo ▁wörld ✓",
+      arr_i32: [1, -2, 3],
+      arr_f32: [0.25, -1.5],
+      arr_bool: [true, false],
     });
     expect(md.test?.f64).toBeCloseTo(Math.PI, 12);
     expect(BigInt(md.test?.u64 as number | bigint)).toBe(2n ** 40n);
     expect((md.test?.arr_str as string[])[19_999]).toBe("tok19999");
     const tensors = info.tensorInfo ?? [];
-    expect(tensors.map((t) => [t.name, t.dimensions.map(Number), t.ggmlType])).toEqual(
-      TENSORS.map((t) => [t.name, t.ne, t.type]),
-    );
+    expect(tensors.map((t) => [t.name, t.dimensions.map(Number), t.ggmlType])).toEqual(TENSORS.map((t) => [t.name, t.ne, t.type]));
   });
 
   it("refuses a tensor whose generator yields the wrong number of values", async () => {

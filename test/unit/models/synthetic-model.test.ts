@@ -91,9 +91,14 @@ describe("draft/target presets", () => {
 describe("parseMakeModelArgs", () => {
   it("parses every flag and keeps unset ones absent", () => {
     expect(parseMakeModelArgs([])).toEqual({ preset: "tiny" });
-    expect(
-      parseMakeModelArgs(["--preset", "target", "--out", "x.gguf", "--seed", "9", "--eps", "0.1", "--vocab", "llama-bpe", "--quant", "f16"]),
-    ).toEqual({ preset: "target", outPath: "x.gguf", seed: 9, eps: 0.1, vocab: "llama-bpe", quant: "f16" });
+    expect(parseMakeModelArgs(["--preset", "target", "--out", "x.gguf", "--seed", "9", "--eps", "0.1", "--vocab", "llama-bpe", "--quant", "f16"])).toEqual({
+      preset: "target",
+      outPath: "x.gguf",
+      seed: 9,
+      eps: 0.1,
+      vocab: "llama-bpe",
+      quant: "f16",
+    });
     expect(parseMakeModelArgs(["--help"])).toBeNull();
   });
 

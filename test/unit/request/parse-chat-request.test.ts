@@ -28,26 +28,78 @@ describe("parseChatRequest errors", () => {
     ["messages empty", { model: "tiny", messages: [] }, "messages", "`messages` must be a non-empty array. Given: []"],
     ["messages not array", { model: "tiny", messages: "hi" }, "messages", '`messages` must be a non-empty array. Given: "hi"'],
     ["message not object", { model: "tiny", messages: ["hi"] }, "messages[0]", '`messages[0]` must be an object with `role` and `content`. Given: "hi"'],
-    ["bad role", { model: "tiny", messages: [{ role: "bot", content: "x" }] }, "messages[0].role", '`messages[0].role` must be one of system, developer, user, assistant, tool. Given: "bot"'],
+    [
+      "bad role",
+      { model: "tiny", messages: [{ role: "bot", content: "x" }] },
+      "messages[0].role",
+      '`messages[0].role` must be one of system, developer, user, assistant, tool. Given: "bot"',
+    ],
     ["user content missing", { model: "tiny", messages: [{ role: "user" }] }, "messages[0].content", "`messages[0].content` is required."],
-    ["content wrong type", { model: "tiny", messages: [{ role: "user", content: 5 }] }, "messages[0].content", "`messages[0].content` must be a string or an array of content parts. Given: 5"],
+    [
+      "content wrong type",
+      { model: "tiny", messages: [{ role: "user", content: 5 }] },
+      "messages[0].content",
+      "`messages[0].content` must be a string or an array of content parts. Given: 5",
+    ],
     [
       "image content part",
-      { model: "tiny", messages: [{ role: "system", content: "s" }, { role: "user", content: "a" }, { role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] },
+      {
+        model: "tiny",
+        messages: [
+          { role: "system", content: "s" },
+          { role: "user", content: "a" },
+          { role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] },
+        ],
+      },
       "messages[2].content[0].type",
       '`messages[2].content[0].type` "image_url" is not supported; only "text" content parts are.',
     ],
-    ["audio content part", { model: "tiny", messages: [{ role: "user", content: [{ type: "text", text: "a" }, { type: "input_audio" }] }] }, "messages[0].content[1].type", '`messages[0].content[1].type` "input_audio" is not supported; only "text" content parts are.'],
-    ["part not object", { model: "tiny", messages: [{ role: "user", content: ["a"] }] }, "messages[0].content[0]", '`messages[0].content[0]` must be a content part object. Given: "a"'],
-    ["text part without text", { model: "tiny", messages: [{ role: "user", content: [{ type: "text", text: 3 }] }] }, "messages[0].content[0].text", "`messages[0].content[0].text` must be a string. Given: 3"],
-    ["assistant tool_calls", { model: "tiny", messages: [{ role: "assistant", content: null, tool_calls: [{ id: "c" }] }] }, "messages[0].tool_calls", "tools are not supported yet."],
-    ["message name wrong type", { model: "tiny", messages: [{ role: "user", content: "x", name: 1 }] }, "messages[0].name", "`messages[0].name` must be a string. Given: 1"],
+    [
+      "audio content part",
+      { model: "tiny", messages: [{ role: "user", content: [{ type: "text", text: "a" }, { type: "input_audio" }] }] },
+      "messages[0].content[1].type",
+      '`messages[0].content[1].type` "input_audio" is not supported; only "text" content parts are.',
+    ],
+    [
+      "part not object",
+      { model: "tiny", messages: [{ role: "user", content: ["a"] }] },
+      "messages[0].content[0]",
+      '`messages[0].content[0]` must be a content part object. Given: "a"',
+    ],
+    [
+      "text part without text",
+      { model: "tiny", messages: [{ role: "user", content: [{ type: "text", text: 3 }] }] },
+      "messages[0].content[0].text",
+      "`messages[0].content[0].text` must be a string. Given: 3",
+    ],
+    [
+      "assistant tool_calls",
+      { model: "tiny", messages: [{ role: "assistant", content: null, tool_calls: [{ id: "c" }] }] },
+      "messages[0].tool_calls",
+      "tools are not supported yet.",
+    ],
+    [
+      "message name wrong type",
+      { model: "tiny", messages: [{ role: "user", content: "x", name: 1 }] },
+      "messages[0].name",
+      "`messages[0].name` must be a string. Given: 1",
+    ],
     ["tools", { ...base, tools: [{ type: "function", function: { name: "f" } }] }, "tools", "tools are not supported yet."],
     ["tools wrong type", { ...base, tools: "f" }, "tools", "tools are not supported yet."],
     ["tool_choice auto", { ...base, tool_choice: "auto" }, "tool_choice", 'tools are not supported yet; `tool_choice` may only be "none". Given: "auto"'],
     ["functions", { ...base, functions: [{ name: "f" }] }, "functions", "tools are not supported yet."],
-    ["response_format json_object", { ...base, response_format: { type: "json_object" } }, "response_format", '`response_format` type "json_object" is not supported; only "text" is.'],
-    ["response_format wrong type", { ...base, response_format: "text" }, "response_format", '`response_format` must be an object with a string `type`. Given: "text"'],
+    [
+      "response_format json_object",
+      { ...base, response_format: { type: "json_object" } },
+      "response_format",
+      '`response_format` type "json_object" is not supported; only "text" is.',
+    ],
+    [
+      "response_format wrong type",
+      { ...base, response_format: "text" },
+      "response_format",
+      '`response_format` must be an object with a string `type`. Given: "text"',
+    ],
     ["audio output", { ...base, audio: { voice: "alloy" } }, "audio", "Audio output is not supported."],
     ["audio modality", { ...base, modalities: ["text", "audio"] }, "modalities", '`modalities` may only contain "text". Given: ["text","audio"]'],
     ["n > 1", { ...base, n: 2 }, "n", "`n` > 1 is not supported; send one request per completion. Given: 2"],
@@ -55,7 +107,12 @@ describe("parseChatRequest errors", () => {
     ["metadata wrong type", { ...base, metadata: "x" }, "metadata", '`metadata` must be an object. Given: "x"'],
     ["store wrong type", { ...base, store: "yes" }, "store", '`store` must be a boolean. Given: "yes"'],
     ["top_logprobs without logprobs", { ...base, top_logprobs: 3 }, "top_logprobs", "`top_logprobs` requires `logprobs` to be true."],
-    ["stream_options without stream", { ...base, stream_options: { include_usage: true } }, "stream_options", "`stream_options` is only allowed when `stream` is true."],
+    [
+      "stream_options without stream",
+      { ...base, stream_options: { include_usage: true } },
+      "stream_options",
+      "`stream_options` is only allowed when `stream` is true.",
+    ],
     ["temperature out of range", { ...base, temperature: 5 }, "temperature", "`temperature` must be a number between 0 and 2. Given: 5"],
     ["structured outputs", { ...base, structured_outputs: { json: {} } }, "structured_outputs", "`structured_outputs` is not supported."],
   ];
@@ -90,7 +147,13 @@ describe("parseChatRequest happy paths", () => {
     const messages = [
       { role: "system", content: "sys" },
       { role: "developer", content: [{ type: "text", text: "dev" }] },
-      { role: "user", content: [{ type: "text", text: "a" }, { type: "text", text: "b" }] },
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "a" },
+          { type: "text", text: "b" },
+        ],
+      },
       { role: "assistant", content: null },
       { role: "tool", content: "result", tool_call_id: "call_1" },
     ];
@@ -109,26 +172,63 @@ describe("parseChatRequest happy paths", () => {
 
   it("accepts no-op tool settings, text response_format and ignored fields", () => {
     const body = {
-      ...base, tools: [], tool_choice: "none", response_format: { type: "text" }, user: "u", metadata: { a: "b" },
-      store: false, service_tier: "auto", parallel_tool_calls: false, modalities: ["text"], some_unknown_field: { x: 1 },
+      ...base,
+      tools: [],
+      tool_choice: "none",
+      response_format: { type: "text" },
+      user: "u",
+      metadata: { a: "b" },
+      store: false,
+      service_tier: "auto",
+      parallel_tool_calls: false,
+      modalities: ["text"],
+      some_unknown_field: { x: 1 },
     };
     expect(() => parseChatRequest(body)).not.toThrow();
   });
 
   it("sets every extension and logprobs", () => {
     const parsed = parseChatRequest({
-      ...base, temperature: 0.2, top_p: 0.8, top_k: 20, min_p: 0.1, seed: 7, repetition_penalty: 1.2, presence_penalty: 1,
-      frequency_penalty: 1, logit_bias: { "3": 5 }, stop: "x", stop_token_ids: [9], max_completion_tokens: 32, max_tokens: 999,
-      min_tokens: 2, ignore_eos: true, include_stop_str_in_output: true, logprobs: true, top_logprobs: 5,
+      ...base,
+      temperature: 0.2,
+      top_p: 0.8,
+      top_k: 20,
+      min_p: 0.1,
+      seed: 7,
+      repetition_penalty: 1.2,
+      presence_penalty: 1,
+      frequency_penalty: 1,
+      logit_bias: { "3": 5 },
+      stop: "x",
+      stop_token_ids: [9],
+      max_completion_tokens: 32,
+      max_tokens: 999,
+      min_tokens: 2,
+      ignore_eos: true,
+      include_stop_str_in_output: true,
+      logprobs: true,
+      top_logprobs: 5,
     });
     expect(parsed.logprobs).toBe(true);
     expect(parsed.request.logprobs).toBe(5);
     expect(parsed.request.sampling).toEqual({
-      temperature: 0.2, topP: 0.8, topK: 20, minP: 0.1, seed: 7, repetitionPenalty: 1.2, presencePenalty: 1,
-      frequencyPenalty: 1, logitBias: [[3, 5]],
+      temperature: 0.2,
+      topP: 0.8,
+      topK: 20,
+      minP: 0.1,
+      seed: 7,
+      repetitionPenalty: 1.2,
+      presencePenalty: 1,
+      frequencyPenalty: 1,
+      logitBias: [[3, 5]],
     });
     expect(parsed.request.stopping).toEqual({
-      maxTokens: 32, minTokens: 2, stop: ["x"], stopTokenIds: [9], ignoreEos: true, includeStopStr: true,
+      maxTokens: 32,
+      minTokens: 2,
+      stop: ["x"],
+      stopTokenIds: [9],
+      ignoreEos: true,
+      includeStopStr: true,
     });
   });
 

@@ -28,8 +28,18 @@ describe("parseCompletionRequest errors", () => {
     ["prompt wrong type", { model: "tiny", prompt: 5 }, "prompt", `\`prompt\` must be ${SHAPES}. Given: 5`],
     ["prompt empty string", { model: "tiny", prompt: "" }, "prompt", "`prompt` must not be empty."],
     ["prompt empty array", { model: "tiny", prompt: [] }, "prompt", "`prompt` must not be empty."],
-    ["batched string prompts", { model: "tiny", prompt: ["a", "b"] }, "prompt", "batched prompts are not supported; send one prompt per request. Given: 2 prompts"],
-    ["batched token prompts", { model: "tiny", prompt: [[1], [2], [3]] }, "prompt", "batched prompts are not supported; send one prompt per request. Given: 3 prompts"],
+    [
+      "batched string prompts",
+      { model: "tiny", prompt: ["a", "b"] },
+      "prompt",
+      "batched prompts are not supported; send one prompt per request. Given: 2 prompts",
+    ],
+    [
+      "batched token prompts",
+      { model: "tiny", prompt: [[1], [2], [3]] },
+      "prompt",
+      "batched prompts are not supported; send one prompt per request. Given: 3 prompts",
+    ],
     ["mixed prompt array", { model: "tiny", prompt: [1, "a"] }, "prompt", `\`prompt\` must be ${SHAPES}. Given: [1,"a"]`],
     ["negative token id", { model: "tiny", prompt: [1, -2] }, "prompt[1]", "`prompt[1]` must be a non-negative integer token id. Given: -2"],
     ["fractional token id", { model: "tiny", prompt: [0.5] }, "prompt[0]", "`prompt[0]` must be a non-negative integer token id. Given: 0.5"],
@@ -45,7 +55,12 @@ describe("parseCompletionRequest errors", () => {
     ["n > 1", { ...base, n: 4 }, "n", "`n` > 1 is not supported; send one request per completion. Given: 4"],
     ["logprobs boolean", { ...base, logprobs: true }, "logprobs", "`logprobs` must be an integer between 0 and 5. Given: true"],
     ["logprobs too many", { ...base, logprobs: 10 }, "logprobs", "`logprobs` must be an integer between 0 and 5. Given: 10"],
-    ["stream_options without stream", { ...base, stream_options: { include_usage: true } }, "stream_options", "`stream_options` is only allowed when `stream` is true."],
+    [
+      "stream_options without stream",
+      { ...base, stream_options: { include_usage: true } },
+      "stream_options",
+      "`stream_options` is only allowed when `stream` is true.",
+    ],
     ["user wrong type", { ...base, user: [] }, "user", "`user` must be a string. Given: []"],
     ["max_tokens negative", { ...base, max_tokens: -5 }, "max_tokens", "`max_tokens` must be a positive integer or null. Given: -5"],
   ];
@@ -84,15 +99,34 @@ describe("parseCompletionRequest happy paths", () => {
 
   it("sets every extension, streaming with usage", () => {
     const parsed = parseCompletionRequest({
-      ...base, temperature: 0, top_k: -1, min_p: 0.2, seed: 99, repetition_penalty: 1.3, logit_bias: { "0": -100 },
-      stop: ["."], stop_token_ids: [1], max_tokens: 16, min_tokens: 16, ignore_eos: true, include_stop_str_in_output: true,
-      logprobs: 3, stream: true, stream_options: { include_usage: true }, unknown_extension: "ignored",
+      ...base,
+      temperature: 0,
+      top_k: -1,
+      min_p: 0.2,
+      seed: 99,
+      repetition_penalty: 1.3,
+      logit_bias: { "0": -100 },
+      stop: ["."],
+      stop_token_ids: [1],
+      max_tokens: 16,
+      min_tokens: 16,
+      ignore_eos: true,
+      include_stop_str_in_output: true,
+      logprobs: 3,
+      stream: true,
+      stream_options: { include_usage: true },
+      unknown_extension: "ignored",
     });
     expect(parsed).toMatchObject({ stream: true, includeUsage: true, logprobs: true });
     expect(parsed.request.logprobs).toBe(3);
     expect(parsed.request.sampling).toMatchObject({ temperature: 0, topK: 0, minP: 0.2, seed: 99, repetitionPenalty: 1.3, logitBias: [[0, -100]] });
     expect(parsed.request.stopping).toEqual({
-      maxTokens: 16, minTokens: 16, stop: ["."], stopTokenIds: [1], ignoreEos: true, includeStopStr: true,
+      maxTokens: 16,
+      minTokens: 16,
+      stop: ["."],
+      stopTokenIds: [1],
+      ignoreEos: true,
+      includeStopStr: true,
     });
   });
 

@@ -51,7 +51,12 @@ describe("sampling/stopping errors", () => {
     ["presence_penalty", { presence_penalty: 3 }, "presence_penalty", "`presence_penalty` must be a number between -2 and 2. Given: 3"],
     ["frequency_penalty", { frequency_penalty: -2.5 }, "frequency_penalty", "`frequency_penalty` must be a number between -2 and 2. Given: -2.5"],
     ["repetition_penalty 0", { repetition_penalty: 0 }, "repetition_penalty", "`repetition_penalty` must be a number greater than 0 and at most 10. Given: 0"],
-    ["repetition_penalty 11", { repetition_penalty: 11 }, "repetition_penalty", "`repetition_penalty` must be a number greater than 0 and at most 10. Given: 11"],
+    [
+      "repetition_penalty 11",
+      { repetition_penalty: 11 },
+      "repetition_penalty",
+      "`repetition_penalty` must be a number greater than 0 and at most 10. Given: 11",
+    ],
     ["logit_bias array", { logit_bias: [1] }, "logit_bias", "`logit_bias` must be an object mapping token ids to numbers between -100 and 100. Given: [1]"],
     ["logit_bias bad key", { logit_bias: { abc: 1 } }, "logit_bias", '`logit_bias` keys must be non-negative integer token ids. Given key: "abc"'],
     ["logit_bias negative key", { logit_bias: { "-1": 1 } }, "logit_bias", '`logit_bias` keys must be non-negative integer token ids. Given key: "-1"'],
@@ -64,19 +69,39 @@ describe("sampling/stopping errors", () => {
     ["stop_token_ids negative", { stop_token_ids: [1, -3] }, "stop_token_ids[1]", "`stop_token_ids[1]` must be a non-negative integer token id. Given: -3"],
     ["max_tokens 0", { max_tokens: 0 }, "max_tokens", "`max_tokens` must be a positive integer or null. Given: 0"],
     ["max_tokens string", { max_tokens: "10" }, "max_tokens", '`max_tokens` must be a positive integer or null. Given: "10"'],
-    ["max_completion_tokens fractional", { max_completion_tokens: 1.5 }, "max_completion_tokens", "`max_completion_tokens` must be a positive integer or null. Given: 1.5"],
-    ["wrong max_tokens not hidden by max_completion_tokens", { max_completion_tokens: 5, max_tokens: -1 }, "max_tokens", "`max_tokens` must be a positive integer or null. Given: -1"],
+    [
+      "max_completion_tokens fractional",
+      { max_completion_tokens: 1.5 },
+      "max_completion_tokens",
+      "`max_completion_tokens` must be a positive integer or null. Given: 1.5",
+    ],
+    [
+      "wrong max_tokens not hidden by max_completion_tokens",
+      { max_completion_tokens: 5, max_tokens: -1 },
+      "max_tokens",
+      "`max_tokens` must be a positive integer or null. Given: -1",
+    ],
     ["min_tokens negative", { min_tokens: -1 }, "min_tokens", "`min_tokens` must be an integer >= 0. Given: -1"],
     ["min_tokens > max", { max_tokens: 5, min_tokens: 6 }, "min_tokens", "`min_tokens` must not exceed max_tokens (5). Given: 6"],
     ["ignore_eos string", { ignore_eos: "true" }, "ignore_eos", '`ignore_eos` must be a boolean. Given: "true"'],
-    ["include_stop_str_in_output number", { include_stop_str_in_output: 1 }, "include_stop_str_in_output", "`include_stop_str_in_output` must be a boolean. Given: 1"],
+    [
+      "include_stop_str_in_output number",
+      { include_stop_str_in_output: 1 },
+      "include_stop_str_in_output",
+      "`include_stop_str_in_output` must be a boolean. Given: 1",
+    ],
     ["n > 1", { n: 3 }, "n", "`n` > 1 is not supported; send one request per completion. Given: 3"],
     ["n 0", { n: 0 }, "n", "`n` must be a positive integer. Given: 0"],
     ["stream string", { stream: "yes" }, "stream", '`stream` must be a boolean. Given: "yes"'],
     ["stream_options without stream", { stream_options: { include_usage: true } }, "stream_options", "`stream_options` is only allowed when `stream` is true."],
     ["stream_options with stream false", { stream: false, stream_options: {} }, "stream_options", "`stream_options` is only allowed when `stream` is true."],
     ["stream_options not object", { stream: true, stream_options: true }, "stream_options", "`stream_options` must be an object. Given: true"],
-    ["include_usage string", { stream: true, stream_options: { include_usage: "yes" } }, "stream_options.include_usage", '`stream_options.include_usage` must be a boolean. Given: "yes"'],
+    [
+      "include_usage string",
+      { stream: true, stream_options: { include_usage: "yes" } },
+      "stream_options.include_usage",
+      '`stream_options.include_usage` must be a boolean. Given: "yes"',
+    ],
   ];
   it.each(cases)("%s", (_name, body, param, message) => {
     expectInvalid(() => all(body), param, message);
@@ -95,7 +120,11 @@ describe("logprobs", () => {
     expectInvalid(() => parseChatLogprobs({ logprobs: false, top_logprobs: 2 }), "top_logprobs", "`top_logprobs` requires `logprobs` to be true.");
   });
   it("chat: top_logprobs out of range and logprobs wrong type", () => {
-    expectInvalid(() => parseChatLogprobs({ logprobs: true, top_logprobs: 21 }), "top_logprobs", "`top_logprobs` must be an integer between 0 and 20. Given: 21");
+    expectInvalid(
+      () => parseChatLogprobs({ logprobs: true, top_logprobs: 21 }),
+      "top_logprobs",
+      "`top_logprobs` must be an integer between 0 and 20. Given: 21",
+    );
     expectInvalid(() => parseChatLogprobs({ logprobs: 1 }), "logprobs", "`logprobs` must be a boolean. Given: 1");
   });
   it("completions: integer 0..5", () => {
@@ -111,10 +140,23 @@ describe("defaults and extensions", () => {
   it("uses OpenAI defaults when fields are absent", () => {
     const s = parseSamplingParams({});
     expect({ ...s, seed: 0 }).toEqual({
-      temperature: 1, topP: 1, topK: 0, minP: 0, seed: 0, repetitionPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, logitBias: [],
+      temperature: 1,
+      topP: 1,
+      topK: 0,
+      minP: 0,
+      seed: 0,
+      repetitionPenalty: 1,
+      presencePenalty: 0,
+      frequencyPenalty: 0,
+      logitBias: [],
     });
     expect(parseStoppingParams({})).toEqual({
-      maxTokens: null, minTokens: 0, stop: [], stopTokenIds: [], ignoreEos: false, includeStopStr: false,
+      maxTokens: null,
+      minTokens: 0,
+      stop: [],
+      stopTokenIds: [],
+      ignoreEos: false,
+      includeStopStr: false,
     });
     expect(parseStreamSettings({})).toEqual({ stream: false, includeUsage: false });
   });
@@ -131,17 +173,46 @@ describe("defaults and extensions", () => {
   });
   it("keeps every extension when set", () => {
     const body = {
-      temperature: 0, top_p: 0.9, top_k: 40, min_p: 0.05, seed: 1234, repetition_penalty: 1.1, presence_penalty: 0.5,
-      frequency_penalty: -0.5, logit_bias: { "50": -100, "7": 2.5 }, stop: ["\n\n", "END"], stop_token_ids: [2, 3],
-      max_tokens: 64, min_tokens: 4, ignore_eos: true, include_stop_str_in_output: true, n: 1,
-      stream: true, stream_options: { include_usage: true, include_obfuscation: false },
+      temperature: 0,
+      top_p: 0.9,
+      top_k: 40,
+      min_p: 0.05,
+      seed: 1234,
+      repetition_penalty: 1.1,
+      presence_penalty: 0.5,
+      frequency_penalty: -0.5,
+      logit_bias: { "50": -100, "7": 2.5 },
+      stop: ["\n\n", "END"],
+      stop_token_ids: [2, 3],
+      max_tokens: 64,
+      min_tokens: 4,
+      ignore_eos: true,
+      include_stop_str_in_output: true,
+      n: 1,
+      stream: true,
+      stream_options: { include_usage: true, include_obfuscation: false },
     };
     expect(parseSamplingParams(body)).toEqual({
-      temperature: 0, topP: 0.9, topK: 40, minP: 0.05, seed: 1234, repetitionPenalty: 1.1, presencePenalty: 0.5,
-      frequencyPenalty: -0.5, logitBias: [[7, 2.5], [50, -100]],
+      temperature: 0,
+      topP: 0.9,
+      topK: 40,
+      minP: 0.05,
+      seed: 1234,
+      repetitionPenalty: 1.1,
+      presencePenalty: 0.5,
+      frequencyPenalty: -0.5,
+      logitBias: [
+        [7, 2.5],
+        [50, -100],
+      ],
     });
     expect(parseStoppingParams(body)).toEqual({
-      maxTokens: 64, minTokens: 4, stop: ["\n\n", "END"], stopTokenIds: [2, 3], ignoreEos: true, includeStopStr: true,
+      maxTokens: 64,
+      minTokens: 4,
+      stop: ["\n\n", "END"],
+      stopTokenIds: [2, 3],
+      ignoreEos: true,
+      includeStopStr: true,
     });
     expect(parseStreamSettings(body)).toEqual({ stream: true, includeUsage: true });
   });

@@ -21,8 +21,16 @@ const messages = [{ role: "user", content: "hi" }];
 
 describe("parseTokenizeRequest", () => {
   it("takes a prompt (BOS unless add_special_tokens is false) or chat messages", () => {
-    expect(parseTokenizeRequest({ model: "m", prompt: "hello" })).toEqual({ model: "m", input: { kind: "text", text: "hello", addSpecialTokens: true }, returnTokenStrs: false });
-    expect(parseTokenizeRequest({ model: "m", prompt: "", add_special_tokens: false, return_token_strs: true })).toEqual({ model: "m", input: { kind: "text", text: "", addSpecialTokens: false }, returnTokenStrs: true });
+    expect(parseTokenizeRequest({ model: "m", prompt: "hello" })).toEqual({
+      model: "m",
+      input: { kind: "text", text: "hello", addSpecialTokens: true },
+      returnTokenStrs: false,
+    });
+    expect(parseTokenizeRequest({ model: "m", prompt: "", add_special_tokens: false, return_token_strs: true })).toEqual({
+      model: "m",
+      input: { kind: "text", text: "", addSpecialTokens: false },
+      returnTokenStrs: true,
+    });
     expect(parseTokenizeRequest({ model: "m", messages })).toEqual({ model: "m", input: { kind: "chat", messages }, returnTokenStrs: false });
   });
 
@@ -45,7 +53,10 @@ describe("parseTokenizeRequest", () => {
 describe("gRPC flattening", () => {
   it("maps loom.v1.TokenizeRequest onto the same parser", () => {
     expect(parseGrpcTokenize({ model: "m", text: "x", add_special_tokens: false }).input).toEqual({ kind: "text", text: "x", addSpecialTokens: false });
-    expect(parseGrpcTokenize({ model: "m", messages: { messages }, return_token_strs: true })).toMatchObject({ input: { kind: "chat", messages }, returnTokenStrs: true });
+    expect(parseGrpcTokenize({ model: "m", messages: { messages }, return_token_strs: true })).toMatchObject({
+      input: { kind: "chat", messages },
+      returnTokenStrs: true,
+    });
     expect(paramOf(() => parseGrpcTokenize({ model: "m" }))).toBe("text");
   });
 

@@ -59,7 +59,6 @@ describe("IncrementalDetokenizer (byte-level)", () => {
     const text = "naïve café — 日本語 👍🏽 ok\n€100";
     for (const ctx of [1, 2, 4, 8]) expect(stream(byteDetok, bytes(text), ctx).text).toBe(text);
   });
-
 });
 
 describe("IncrementalDetokenizer (byte-level): invalid bytes and bounds", () => {
@@ -92,7 +91,6 @@ describe("IncrementalDetokenizer (byte-level): invalid bytes and bounds", () => 
     expect(stream(counting, bytes(text), 4).text).toBe(text);
     expect(widest).toBeLessThanOrEqual(4 + 4);
   });
-
 });
 
 describe("IncrementalDetokenizer: lifecycle", () => {
@@ -131,7 +129,6 @@ describe("IncrementalDetokenizer (SentencePiece-like)", () => {
     expect(emits).toEqual(["the", " ", "", "", "", "😀", " cat", "", "é", "!", ""]);
     expect(text).toBe(spDetok(tokens));
   });
-
 });
 
 describe("IncrementalDetokenizer (SentencePiece-like): property", () => {

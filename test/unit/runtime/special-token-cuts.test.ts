@@ -46,7 +46,7 @@ describe("safeCuts", () => {
 
   it("gives the whole text's tokens when each piece is tokenized alone", () => {
     let seed = 11;
-    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     const parts = [...SPECIALS, "a", "|", "<", ">", "s", " ", "/"];
     for (let c = 0; c < 200; c++) {
       let text = "";

@@ -6,7 +6,12 @@ import { StepThreads } from "../../../src/runtime/step-threads.js";
 describe("StepThreads", () => {
   function fakeContext(): { context: { _ctx: { setThreads(n: number): void; other(): string } }; calls: number[] } {
     const calls: number[] = [];
-    const native = { setThreads: (n: number) => void calls.push(n), other: function (this: unknown) { return this === native ? "bound" : "unbound"; } };
+    const native = {
+      setThreads: (n: number) => void calls.push(n),
+      other: function (this: unknown) {
+        return this === native ? "bound" : "unbound";
+      },
+    };
     return { context: { _ctx: native }, calls };
   }
 

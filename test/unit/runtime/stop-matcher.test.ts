@@ -87,7 +87,6 @@ describe("StopMatcher: one stop string", () => {
     const m = new StopMatcher({ stop: ["\n\n"], includeStopStr: false });
     expect(m.push("\n\nrest")).toEqual({ emit: "", stopped: true, matched: "\n\n" });
   });
-
 });
 
 describe("StopMatcher: competing stop strings", () => {
@@ -120,7 +119,6 @@ describe("StopMatcher: competing stop strings", () => {
     expect(run(["xxy"], ["x", "x", "x", "y", "z"])).toMatchObject({ text: "x", matched: "xxy" });
     expect(run(["aab"], ["aaaa", "ab"])).toMatchObject({ text: "aaa", matched: "aab" });
   });
-
 });
 
 describe("StopMatcher: flush, unicode, bounds", () => {
@@ -152,7 +150,6 @@ describe("StopMatcher: flush, unicode, bounds", () => {
     for (let i = 0; i < 1000; i++) emitted += m.push("abcde"[i % 5] ?? "").emit.length;
     expect(1000 - emitted).toBeLessThan(6);
   });
-
 });
 
 describe("StopMatcher: property", () => {
@@ -169,7 +166,7 @@ describe("StopMatcher: property", () => {
       const include = rand() < 0.5;
       const deltas: string[] = [];
       // Split at arbitrary UTF-16 offsets, even inside surrogate pairs, to exercise the hold-back rule.
-      for (let i = 0; i < text.length; ) {
+      for (let i = 0; i < text.length;) {
         const n = 1 + Math.floor(rand() * 5);
         deltas.push(text.slice(i, i + n));
         i += n;
