@@ -6,8 +6,8 @@ import { LoomError, modelNotFound, type ErrorData } from "../errors.js";
 import type { GenerateRequest } from "../request/generate-request.js";
 import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
-import { WorkerClient } from "../workers/worker-client.js";
-import { PROTOCOL_VERSION, type EngineStats, type EngineTuning, type EngineWorkerData } from "../workers/worker-messages.js";
+import { WorkerClient } from "./worker-client.js";
+import { PROTOCOL_VERSION, type EngineStats, type EngineTuning, type EngineWorkerData } from "../engine-worker/worker-messages.js";
 import type { TokenStream } from "./token-stream.js";
 import { NO_OBSERVER, type EngineObserver, type RequestMeta, type Transport } from "./request-stats.js";
 

@@ -3,7 +3,9 @@
 
 import type { ErrorCode } from "../errors.js";
 import type { FinishReason } from "../request/generate-request.js";
-import type { EngineStats } from "../workers/worker-messages.js";
+import type { EngineStats, EngineTimings } from "../engine-worker/worker-messages.js";
+
+export type { EngineTimings } from "../engine-worker/worker-messages.js";
 
 export type Transport = "http" | "ws" | "grpc";
 
@@ -15,16 +17,6 @@ export interface RequestMeta {
   readonly operation: string;
   /** Incoming W3C traceparent, when the client sent one. */
   readonly traceparent?: string;
-}
-
-/** Per-request phase durations measured inside the engine worker. */
-export interface EngineTimings {
-  /** Waiting for a slot. */
-  readonly queueMs: number;
-  /** Slot acquired → first token. */
-  readonly prefillMs: number;
-  /** First token → finish. */
-  readonly decodeMs: number;
 }
 
 export interface FinishedRequestStats extends RequestMeta {

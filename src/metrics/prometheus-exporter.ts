@@ -4,7 +4,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { EngineObserver, FinishedRequestStats } from "../engine/request-stats.js";
-import type { EngineStats } from "../workers/worker-messages.js";
+import type { EngineStats } from "../engine-worker/worker-messages.js";
 import { METRICS, VLLM_COMPAT, type MetricDef } from "./metric-names.js";
 
 export interface GaugeSnapshot {

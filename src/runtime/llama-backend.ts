@@ -13,7 +13,7 @@ import {
   type LlamaOptions,
   type Token,
 } from "node-llama-cpp";
-import type { SampledToken, StepEntry, StepPlan, StepResult, TopLogprob } from "../engine/step-plan.js";
+import type { SampledToken, StepEntry, StepPlan, StepResult, TopLogprob } from "./step-plan.js";
 import type { ModelBackend, ModelInfo, SequenceSampling } from "./model-backend.js";
 import { logprobOf, nativeSamplerOptions, needsPenalties } from "./sampling-options.js";
 import { cuttableSpecials, safeCuts, tokenizeAtCuts, type SpecialPiece } from "./special-token-cuts.js";

@@ -2,7 +2,7 @@
 // output processing see only this interface; runtime/llama-backend.ts implements it over node-llama-cpp.
 
 import type { SamplingParams } from "../request/generate-request.js";
-import type { StepPlan, StepResult } from "../engine/step-plan.js";
+import type { StepPlan, StepResult } from "./step-plan.js";
 
 export interface ModelInfo {
   readonly path: string;

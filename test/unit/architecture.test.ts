@@ -1,8 +1,10 @@
 // Architecture rules over src/: which layer may import which. Parses every .ts file under src/ with the TypeScript
 // parser (multi-line, type-only, re-export and dynamic imports all count) and resolves relative specifiers to
-// repo-relative paths. Rules: transport never reaches the runtime, the workers or the native binding; the engine
-// never touches wire protocols, sockets or the native binding; only llama-backend.ts imports node-llama-cpp; only
-// src/metrics/ imports prom-client; no file under src/ is longer than 400 lines.
+// repo-relative paths. Rules: folders say where code runs (src/engine on the main thread, src/engine-worker and
+// src/runtime on an engine worker thread beside the model) and only the message protocol crosses; transports never
+// reach the worker side or the native binding; the engine never touches wire protocols or sockets; only
+// llama-backend.ts imports node-llama-cpp; only src/metrics/ imports prom-client; no file under src/ is longer than
+// 400 lines; no import cycle between files or between folders.
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, posix } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -85,16 +87,16 @@ function violations(from: (f: string) => boolean, to: readonly ((t: string) => b
 
 describe("architecture: the scanner itself", () => {
   it("finds the source tree and its imports", () => {
-    expect(FILES).toContain("src/engine/scheduler.ts");
+    expect(FILES).toContain("src/engine-worker/scheduler.ts");
     expect(FILES).toContain("src/runtime/llama-backend.ts");
     expect(FILES.some((f) => f.startsWith("src/transport/"))).toBe(true);
     expect(IMPORTS.length).toBeGreaterThan(FILES.length);
   });
 
   it("resolves relative, multi-line and type-only imports", () => {
-    const sched = IMPORTS.filter((i) => i.file === "src/engine/scheduler.ts");
-    expect(sched).toContainEqual({ file: "src/engine/scheduler.ts", target: "src/engine/slot-table.ts", typeOnly: false });
-    expect(sched).toContainEqual({ file: "src/engine/scheduler.ts", target: "src/engine/step-plan.ts", typeOnly: true });
+    const sched = IMPORTS.filter((i) => i.file === "src/engine-worker/scheduler.ts");
+    expect(sched).toContainEqual({ file: "src/engine-worker/scheduler.ts", target: "src/engine-worker/slot-table.ts", typeOnly: false });
+    expect(sched).toContainEqual({ file: "src/engine-worker/scheduler.ts", target: "src/runtime/step-plan.ts", typeOnly: true });
     // llama-backend's node-llama-cpp import spans several lines.
     expect(IMPORTS.some((i) => i.file === "src/runtime/llama-backend.ts" && i.target === "node-llama-cpp")).toBe(true);
   });
@@ -108,27 +110,30 @@ describe("architecture: the scanner itself", () => {
 describe("architecture: layering", () => {
   const transport = under("src/transport");
   const engine = under("src/engine");
+  /** Code that runs on an engine worker thread, beside the model. */
+  const besideModel = (f: string): boolean => under("src/engine-worker")(f) || under("src/runtime")(f);
+  const protocol = (t: string): boolean => t === "src/engine-worker/worker-messages.ts";
 
-  it("src/transport imports nothing from src/runtime", () => {
-    expect(violations(transport, [under("src/runtime")])).toEqual([]);
-  });
-
-  it("src/transport has no runtime (value) imports from src/workers", () => {
-    expect(violations(transport, [under("src/workers")], false)).toEqual([]);
-  });
-
-  // Not even types: worker-messages.ts pulls in src/runtime types, which transports must not depend on.
-  it("src/transport imports nothing (not even types) from src/workers", () => {
-    expect(violations(transport, [under("src/workers")])).toEqual([]);
+  it("src/transport imports nothing from the engine worker's side (src/engine-worker, src/runtime), not even types", () => {
+    expect(violations(transport, [besideModel])).toEqual([]);
   });
 
   it("src/transport never imports node-llama-cpp", () => {
     expect(violations(transport, [pkg("node-llama-cpp")])).toEqual([]);
   });
 
-  it("src/engine imports no sockets, wire protocols, transports or native binding", () => {
-    const banned = [pkg("node:http"), pkg("http"), pkg("ws"), pkg("@grpc"), under("src/transport"), under("src/protocol"), pkg("node-llama-cpp")];
-    expect(violations(engine, banned)).toEqual([]);
+  it("the main-thread engine (src/engine) reaches the worker side only through the message protocol and types", () => {
+    expect(violations(engine, [(t) => besideModel(t) && !protocol(t)], false)).toEqual([]);
+  });
+
+  it("the worker side imports nothing that runs on the main thread", () => {
+    expect(violations(besideModel, [engine, transport, under("src/metrics"), under("src/tracing"), under("src/support")])).toEqual([]);
+  });
+
+  it("src/engine and the worker side import no sockets, wire protocols, transports or native binding", () => {
+    const banned = [pkg("node:http"), pkg("http"), pkg("ws"), pkg("@grpc"), transport, under("src/protocol")];
+    expect(violations((f) => engine(f) || under("src/engine-worker")(f), [...banned, pkg("node-llama-cpp")])).toEqual([]);
+    expect(violations(under("src/runtime"), banned)).toEqual([]);
   });
 
   it("only src/runtime/llama-backend.ts imports node-llama-cpp", () => {
@@ -147,5 +152,68 @@ describe("architecture: size", () => {
       .filter((x) => x.lines > 400)
       .map((x) => `${x.f}: ${x.lines} lines`);
     expect(long).toEqual([]);
+  });
+});
+
+/** Every cycle among the nodes (strongly connected components of more than one node, or a node importing itself). */
+function cycles(edges: readonly (readonly [string, string])[]): string[][] {
+  const graph = new Map<string, Set<string>>();
+  for (const [a, b] of edges) {
+    if (!graph.has(a)) graph.set(a, new Set());
+    if (!graph.has(b)) graph.set(b, new Set());
+    graph.get(a)?.add(b);
+  }
+  // Tarjan's algorithm.
+  let index = 0;
+  const idx = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const out: string[][] = [];
+  const visit = (v: string): void => {
+    idx.set(v, index);
+    low.set(v, index++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!idx.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v) as number, low.get(w) as number));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v) as number, idx.get(w) as number));
+    }
+    if (low.get(v) !== idx.get(v)) return;
+    const scc: string[] = [];
+    for (let w = stack.pop(); w !== undefined; w = w === v ? undefined : stack.pop()) {
+      onStack.delete(w);
+      scc.push(w);
+    }
+    if (scc.length > 1 || graph.get(v)?.has(v)) out.push(scc.sort());
+  };
+  for (const v of graph.keys()) if (!idx.has(v)) visit(v);
+  return out;
+}
+
+describe("architecture: no import cycles", () => {
+  const internal = IMPORTS.filter((i) => i.target.startsWith("src/"));
+
+  it("between files (type-only imports count: they are a dependency too)", () => {
+    expect(cycles(internal.map((i) => [i.file, i.target] as const))).toEqual([]);
+  });
+
+  it("between folders of src/ (a file at the top level is its own node)", () => {
+    const node = (f: string): string => (f.split("/").length > 2 ? f.split("/").slice(0, 2).join("/") : f);
+    const edges = internal.map((i) => [node(i.file), node(i.target)] as const).filter(([a, b]) => a !== b);
+    expect(cycles(edges)).toEqual([]);
+  });
+
+  it("finds a cycle when there is one (the check itself)", () => {
+    expect(
+      cycles([
+        ["a", "b"],
+        ["b", "c"],
+        ["c", "a"],
+        ["c", "d"],
+      ]),
+    ).toEqual([["a", "b", "c"]]);
   });
 });

@@ -3,7 +3,7 @@
 // path (early break, abort()) calling onAbort at most once and only before the end, and dropped late pushes.
 import { describe, expect, it, vi } from "vitest";
 import { TokenStream, type StreamEvent } from "../../../src/engine/token-stream.js";
-import type { TokenLogprobData } from "../../../src/workers/worker-messages.js";
+import type { TokenLogprobData } from "../../../src/engine-worker/worker-messages.js";
 
 const usage = { promptTokens: 3, completionTokens: 2, cachedTokens: 0 };
 const done: StreamEvent = { type: "done", reason: "stop", usage };

@@ -2,7 +2,7 @@
 // off, unlimited when chunking off, a decode-only probe when alone(d) is unknown, a budget that meets the target
 // on a simulated machine at every decode count, the absolute floor, and no cold-start lock at a small chunk.
 import { describe, expect, it } from "vitest";
-import { MIN_CHUNK, PrefillBudget } from "../../../src/engine/prefill-budget.js";
+import { MIN_CHUNK, PrefillBudget } from "../../../src/engine-worker/prefill-budget.js";
 
 /** A simulated machine: decode-only step 8 + 3·d ms, each prefill token 1.5 ms, ±5% deterministic jitter. */
 function machine(d: number, p: number, i: number): number {

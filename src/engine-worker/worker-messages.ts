@@ -4,10 +4,19 @@
 import type { ErrorData } from "../errors.js";
 import type { FinishReason, GenerateRequestFields, TokenLogprobData, Usage } from "../request/generate-request.js";
 
+/** Per-request phase durations measured inside the engine worker. */
+export interface EngineTimings {
+  /** Waiting for a slot. */
+  readonly queueMs: number;
+  /** Slot acquired → first token. */
+  readonly prefillMs: number;
+  /** First token → finish. */
+  readonly decodeMs: number;
+}
+
 export type { TokenLogprobData };
 import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
-import type { EngineTimings } from "../engine/request-stats.js";
 
 export const PROTOCOL_VERSION = 2;
 

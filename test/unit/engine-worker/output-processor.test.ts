@@ -2,9 +2,9 @@
 // itself never emitted), stop strings across tokens, the length cap, min_tokens/ignore_eos driving suppressEog, and
 // logprobs only when asked. Uses a fake ModelBackend: a small id → text table, and isEog(token) === (token === 2).
 import { describe, expect, it } from "vitest";
-import { newOutputState, processToken, type ProcessedOutput } from "../../../src/engine/output-processor.js";
-import { Sequence } from "../../../src/engine/sequence.js";
-import type { SampledToken } from "../../../src/engine/step-plan.js";
+import { newOutputState, processToken, type ProcessedOutput } from "../../../src/engine-worker/output-processor.js";
+import { Sequence } from "../../../src/engine-worker/sequence.js";
+import type { SampledToken } from "../../../src/runtime/step-plan.js";
 import { DEFAULT_SAMPLING, type StoppingParams } from "../../../src/request/generate-request.js";
 import type { ModelBackend } from "../../../src/runtime/model-backend.js";
 

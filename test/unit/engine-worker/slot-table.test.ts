@@ -2,7 +2,7 @@
 // slots (ties to the lowest index, busy slots never chosen), the rule that a full-prompt match still leaves one
 // prompt token to evaluate, and cachedCells for the KV gauge.
 import { describe, expect, it } from "vitest";
-import { SlotTable } from "../../../src/engine/slot-table.js";
+import { SlotTable } from "../../../src/engine-worker/slot-table.js";
 
 describe("SlotTable: ownership", () => {
   it("starts all free", () => {

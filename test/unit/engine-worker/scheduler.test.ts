@@ -3,9 +3,9 @@
 // prefix reuse, and a seeded random simulation that checks the plan invariants on every step.
 // Steps are simulated with planStep + applyResult and a fake sampler whose token is 1000 + outputIndex.
 import { describe, expect, it } from "vitest";
-import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "../../../src/engine/scheduler.js";
-import { InvariantError, Sequence } from "../../../src/engine/sequence.js";
-import type { SampledToken, StepPlan } from "../../../src/engine/step-plan.js";
+import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "../../../src/engine-worker/scheduler.js";
+import { InvariantError, Sequence } from "../../../src/engine-worker/sequence.js";
+import type { SampledToken, StepPlan } from "../../../src/runtime/step-plan.js";
 
 const range = (n: number, base = 100): number[] => Array.from({ length: n }, (_, i) => base + i);
 

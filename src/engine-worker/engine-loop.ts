@@ -7,12 +7,11 @@ import { LoomError, type ErrorData } from "../errors.js";
 import type { GenerateRequestFields } from "../request/generate-request.js";
 import type { ModelBackend } from "../runtime/model-backend.js";
 import { PromptBuilder } from "../runtime/prompt-builder.js";
-import type { EngineStats, SequenceEvent } from "../workers/worker-messages.js";
+import type { EngineStats, EngineTimings, SequenceEvent } from "./worker-messages.js";
 import { newOutputState, processToken, usageOf, type OutputState } from "./output-processor.js";
 import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "./scheduler.js";
 import { Sequence } from "./sequence.js";
-import type { SampledToken, StepPlan } from "./step-plan.js";
-import type { EngineTimings } from "./request-stats.js";
+import type { SampledToken, StepPlan } from "../runtime/step-plan.js";
 
 export interface EngineLoopSink {
   accepted(id: string, promptTokens: number): void;

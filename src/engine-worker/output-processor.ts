@@ -8,8 +8,8 @@ import { IncrementalDetokenizer } from "../runtime/incremental-detokenizer.js";
 import { StopMatcher } from "../runtime/stop-matcher.js";
 import type { SequenceUpdate } from "./scheduler.js";
 import type { Sequence } from "./sequence.js";
-import type { SampledToken } from "./step-plan.js";
-import type { SequenceEvent, TokenLogprobData } from "../workers/worker-messages.js";
+import type { SampledToken } from "../runtime/step-plan.js";
+import type { SequenceEvent, TokenLogprobData } from "./worker-messages.js";
 
 export interface OutputState {
   readonly sampling: SequenceSampling & { outputTokens: number[] };

@@ -2,7 +2,7 @@
 // succeed, illegal ones throw InvariantError and leave the state unchanged), tokenAt across the prompt/output
 // boundary, appendOutput's state rules, and finish().
 import { describe, expect, it } from "vitest";
-import { InvariantError, Sequence, TRANSITIONS, type SequenceStatus } from "../../../src/engine/sequence.js";
+import { InvariantError, Sequence, TRANSITIONS, type SequenceStatus } from "../../../src/engine-worker/sequence.js";
 
 const STATUSES: readonly SequenceStatus[] = ["waiting", "prefilling", "decoding", "finished"];
 

@@ -11,7 +11,7 @@ import type { FinishReason } from "../request/generate-request.js";
 import { InvariantError, Sequence } from "./sequence.js";
 import { SlotTable } from "./slot-table.js";
 import { PrefillBudget } from "./prefill-budget.js";
-import type { StepEntry, StepPlan, StepResult } from "./step-plan.js";
+import type { StepEntry, StepPlan, StepResult } from "../runtime/step-plan.js";
 
 export interface SchedulerOptions {
   readonly slots: number;

@@ -7,9 +7,9 @@ import { LoomError, type ErrorData } from "../errors.js";
 import type { GenerateRequest } from "../request/generate-request.js";
 import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
-import { TokenStream } from "../engine/token-stream.js";
-import type { EngineStats, EngineWorkerData, FromWorker, SequenceEvent, ToWorker } from "./worker-messages.js";
-import type { EngineObserver, RequestMeta, Transport } from "../engine/request-stats.js";
+import { TokenStream } from "./token-stream.js";
+import type { EngineStats, EngineWorkerData, FromWorker, SequenceEvent, ToWorker } from "../engine-worker/worker-messages.js";
+import type { EngineObserver, RequestMeta, Transport } from "./request-stats.js";
 
 export type WorkerState = "starting" | "ready" | "stopping" | "stopped" | "failed";
 
@@ -40,8 +40,8 @@ interface InFlight {
  */
 function workerEntry(): URL {
   const here = import.meta.url;
-  if (here.endsWith(".js")) return new URL("../runtime/worker-entry.js", here);
-  return new URL("../../dist/src/runtime/worker-entry.js", here);
+  if (here.endsWith(".js")) return new URL("../engine-worker/worker-entry.js", here);
+  return new URL("../../dist/src/engine-worker/worker-entry.js", here);
 }
 
 export class WorkerClient {

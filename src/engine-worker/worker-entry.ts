@@ -3,13 +3,13 @@
 
 import { parentPort, workerData } from "node:worker_threads";
 import { LoomError } from "../errors.js";
-import { EngineLoop } from "../engine/engine-loop.js";
+import { EngineLoop } from "./engine-loop.js";
 import type { GenerateRequestFields } from "../request/generate-request.js";
-import type { EngineWorkerData, FromWorker, ToWorker } from "../workers/worker-messages.js";
-import { loadLlamaBackend } from "./llama-backend.js";
-import type { ModelBackend } from "./model-backend.js";
-import { PromptBuilder } from "./prompt-builder.js";
-import { TokenizerPool } from "./tokenizer-pool.js";
+import type { EngineWorkerData, FromWorker, ToWorker } from "./worker-messages.js";
+import { loadLlamaBackend } from "../runtime/llama-backend.js";
+import type { ModelBackend } from "../runtime/model-backend.js";
+import { PromptBuilder } from "../runtime/prompt-builder.js";
+import { TokenizerPool } from "../runtime/tokenizer-pool.js";
 
 const port = parentPort;
 if (port === null) throw new Error("worker-entry must run in a worker thread");
