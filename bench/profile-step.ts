@@ -5,7 +5,7 @@
 
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { binarySelectionOptions } from "../src/runtime/llama-backend.js";
-import { StepThreads } from "../src/runtime/step-threads.js";
+import { StepThreads } from "./step-threads.js";
 
 export interface StepProfile {
   readonly sequences: number;

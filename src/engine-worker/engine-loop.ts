@@ -146,13 +146,13 @@ export class EngineLoop {
   }
 
   /** The one loop over a step's outputs: detokenize, stop checks, finish, and build the step's events. */
-  private processOutputs(updates: readonly SequenceUpdate[], sampled: ReadonlyMap<string, SampledToken>): SequenceEvent[] {
+  private processOutputs(updates: readonly SequenceUpdate[], sampled: ReadonlyMap<string, readonly SampledToken[]>): SequenceEvent[] {
     const events: SequenceEvent[] = [];
     for (const update of updates) {
       const st = this.outputs.get(update.seq.id);
       if (st === undefined) continue;
       if (update.firstToken) this.stampFirstToken(update.seq.id);
-      const out = processToken(this.backend, st, update, sampled.get(update.seq.id));
+      const out = processToken(this.backend, st, update, sampled.get(update.seq.id)?.at(-1));
       if (out.finish === null) {
         events.push(out.event);
         continue;
@@ -209,12 +209,11 @@ export class EngineLoop {
   }
 
   private finish(id: string, reason: Parameters<Scheduler["finish"]>[1]): Sequence | undefined {
+    const st = this.outputs.get(id);
     this.outputs.delete(id);
     this.clock.delete(id);
-    const slot = this.scheduler.get(id)?.slot ?? null;
-    const seq = this.scheduler.finish(id, reason);
-    if (slot !== null) this.backend.endSequence(slot);
-    return seq;
+    if (st !== undefined) this.backend.releaseSampling(st.sampling);
+    return this.scheduler.finish(id, reason);
   }
 
   private checkFits(promptTokens: number, maxTokens: number | null): number {

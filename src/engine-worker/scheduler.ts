@@ -11,7 +11,7 @@ import type { FinishReason } from "../request/generate-request.js";
 import { InvariantError, Sequence } from "./sequence.js";
 import { SlotTable } from "./slot-table.js";
 import { PrefillBudget } from "./prefill-budget.js";
-import type { StepEntry, StepPlan, StepResult } from "../runtime/step-plan.js";
+import type { KvOp, SampledToken, StepEntry, StepPlan, StepResult } from "../runtime/step-plan.js";
 
 export interface SchedulerOptions {
   readonly slots: number;
@@ -115,11 +115,12 @@ export class Scheduler {
   planStep(): StepPlan {
     this.stepCounter++;
     const entries: StepEntry[] = [];
+    const kvOps: KvOp[] = [];
     const decodeTokens = this.planDecodes(entries);
-    this.admit();
+    this.admit(kvOps);
     const prefilling = [...this.running.values()].filter((s) => s.status === "prefilling");
     const prefillTokens = this.planPrefills(entries, prefilling, this.budget.budget(decodeTokens, prefilling.length));
-    return { step: this.stepCounter, entries, decodeTokens, prefillTokens };
+    return { step: this.stepCounter, kvOps, entries, decodeTokens, prefillTokens };
   }
 
   /** Record a step's outcome: advance computed counts, append sampled tokens, move finished prefills to decoding. */
@@ -129,9 +130,11 @@ export class Scheduler {
       const seq = this.running.get(entry.seqId);
       if (seq === undefined) continue; // finished (cancelled) while the step ran
       seq.computed = entry.start + entry.tokens.length;
-      if (!entry.sample) continue;
-      const sampled = result.sampled.get(entry.seqId);
-      if (sampled === undefined) throw new InvariantError(`step ${plan.step}: no sample for ${entry.seqId}`);
+      if (entry.sampleAt.length === 0) continue;
+      const samples = result.sampled.get(entry.seqId);
+      if (samples?.length !== entry.sampleAt.length)
+        throw new InvariantError(`step ${plan.step}: ${samples?.length ?? 0} samples for ${entry.seqId}, planned ${entry.sampleAt.length}`);
+      const sampled = samples[samples.length - 1] as SampledToken;
       const firstToken = seq.status === "prefilling";
       seq.appendOutput(sampled.token);
       if (firstToken) seq.transition("decoding");
@@ -150,12 +153,14 @@ export class Scheduler {
     return n;
   }
 
-  private admit(): void {
+  /** Give waiting sequences free slots; what a slot held beyond the reused prefix is erased before this step. */
+  private admit(kvOps: KvOp[]): void {
     while (this.waiting.length > 0 && this.slots.free > 0) {
       const seq = this.waiting.shift() as Sequence;
       const got = this.slots.acquire(seq.id, seq.promptTokens);
       if (got === null) throw new InvariantError("free slot vanished");
       seq.slot = got.slot;
+      if (got.heldTokens > got.reusedTokens) kvOps.push({ kind: "erase", slot: got.slot, from: got.reusedTokens, to: null });
       seq.computed = got.reusedTokens;
       seq.cachedTokens = got.reusedTokens;
       seq.transition("prefilling");
@@ -196,5 +201,5 @@ export class Scheduler {
 function entryFor(seq: Sequence, start: number, count: number, sample: boolean): StepEntry {
   const tokens: number[] = new Array<number>(count);
   for (let i = 0; i < count; i++) tokens[i] = seq.tokenAt(start + i);
-  return { seqId: seq.id, slot: seq.slot as number, start, tokens, sample, outputIndex: seq.outputTokens.length };
+  return { seqId: seq.id, slot: seq.slot as number, start, tokens, sampleAt: sample ? [count - 1] : [], outputIndex: seq.outputTokens.length };
 }

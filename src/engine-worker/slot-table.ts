@@ -1,11 +1,14 @@
 // SlotTable: the one owner of an engine worker's slots (llama.cpp sequences) and what each slot's KV holds.
 // The scheduler asks it for a slot; it picks the free slot whose cached tokens share the longest prefix with the
-// new prompt, so a follow-up turn reuses its KV. It only records; the backend erases/evaluates the actual cells.
+// new prompt, so a follow-up turn reuses its KV. It only records; the scheduler plans the erase of what a new
+// occupant does not reuse, and the backend runs it.
 
 export interface SlotAssignment {
   readonly slot: number;
   /** Leading prompt tokens already present in the slot's KV. */
   readonly reusedTokens: number;
+  /** Tokens the slot's KV held before (a previous occupant's); beyond reusedTokens they must be erased. */
+  readonly heldTokens: number;
 }
 
 export class SlotTable {
@@ -36,13 +39,13 @@ export class SlotTable {
     for (let slot = 0; slot < this.size; slot++) {
       if (this.owner[slot] !== null) continue;
       const shared = sharedPrefix(this.cached[slot] ?? [], prompt);
-      if (best === null || shared > best.reusedTokens) best = { slot, reusedTokens: shared };
+      if (best === null || shared > best.reusedTokens) best = { slot, reusedTokens: shared, heldTokens: this.cached[slot]?.length ?? 0 };
     }
     if (best === null) return null;
     // Keep at least one prompt token to evaluate: sampling needs the logits of the prompt's last position.
     const reusedTokens = Math.min(best.reusedTokens, prompt.length - 1);
     this.owner[best.slot] = seqId;
-    return { slot: best.slot, reusedTokens: Math.max(0, reusedTokens) };
+    return { slot: best.slot, reusedTokens: Math.max(0, reusedTokens), heldTokens: best.heldTokens };
   }
 
   /** Record the tokens now in the slot's KV (called as sequences advance and at release). */

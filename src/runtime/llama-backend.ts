@@ -1,11 +1,11 @@
 // LlamaBackend: ModelBackend over node-llama-cpp, and the only file under src/ that imports it.
-// One model, one context with one llama.cpp sequence per slot. A step advances every entry in the same tick, so
-// node-llama-cpp merges them into one llama_decode (measured: lockstep gives N/N merged decodes).
+// One model, one context with one llama.cpp sequence per slot. node-llama-cpp's public API loads the binary, the
+// model and the context and tokenizes; each step runs through BatchExecutor on the native context (one llama_decode
+// per plan, built by Loom), never through node-llama-cpp's own evaluation queue.
 
 import {
   getLlama,
   LlamaLogLevel,
-  TokenBias,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
@@ -13,11 +13,11 @@ import {
   type LlamaOptions,
   type Token,
 } from "node-llama-cpp";
-import type { SampledToken, StepEntry, StepPlan, StepResult, TopLogprob } from "./step-plan.js";
+import type { StepPlan, StepResult } from "./step-plan.js";
 import type { ModelBackend, ModelInfo, SequenceSampling } from "./model-backend.js";
-import { logprobOf, nativeSamplerOptions, needsPenalties } from "./sampling-options.js";
+import { BatchExecutor } from "./batch-executor.js";
+import { nativeHandles } from "./llama-addon.js";
 import { cuttableSpecials, safeCuts, tokenizeAtCuts, type SpecialPiece } from "./special-token-cuts.js";
-import { StepThreads } from "./step-threads.js";
 
 export interface LlamaBackendOptions {
   readonly modelPath: string;
@@ -55,10 +55,9 @@ export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<Llama
     batchSize: opts.batchSize,
     threads: Math.max(opts.threads, opts.threadsBatch),
   });
-  const threads = new StepThreads(context, opts.threads, opts.threadsBatch, opts.log);
   const sequences: LlamaContextSequence[] = [];
   for (let i = 0; i < opts.slots; i++) sequences.push(context.getSequence());
-  return new LlamaBackend(llama, model, context, sequences, threads, opts);
+  return new LlamaBackend(llama, model, context, sequences, opts);
 }
 
 /**
@@ -83,24 +82,21 @@ function forwardLog(log: LlamaBackendOptions["log"], level: LlamaLogLevel, messa
 
 export class LlamaBackend implements ModelBackend {
   readonly info: ModelInfo;
-  private readonly eogBias = new WeakMap<SequenceSampling, TokenBias>();
-  private readonly generators: (AsyncGenerator<GenOutput, void, Token | Token[] | undefined> | null)[];
-  private readonly emptyBias: TokenBias;
-  private readonly plainBias = new WeakMap<SequenceSampling, TokenBias | null>();
   private readonly tokenizeCut: Tokenize;
+  private readonly executor: BatchExecutor;
 
   constructor(
     private readonly llama: Llama,
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
     private readonly sequences: readonly LlamaContextSequence[],
-    private readonly threads: StepThreads,
     opts: LlamaBackendOptions,
   ) {
     const tokens = model.tokens;
-    this.generators = sequences.map(() => null);
-    this.emptyBias = new TokenBias(model.tokenizer);
     this.tokenizeCut = cutTokenizer(model);
+    // Slots are llama.cpp sequence ids 0..n-1, reserved through node-llama-cpp and never evaluated through it.
+    const native = nativeHandles(context, model, sequences);
+    this.executor = new BatchExecutor({ ...native, eogTokens: eogTokens(model), threads: opts.threads, threadsBatch: opts.threadsBatch });
     this.info = {
       path: opts.modelPath,
       trainContextSize: model.trainContextSize,
@@ -131,127 +127,31 @@ export class LlamaBackend implements ModelBackend {
   }
 
   kvCellsUsed(): number {
-    return this.sequences.reduce((n, s) => n + s.nextTokenIndex, 0);
+    return this.sequences.reduce((n, _, slot) => n + this.executor.cellsUsed(slot), 0);
   }
 
-  async step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult> {
-    await this.truncateToPlan(plan.entries);
-    this.threads.useFor(plan.decodeTokens + plan.prefillTokens);
-    // Every entry is queued in this same tick, so node-llama-cpp dispatches them as one llama_decode.
-    const pending = plan.entries.map((e) => this.advance(e, e.sample ? sampling(e.seqId) : null));
-    const outputs = await Promise.all(pending);
-    const sampled = new Map<string, SampledToken>();
-    plan.entries.forEach((e, i) => {
-      const out = outputs[i];
-      if (out !== undefined) sampled.set(e.seqId, toSampled(out, sampling(e.seqId)));
-    });
-    return { sampled };
+  step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult> {
+    return this.executor.step(plan, sampling);
   }
 
-  /** The sequence in this slot is done: close its generator (which disposes its sampler). KV stays for reuse. */
-  endSequence(slot: number): void {
-    const gen = this.generators[slot];
-    this.generators[slot] = null;
-    if (gen) void gen.return(undefined).catch(() => {});
-  }
-
-  /** A slot may hold KV beyond what the plan reuses (previous occupant's tail): erase it before evaluating. */
-  private async truncateToPlan(entries: readonly StepEntry[]): Promise<void> {
-    const erases: Promise<void>[] = [];
-    for (const e of entries) {
-      if (this.generators[e.slot]) continue; // a live generator owns its sequence's positions
-      const seq = this.sequences[e.slot] as LlamaContextSequence;
-      if (seq.nextTokenIndex !== e.start) {
-        erases.push(seq.eraseContextTokenRanges([{ start: e.start, end: seq.nextTokenIndex }]));
-      }
-    }
-    if (erases.length > 0) await Promise.all(erases);
-  }
-
-  /**
-   * Prefill chunks are evaluated without sampling. The chunk that ends the prompt starts the sequence's generator,
-   * which keeps one sampler (and RNG) for the whole generation: node-llama-cpp's controlledEvaluate would build a
-   * new native sampler on every call, measured at ~0.6 ms each, 16 per step at 16 streams.
-   */
-  private async advance(e: StepEntry, s: SequenceSampling | null): Promise<GenOutput | undefined> {
-    const seq = this.sequences[e.slot] as LlamaContextSequence;
-    if (s === null) {
-      await seq.evaluateWithoutGeneratingNewTokens(e.tokens as Token[]);
-      return undefined;
-    }
-    let gen = this.generators[e.slot];
-    if (!gen) {
-      gen = seq.evaluateWithMetadata(e.tokens as Token[], { probabilities: s.logprobs !== null }, this.evaluateOptions(s));
-      this.generators[e.slot] = gen;
-    }
-    const next = await gen.next();
-    if (next.done === true) throw new Error("llama.cpp ended the generation unexpectedly");
-    return next.value;
-  }
-
-  private evaluateOptions(s: SequenceSampling): NonNullable<Parameters<LlamaContextSequence["evaluateWithMetadata"]>[2]> {
-    const penalties = needsPenalties(s.params)
-      ? {
-          repeatPenalty: {
-            punishTokens: () => s.outputTokens as Token[],
-            penalty: s.params.repetitionPenalty,
-            presencePenalty: s.params.presencePenalty,
-            frequencyPenalty: s.params.frequencyPenalty,
-            maxPunishTokens: 256,
-          },
-        }
-      : {};
-    const needsBias = s.params.logitBias.length > 0 || s.suppressEog;
-    return {
-      ...nativeSamplerOptions(s.params),
-      ...penalties,
-      // Re-read every step, so min_tokens can lift the EOS mask mid-generation.
-      ...(needsBias ? { tokenBias: () => this.biasFor(s) ?? this.emptyBias } : {}),
-      yieldEogToken: true,
-    };
-  }
-
-  private biasFor(s: SequenceSampling): TokenBias | null {
-    if (s.suppressEog) {
-      let b = this.eogBias.get(s);
-      if (b === undefined) {
-        b = this.buildBias(s, true);
-        this.eogBias.set(s, b);
-      }
-      return b;
-    }
-    let b = this.plainBias.get(s);
-    if (b === undefined) {
-      b = s.params.logitBias.length === 0 ? null : this.buildBias(s, false);
-      this.plainBias.set(s, b);
-    }
-    return b;
-  }
-
-  private buildBias(s: SequenceSampling, suppressEog: boolean): TokenBias {
-    const bias = new TokenBias(this.model.tokenizer);
-    for (const [token, value] of s.params.logitBias) bias.set(token as Token, { logit: value });
-    if (suppressEog) {
-      // TokenBias.set() silently skips EOG tokens; ignore_eos/min_tokens need exactly those masked, so write the
-      // bias map directly (an internal field, pinned by the ignore_eos integration test).
-      const map = (bias as unknown as { _biases: Map<Token, number> })._biases;
-      for (const t of this.eogTokens()) map.set(t, Number.NEGATIVE_INFINITY);
-    }
-    return bias;
-  }
-
-  private eogTokens(): Token[] {
-    const t = this.model.tokens;
-    return [t.eos, t.eot].filter((x): x is Token => x !== null);
+  releaseSampling(sampling: SequenceSampling): void {
+    this.executor.release(sampling);
   }
 
   async dispose(): Promise<void> {
-    this.generators.forEach((_, slot) => this.endSequence(slot));
     for (const s of this.sequences) s.dispose();
     await this.context.dispose();
     await this.model.dispose();
     await this.llama.dispose();
   }
+}
+
+/** Every end-of-generation token of the vocabulary (what ignore_eos and min_tokens mask). */
+function eogTokens(model: LlamaModel): number[] {
+  const n = model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0;
+  const out: number[] = [];
+  for (let t = 0; t < n; t++) if (model.isEogToken(t as Token)) out.push(t);
+  return out;
 }
 
 type Tokenize = (text: string, special: boolean, addBos: boolean) => number[];
@@ -322,18 +222,4 @@ export async function loadVocabTokenizer(modelPath: string, nativeBuild: "auto" 
       await llama.dispose();
     },
   };
-}
-
-type GenOutput = { token: Token; probabilities?: Map<Token, number> };
-
-function toSampled(out: GenOutput, s: SequenceSampling): SampledToken {
-  const token = out.token;
-  if (s.logprobs === null || out.probabilities === undefined) return { token };
-  const probs = out.probabilities;
-  const top: TopLogprob[] = [];
-  for (const [t, p] of probs) {
-    if (top.length >= s.logprobs) break;
-    top.push({ token: t, logprob: logprobOf(p) });
-  }
-  return { token, logprob: logprobOf(probs.get(token) ?? 0), top };
 }

@@ -49,8 +49,8 @@ export interface ModelBackend {
   isEog(token: number): boolean;
   /** Run one step: every entry's tokens in one llama_decode, then sample where planned. */
   step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult>;
-  /** The sequence in `slot` finished or was cancelled: release its per-sequence sampling state. */
-  endSequence(slot: number): void;
+  /** The request that owns this sampling finished or was cancelled: free its native sampler (its KV stays). */
+  releaseSampling(sampling: SequenceSampling): void;
   /** KV cells in use across all slots (0..slots*slotContextSize). */
   kvCellsUsed(): number;
   dispose(): Promise<void>;

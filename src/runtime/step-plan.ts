@@ -1,5 +1,14 @@
-// StepPlan and StepResult: what one engine step evaluates, and what came back.
-// Shared by the pure scheduler (which writes plans) and the model backend (which executes them); plain data only.
+// StepPlan and StepResult: what one engine step computes, and what came back. The plan is complete data: KV
+// operations to run first, then per sequence its slot, its tokens with their first position, and which of those
+// positions' logits are sampled (several per sequence: the verify path of speculation). The backend executes it and
+// keeps no per-sequence state of its own. Shared by the pure scheduler (which writes plans) and the backend.
+
+/** Run in order before the step's decode. */
+export type KvOp =
+  /** Forget the slot's KV cells at positions [from, to) (to null: to the end). */
+  | { readonly kind: "erase"; readonly slot: number; readonly from: number; readonly to: number | null }
+  /** Make `toSlot` hold exactly what `fromSlot` holds. */
+  | { readonly kind: "copy"; readonly fromSlot: number; readonly toSlot: number };
 
 export interface StepEntry {
   readonly seqId: string;
@@ -7,14 +16,18 @@ export interface StepEntry {
   /** Position in the sequence's token stream of tokens[0] (equals its computed count). */
   readonly start: number;
   readonly tokens: readonly number[];
-  /** Sample a token after the last input token (false for a prefill chunk that does not end the prompt). */
-  readonly sample: boolean;
-  /** How many tokens of output this sequence already has: the per-step seed index. */
+  /**
+   * Indexes into `tokens` (ascending) whose next-token distribution is sampled, one sampled token each; empty for a
+   * prefill chunk that does not end the prompt, [tokens.length - 1] for a decode.
+   */
+  readonly sampleAt: readonly number[];
+  /** How many tokens of output this sequence already has. */
   readonly outputIndex: number;
 }
 
 export interface StepPlan {
   readonly step: number;
+  readonly kvOps: readonly KvOp[];
   readonly entries: readonly StepEntry[];
   readonly decodeTokens: number;
   readonly prefillTokens: number;
@@ -33,6 +46,6 @@ export interface SampledToken {
 }
 
 export interface StepResult {
-  /** Keyed by seqId; only entries planned with sample=true appear. */
-  readonly sampled: ReadonlyMap<string, SampledToken>;
+  /** Keyed by seqId: one token per entry of its sampleAt, in order; entries with nothing to sample are absent. */
+  readonly sampled: ReadonlyMap<string, readonly SampledToken[]>;
 }

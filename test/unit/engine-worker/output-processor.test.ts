@@ -32,7 +32,7 @@ const backend: ModelBackend = {
   detokenize: (tokens) => tokens.map((t) => VOCAB[t] ?? "?").join(""),
   isEog: (token) => token === EOS,
   step: () => Promise.reject(new Error("not used")),
-  endSequence: () => {},
+  releaseSampling: () => {},
   kvCellsUsed: () => 0,
   dispose: () => Promise.resolve(),
 };

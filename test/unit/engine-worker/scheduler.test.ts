@@ -16,9 +16,9 @@ function mk(s: Scheduler, id: string, prompt: number | readonly number[], maxNew
   return seq;
 }
 
-/** Deterministic fake sampler: every sample=true entry gets token 1000 + outputIndex. */
-function sampledFor(plan: StepPlan): Map<string, SampledToken> {
-  return new Map(plan.entries.filter((e) => e.sample).map((e) => [e.seqId, { token: 1000 + e.outputIndex }]));
+/** Deterministic fake sampler: every entry with a sampled position gets token 1000 + outputIndex. */
+function sampledFor(plan: StepPlan): Map<string, SampledToken[]> {
+  return new Map(plan.entries.filter((e) => e.sampleAt.length > 0).map((e) => [e.seqId, [{ token: 1000 + e.outputIndex }]]));
 }
 
 /** Plan + apply one step, checking the invariants that must hold for every plan. */
@@ -49,7 +49,12 @@ function step(s: Scheduler, batchSize?: number): { plan: StepPlan; updates: Sequ
 }
 
 const opts = (o: Partial<SchedulerOptions> = {}): SchedulerOptions => ({ slots: 4, batchSize: 64, prefillChunk: 8, ...o });
-const shape = (plan: StepPlan) => plan.entries.map((e) => [e.seqId, e.start, e.tokens.length, e.sample]);
+/** Each entry as [id, start, token count, whether it samples (always at its last token)]. */
+const shape = (plan: StepPlan) =>
+  plan.entries.map((e) => {
+    expect(e.sampleAt.length === 0 || (e.sampleAt.length === 1 && e.sampleAt[0] === e.tokens.length - 1)).toBe(true);
+    return [e.seqId, e.start, e.tokens.length, e.sampleAt.length > 0];
+  });
 
 /** A long-running stream "d", decoding from the next step on: the chunk limit applies only while something decodes. */
 function startDecoder(s: Scheduler): Sequence {
@@ -68,7 +73,7 @@ describe("Scheduler: one request", () => {
     expect(a.status).toBe("decoding");
     for (let i = 1; i <= 3; i++) {
       const { plan, updates } = step(s);
-      expect(plan.entries).toEqual([{ seqId: "a", slot: 0, start: 9 + i, tokens: [999 + i], sample: true, outputIndex: i }]);
+      expect(plan.entries).toEqual([{ seqId: "a", slot: 0, start: 9 + i, tokens: [999 + i], sampleAt: [0], outputIndex: i }]);
       expect({ decode: plan.decodeTokens, prefill: plan.prefillTokens }).toEqual({ decode: 1, prefill: 0 });
       expect(updates.map((u) => [u.token, u.firstToken])).toEqual([[1000 + i, false]]);
     }
@@ -138,7 +143,7 @@ describe("Scheduler: many sequences", () => {
       const { plan } = step(s, 16);
       const decodes = plan.entries.filter((e) => decoding.includes(e.seqId));
       expect(decodes.map((e) => e.seqId).sort()).toEqual([...decoding].sort());
-      expect(decodes.every((e) => e.tokens.length === 1 && e.sample)).toBe(true);
+      expect(decodes.every((e) => e.tokens.length === 1 && e.sampleAt.length === 1)).toBe(true);
       expect(plan.decodeTokens).toBe(decoding.length);
     }
     expect(seqs.every((q) => q.status === "decoding")).toBe(true);
@@ -193,7 +198,8 @@ describe("Scheduler: many sequences", () => {
     mk(s, "short", 5);
     const { plan } = step(s);
     const prefills = plan.entries.filter((e) => e.seqId !== "d");
-    expect(prefills[0]).toMatchObject({ seqId: "short", start: 0, sample: true });
+    expect(prefills[0]).toMatchObject({ seqId: "short", start: 0 });
+    expect(prefills[0]?.sampleAt).toEqual([(prefills[0]?.tokens.length ?? 0) - 1]);
     expect(prefills[0]?.tokens.length).toBe(5);
     expect(plan.prefillTokens).toBe(8);
   });
@@ -285,7 +291,8 @@ describe("Scheduler: prefix reuse", () => {
     const b = mk(s, "b", [1, 2, 3, 4, 5, 6, 1000, 1001, 77]);
     const { plan } = step(s);
     expect(b.cachedTokens).toBe(7);
-    expect(plan.entries).toEqual([{ seqId: "b", slot: 0, start: 7, tokens: [1001, 77], sample: true, outputIndex: 0 }]);
+    expect(plan.entries).toEqual([{ seqId: "b", slot: 0, start: 7, tokens: [1001, 77], sampleAt: [1], outputIndex: 0 }]);
+    expect(plan.kvOps).toEqual([]); // the slot held exactly the 7 reused tokens: nothing to erase
   });
 
   it("an identical prompt reuses all but its last token", () => {
@@ -329,4 +336,25 @@ describe("Scheduler: random simulation", () => {
       expect(all.some((q) => q.cachedTokens > 0)).toBe(true);
     });
   }
+});
+
+describe("Scheduler: KV operations in the plan", () => {
+  it("erases what a slot held beyond the prefix its new occupant reuses, before that step, once", () => {
+    const s = new Scheduler(opts({ slots: 1, prefillChunk: 0 }));
+    mk(s, "a", [1, 2, 3, 4, 5, 6]);
+    step(s);
+    step(s);
+    s.finish("a", "stop"); // the slot holds 7 tokens: 1..6 and the first output
+    mk(s, "b", [1, 2, 3, 9, 9]);
+    const { plan } = step(s);
+    expect(plan.kvOps).toEqual([{ kind: "erase", slot: 0, from: 3, to: null }]);
+    expect(shape(plan)).toEqual([["b", 3, 2, true]]);
+    expect(step(s).plan.kvOps).toEqual([]);
+  });
+
+  it("plans no KV operation for a fresh slot", () => {
+    const s = new Scheduler(opts());
+    mk(s, "a", 4);
+    expect(step(s).plan.kvOps).toEqual([]);
+  });
 });

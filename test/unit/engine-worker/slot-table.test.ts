@@ -48,7 +48,7 @@ describe("SlotTable: ownership", () => {
 
 describe("SlotTable: prefix reuse", () => {
   it("a fresh table reuses nothing", () => {
-    expect(new SlotTable(2).acquire("a", [1, 2, 3])).toEqual({ slot: 0, reusedTokens: 0 });
+    expect(new SlotTable(2).acquire("a", [1, 2, 3])).toMatchObject({ slot: 0, reusedTokens: 0 });
   });
 
   it("picks the free slot sharing the longest prefix with the prompt", () => {
@@ -56,7 +56,7 @@ describe("SlotTable: prefix reuse", () => {
     t.setCached(0, [1, 2, 9]);
     t.setCached(1, [1, 2, 3, 4, 5]);
     t.setCached(2, [7, 7]);
-    expect(t.acquire("a", [1, 2, 3, 4, 6, 6])).toEqual({ slot: 1, reusedTokens: 4 });
+    expect(t.acquire("a", [1, 2, 3, 4, 6, 6])).toMatchObject({ slot: 1, reusedTokens: 4 });
   });
 
   it("breaks ties by lowest index", () => {
@@ -64,42 +64,42 @@ describe("SlotTable: prefix reuse", () => {
     t.setCached(0, [5]);
     t.setCached(1, [1, 2, 8]);
     t.setCached(2, [1, 2, 9]);
-    expect(t.acquire("a", [1, 2, 3])).toEqual({ slot: 1, reusedTokens: 2 });
+    expect(t.acquire("a", [1, 2, 3])).toMatchObject({ slot: 1, reusedTokens: 2 });
   });
 
   it("with no shared prefix anywhere, takes the lowest free slot", () => {
     const t = new SlotTable(2);
     t.setCached(0, [4]);
     t.setCached(1, [5]);
-    expect(t.acquire("a", [6, 7])).toEqual({ slot: 0, reusedTokens: 0 });
+    expect(t.acquire("a", [6, 7])).toMatchObject({ slot: 0, reusedTokens: 0 });
   });
 
   it("never chooses a busy slot, even with a better prefix", () => {
     const t = new SlotTable(2);
     t.setCached(0, [1, 2, 3]);
     expect(t.acquire("owner", [9])?.slot).toBe(0);
-    expect(t.acquire("b", [1, 2, 3, 4])).toEqual({ slot: 1, reusedTokens: 0 });
+    expect(t.acquire("b", [1, 2, 3, 4])).toMatchObject({ slot: 1, reusedTokens: 0 });
     expect(t.ownerOf(0)).toBe("owner");
   });
 
   it("a prompt fully cached still leaves its last token to evaluate", () => {
     const t = new SlotTable(1);
     t.setCached(0, [1, 2, 3]);
-    expect(t.acquire("a", [1, 2, 3])).toEqual({ slot: 0, reusedTokens: 2 });
+    expect(t.acquire("a", [1, 2, 3])).toMatchObject({ slot: 0, reusedTokens: 2 });
   });
 
   it("a prompt that is a strict prefix of the cache also leaves one token", () => {
     const t = new SlotTable(1);
     t.setCached(0, [1, 2, 3, 4, 5, 6]);
-    expect(t.acquire("a", [1, 2, 3])).toEqual({ slot: 0, reusedTokens: 2 });
+    expect(t.acquire("a", [1, 2, 3])).toMatchObject({ slot: 0, reusedTokens: 2 });
   });
 
   it("a one-token prompt reuses nothing; an empty prompt never reports negative reuse", () => {
     const t = new SlotTable(2);
     t.setCached(0, [1, 2]);
     t.setCached(1, [1, 2]);
-    expect(t.acquire("a", [1])).toEqual({ slot: 0, reusedTokens: 0 });
-    expect(t.acquire("b", [])).toEqual({ slot: 1, reusedTokens: 0 });
+    expect(t.acquire("a", [1])).toMatchObject({ slot: 0, reusedTokens: 0 });
+    expect(t.acquire("b", [])).toMatchObject({ slot: 1, reusedTokens: 0 });
   });
 
   it("keeps the cache across release so a follow-up turn reuses it", () => {
@@ -109,7 +109,15 @@ describe("SlotTable: prefix reuse", () => {
     t.setCached(0, [1, 2, 3, 40, 41]);
     t.release(0);
     t.setCached(1, [1]);
-    expect(t.acquire("turn2", [1, 2, 3, 40, 41, 50, 51])).toEqual({ slot: 0, reusedTokens: 5 });
+    expect(t.acquire("turn2", [1, 2, 3, 40, 41, 50, 51])).toMatchObject({ slot: 0, reusedTokens: 5 });
+  });
+
+  it("reports how many tokens the slot held, so what is not reused can be erased", () => {
+    const t = new SlotTable(1);
+    expect(t.acquire("a", [1, 2])?.heldTokens).toBe(0);
+    t.setCached(0, [1, 2, 3, 4, 5]);
+    t.release(0);
+    expect(t.acquire("b", [1, 2, 9])).toEqual({ slot: 0, reusedTokens: 2, heldTokens: 5 });
   });
 });
 

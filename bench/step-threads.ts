@@ -1,4 +1,5 @@
-// StepThreads: llama.cpp thread count chosen per engine step, by the step's size (llama.cpp's own rule for
+// StepThreads (bench only: profile-step.ts times node-llama-cpp's own evaluation path, which Loom no longer uses;
+// Loom's engine sets threads per step in src/runtime/batch-executor.ts): llama.cpp thread count chosen per engine step, by the step's size (llama.cpp's own rule for
 // n_threads vs n_threads_batch: a single-token batch uses `threads`, a larger one `threadsBatch`).
 // node-llama-cpp sets one count for both and re-applies its own choice before every decode, so this wraps the
 // context's native handle and substitutes ours. Measured on 2 vCPUs (bench model): 1 token/step 7.3 ms with 1 thread

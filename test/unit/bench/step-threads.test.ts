@@ -1,7 +1,7 @@
 // Unit tests for the per-step thread choice: the single/batch switch on a stand-in for node-llama-cpp's native
 // context handle.
 import { describe, expect, it } from "vitest";
-import { StepThreads } from "../../../src/runtime/step-threads.js";
+import { StepThreads } from "../../../bench/step-threads.js";
 
 describe("StepThreads", () => {
   function fakeContext(): { context: { _ctx: { setThreads(n: number): void; other(): string } }; calls: number[] } {

@@ -1,0 +1,134 @@
+// The backend contract, against the real llama.cpp backend (synthetic tiny model): the executor runs exactly the
+// plan it is given. Sampling several positions of one sequence in one decode (the verify path) gives the tokens that
+// one-at-a-time decoding gives; erase and copy leave exactly the KV they claim; and the node-llama-cpp internals the
+// executor needs are all there (an upgrade that changes them fails here, naming the member).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureDefaultModel } from "../../models/make-synthetic-model.js";
+import { DEFAULT_SAMPLING } from "../../src/request/generate-request.js";
+import { loadLlamaBackend, type LlamaBackend } from "../../src/runtime/llama-backend.js";
+import { missingMembers, REQUIRED_MEMBERS } from "../../src/runtime/llama-addon.js";
+import type { SequenceSampling } from "../../src/runtime/model-backend.js";
+import type { KvOp, StepEntry, StepPlan } from "../../src/runtime/step-plan.js";
+
+let backend: LlamaBackend;
+let stepNo = 0;
+
+beforeAll(async () => {
+  backend = await loadLlamaBackend({
+    modelPath: await ensureDefaultModel(),
+    slots: 4,
+    slotContextSize: 256,
+    batchSize: 256,
+    threads: 1,
+    threadsBatch: 1,
+    gpu: "cpu",
+    gpuLayers: 0,
+    nativeBuild: "auto",
+    log: () => {},
+  });
+});
+
+afterAll(async () => {
+  await backend?.dispose();
+});
+
+const greedy = (): SequenceSampling => ({ params: { ...DEFAULT_SAMPLING, temperature: 0 }, logprobs: null, suppressEog: true, outputTokens: [] });
+
+function plan(entries: StepEntry[], kvOps: KvOp[] = []): StepPlan {
+  const tokens = entries.reduce((n, e) => n + e.tokens.length, 0);
+  return { step: ++stepNo, kvOps, entries, decodeTokens: 0, prefillTokens: tokens };
+}
+
+const entry = (seqId: string, slot: number, start: number, tokens: readonly number[], sampleAt: readonly number[]): StepEntry => ({
+  seqId,
+  slot,
+  start,
+  tokens,
+  sampleAt,
+  outputIndex: 0,
+});
+
+/** Prefill `prompt` into `slot`, then greedy-decode `n` tokens one step at a time. */
+async function decodeOneByOne(slot: number, prompt: readonly number[], n: number): Promise<number[]> {
+  const s = greedy();
+  const out: number[] = [];
+  let next = (await backend.step(plan([entry("one", slot, 0, prompt, [prompt.length - 1])]), () => s)).sampled.get("one")?.[0]?.token as number;
+  for (let i = 0; i < n; i++) {
+    out.push(next);
+    if (i + 1 === n) break;
+    const r = await backend.step(plan([entry("one", slot, prompt.length + i, [next], [0])]), () => s);
+    next = r.sampled.get("one")?.[0]?.token as number;
+  }
+  backend.releaseSampling(s);
+  return out;
+}
+
+describe("backend contract", () => {
+  it("has every node-llama-cpp internal it drives", () => {
+    const b = backend as unknown as { context: object; model: object; sequences: object[] };
+    expect(missingMembers(b.context, b.model, b.sequences[0] as object)).toEqual([]);
+    // The check names what is missing.
+    expect(missingMembers({}, b.model, b.sequences[0] as object)).toEqual(REQUIRED_MEMBERS.filter((m) => m.startsWith("LlamaContext.")));
+  });
+
+  it("samples several positions of one sequence in one decode exactly as one-at-a-time decoding does", async () => {
+    const prompt = backend.tokenize("The quick brown fox jumps over the lazy dog, and then", false);
+    const reference = await decodeOneByOne(0, prompt, 8);
+    // The verify path: the prompt plus the first 7 reference tokens in one entry, sampled at the prompt's last
+    // position and after each of those tokens.
+    const tokens = [...prompt, ...reference.slice(0, 7)];
+    const sampleAt = Array.from({ length: 8 }, (_, i) => prompt.length - 1 + i);
+    const s = greedy();
+    const r = await backend.step(plan([entry("verify", 1, 0, tokens, sampleAt)]), () => s);
+    backend.releaseSampling(s);
+    expect(r.sampled.get("verify")?.map((t) => t.token)).toEqual(reference);
+  });
+
+  it("erase leaves exactly the cells before it; decoding after an erase matches a fresh slot", async () => {
+    const prompt = backend.tokenize("Erase me after the fifth token please", false);
+    const s = greedy();
+    await backend.step(plan([entry("a", 2, 0, prompt, [prompt.length - 1])]), () => s);
+    expect(backend.kvCellsUsed()).toBeGreaterThanOrEqual(prompt.length);
+    const before = cells(2);
+    expect(before).toBe(prompt.length);
+    // Erase from position 5, then continue from there with other tokens: the same as a fresh slot given those.
+    const tail = backend.tokenize(" and then something else entirely", false);
+    const r = await backend.step(plan([entry("a", 2, 5, tail, [tail.length - 1])], [{ kind: "erase", slot: 2, from: 5, to: null }]), () => s);
+    backend.releaseSampling(s);
+    expect(cells(2)).toBe(5 + tail.length);
+    const fresh = await decodeOneByOne(3, [...prompt.slice(0, 5), ...tail], 1);
+    expect(r.sampled.get("a")?.[0]?.token).toBe(fresh[0]);
+    await backend.step(
+      plan(
+        [],
+        [
+          { kind: "erase", slot: 2, from: 0, to: null },
+          { kind: "erase", slot: 3, from: 0, to: null },
+        ],
+      ),
+      greedy,
+    );
+    expect(cells(2)).toBe(0);
+    expect(cells(3)).toBe(0);
+  });
+
+  it("copy makes the target hold exactly what the source holds", async () => {
+    const prompt = backend.tokenize("Copy this prefix into another slot", false);
+    const s = greedy();
+    const first = await backend.step(plan([entry("src", 0, 0, prompt, [prompt.length - 1])], [{ kind: "erase", slot: 0, from: 0, to: null }]), () => s);
+    await backend.step(plan([], [{ kind: "copy", fromSlot: 0, toSlot: 3 }]), greedy);
+    expect(cells(3)).toBe(cells(0));
+    // Continuing both slots with the same token gives the same next token.
+    const t = first.sampled.get("src")?.[0]?.token as number;
+    const a = greedy();
+    const b = greedy();
+    const r = await backend.step(plan([entry("x", 0, prompt.length, [t], [0]), entry("y", 3, prompt.length, [t], [0])]), (id) => (id === "x" ? a : b));
+    expect(r.sampled.get("y")?.[0]?.token).toBe(r.sampled.get("x")?.[0]?.token);
+    for (const x of [s, a, b]) backend.releaseSampling(x);
+  });
+});
+
+function cells(slot: number): number {
+  const b = backend as unknown as { executor: { cellsUsed(slot: number): number } };
+  return b.executor.cellsUsed(slot);
+}
