@@ -4,11 +4,12 @@
 // the worker entry passes `emit`, and a test can drive it directly.
 
 import { LoomError, type ErrorData } from "../errors.js";
-import type { GenerateRequestFields } from "../request/generate-request.js";
+import type { FinishReason, GenerateRequestFields } from "../request/generate-request.js";
 import type { ModelBackend } from "../runtime/model-backend.js";
 import { PromptBuilder } from "../runtime/prompt-builder.js";
-import type { EngineStats, EngineTimings, SequenceEvent } from "./worker-messages.js";
+import type { EngineStats, SequenceEvent } from "./worker-messages.js";
 import { newOutputState, processToken, usageOf, type OutputState } from "./output-processor.js";
+import { WorkerRequest, type CancelReason } from "./request.js";
 import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "./scheduler.js";
 import { Sequence } from "./sequence.js";
 import type { SampledToken, StepPlan } from "../runtime/step-plan.js";
@@ -19,8 +20,6 @@ export interface EngineLoopSink {
   step(events: SequenceEvent[], stats: EngineStats): void;
 }
 
-type CancelReason = "cancelled" | "deadline_exceeded";
-
 function cancelledError(reason: CancelReason): LoomError {
   if (reason === "deadline_exceeded") return new LoomError("deadline_exceeded", "The request's deadline passed.");
   return new LoomError("cancelled", "The request was cancelled.");
@@ -29,12 +28,8 @@ function cancelledError(reason: CancelReason): LoomError {
 export class EngineLoop {
   private readonly scheduler: Scheduler;
   private readonly prompts: PromptBuilder;
-  private readonly outputs = new Map<string, OutputState>();
-  private readonly cancels = new Map<string, CancelReason>();
-  /** Requests whose prompt is being tokenized → why they were cancelled meanwhile (null: not cancelled). */
-  private readonly tokenizing = new Map<string, CancelReason | null>();
-  /** Phase timestamps per sequence (performance.now in this worker): arrival, slot, first token. */
-  private readonly clock = new Map<string, { arrived: number; admitted: number | null; firstToken: number | null }>();
+  /** Every request this worker holds, from submit to finish: the one place its state lives. */
+  private readonly requests = new Map<string, WorkerRequest>();
   private wake: (() => void) | null = null;
   private stopping = false;
   private lastStep = { ms: 0, tokens: 0, decode: 0, prefill: 0 };
@@ -53,45 +48,50 @@ export class EngineLoop {
    * Tokenize (long prompts off this thread, so running streams keep stepping), check the context fits, and queue.
    * Rejections happen before a slot is taken; a request cancelled while it was being tokenized is rejected then.
    */
-  submit(id: string, req: GenerateRequestFields): void {
+  submit(id: string, fields: GenerateRequestFields): void {
     if (this.stopping) return this.sink.rejected(id, { code: "unavailable", message: "The engine is shutting down.", param: null });
-    this.tokenizing.set(id, null);
+    const rec = new WorkerRequest(id, fields);
+    this.requests.set(id, rec);
     this.prompts
-      .build(req.prompt)
-      .then((prompt) => this.admit(id, req, prompt))
-      .catch((err: unknown) => this.sink.rejected(id, LoomError.from(err).toData()))
-      .finally(() => this.tokenizing.delete(id));
+      .build(fields.prompt)
+      .then((prompt) => this.schedule(rec, prompt))
+      .catch((err: unknown) => {
+        this.requests.delete(id);
+        this.sink.rejected(id, LoomError.from(err).toData());
+      });
   }
 
-  private admit(id: string, req: GenerateRequestFields, prompt: number[]): void {
-    const cancelled = this.tokenizing.get(id) ?? null;
-    if (cancelled !== null) throw cancelledError(cancelled);
+  private schedule(rec: WorkerRequest, prompt: number[]): void {
     if (this.stopping) throw new LoomError("unavailable", "The engine is shutting down.");
-    const maxNew = this.checkFits(prompt.length, req.stopping.maxTokens);
-    const seq = new Sequence({ id, promptTokens: prompt, maxNewTokens: maxNew, arrivalStep: this.scheduler.step });
-    this.outputs.set(id, newOutputState(this.backend, req.sampling, req.stopping, req.logprobs));
-    this.scheduler.submit(seq);
-    this.clock.set(id, { arrived: performance.now(), admitted: null, firstToken: null });
-    this.sink.accepted(id, prompt.length);
+    if (rec.cancel !== null) throw cancelledError(rec.cancel);
+    const { sampling, stopping, logprobs } = rec.fields;
+    const maxNew = this.checkFits(prompt.length, stopping.maxTokens);
+    rec.seq = new Sequence({ id: rec.id, promptTokens: prompt, maxNewTokens: maxNew, arrivalStep: this.scheduler.step });
+    rec.out = newOutputState(this.backend, rec.seq, sampling, stopping, logprobs);
+    this.scheduler.submit(rec.seq);
+    this.sink.accepted(rec.id, prompt.length);
     this.notify();
   }
 
   /** Takes effect at the next step boundary: never while the sequence's tokens are inside a decode. */
   cancel(id: string, reason: CancelReason): void {
-    if (this.tokenizing.has(id)) return void this.tokenizing.set(id, reason);
-    this.cancels.set(id, reason);
+    const rec = this.requests.get(id);
+    if (rec === undefined || rec.cancel !== null) return;
+    rec.cancel = reason;
     this.notify();
   }
 
   /** Prompts still being tokenized (they hold no slot yet). */
   get tokenizingCount(): number {
-    return this.tokenizing.size;
+    let n = 0;
+    for (const rec of this.requests.values()) if (rec.seq === null) n++;
+    return n;
   }
 
   /** Cancel everything and let run() return once the step in flight is done. */
   shutdown(): void {
     this.stopping = true;
-    for (const id of this.outputs.keys()) this.cancels.set(id, "cancelled");
+    for (const rec of this.requests.values()) rec.cancel ??= "cancelled";
     this.notify();
   }
 
@@ -129,12 +129,12 @@ export class EngineLoop {
   private async runStep(plan: StepPlan): Promise<void> {
     const t0 = performance.now();
     for (const e of plan.entries) {
-      const c = this.clock.get(e.seqId);
-      if (c !== undefined && c.admitted === null) c.admitted = t0;
+      const rec = this.requests.get(e.seqId);
+      if (rec !== undefined) rec.admittedAt ??= t0;
     }
     let events: SequenceEvent[];
     try {
-      const result = await this.backend.step(plan, (id) => (this.outputs.get(id) as OutputState).sampling);
+      const result = await this.backend.step(plan, (id) => (this.requests.get(id)?.out as OutputState).sampling);
       events = this.processOutputs(this.scheduler.applyResult(plan, result), result.sampled);
     } catch (err) {
       events = this.failStep(plan, LoomError.from(err));
@@ -149,36 +149,30 @@ export class EngineLoop {
   private processOutputs(updates: readonly SequenceUpdate[], sampled: ReadonlyMap<string, readonly SampledToken[]>): SequenceEvent[] {
     const events: SequenceEvent[] = [];
     for (const update of updates) {
-      const st = this.outputs.get(update.seq.id);
-      if (st === undefined) continue;
-      if (update.firstToken) this.stampFirstToken(update.seq.id);
-      const out = processToken(this.backend, st, update, sampled.get(update.seq.id)?.at(-1));
+      const rec = this.requests.get(update.seq.id);
+      if (rec?.out == null) continue;
+      if (update.firstToken) rec.firstTokenAt = performance.now();
+      const out = processToken(this.backend, rec.out, update, sampled.get(rec.id)?.at(-1));
       if (out.finish === null) {
         events.push(out.event);
         continue;
       }
-      const timings = this.timingsOf(update.seq.id);
-      events.push(out.event.finish && timings ? { ...out.event, finish: { ...out.event.finish, timings } } : out.event);
-      this.finish(update.seq.id, out.finish);
+      events.push(out.event.finish ? { ...out.event, finish: { ...out.event.finish, timings: rec.timings() } } : out.event);
+      this.finish(rec, out.finish);
     }
     return events;
   }
 
+  /** Cancels that arrived since the last step, applied at this boundary. */
   private applyCancels(): SequenceEvent[] {
     const events: SequenceEvent[] = [];
-    for (const [id, reason] of this.cancels) {
-      const timings = this.timingsOf(id);
-      const seq = this.finish(id, "cancelled");
-      if (seq === undefined) continue;
-      const error: ErrorData | undefined = reason === "deadline_exceeded" ? cancelledError(reason).toData() : undefined;
-      events.push({
-        id,
-        text: "",
-        tokenIds: [],
-        finish: { reason: "cancelled", usage: usageOf(seq), ...(error ? { error } : {}), ...(timings ? { timings } : {}) },
-      });
+    for (const rec of [...this.requests.values()]) {
+      if (rec.cancel === null || rec.seq === null) continue;
+      const timings = rec.timings();
+      const seq = this.finish(rec, "cancelled");
+      const error: ErrorData | undefined = rec.cancel === "deadline_exceeded" ? cancelledError(rec.cancel).toData() : undefined;
+      events.push({ id: rec.id, text: "", tokenIds: [], finish: { reason: "cancelled", usage: usageOf(seq), ...(error ? { error } : {}), timings } });
     }
-    this.cancels.clear();
     return events;
   }
 
@@ -187,33 +181,20 @@ export class EngineLoop {
     const error: ErrorData = { code: "engine_failure", message: `Engine step failed: ${err.message}`, param: null };
     const events: SequenceEvent[] = [];
     for (const entry of plan.entries) {
-      const seq = this.finish(entry.seqId, "error");
-      if (seq !== undefined) events.push({ id: seq.id, text: "", tokenIds: [], finish: { reason: "error", usage: usageOf(seq), error } });
+      const rec = this.requests.get(entry.seqId);
+      if (rec?.seq == null) continue;
+      const seq = this.finish(rec, "error");
+      events.push({ id: seq.id, text: "", tokenIds: [], finish: { reason: "error", usage: usageOf(seq), error } });
     }
     return events;
   }
 
-  private stampFirstToken(id: string): void {
-    const c = this.clock.get(id);
-    if (c !== undefined) c.firstToken = performance.now();
-  }
-
-  /** Queue, prefill and decode durations of a sequence that is finishing now. */
-  private timingsOf(id: string): EngineTimings | undefined {
-    const c = this.clock.get(id);
-    if (c === undefined) return undefined;
-    const now = performance.now();
-    const admitted = c.admitted ?? now;
-    const first = c.firstToken ?? now;
-    return { queueMs: admitted - c.arrived, prefillMs: Math.max(0, first - admitted), decodeMs: Math.max(0, now - first) };
-  }
-
-  private finish(id: string, reason: Parameters<Scheduler["finish"]>[1]): Sequence | undefined {
-    const st = this.outputs.get(id);
-    this.outputs.delete(id);
-    this.clock.delete(id);
-    if (st !== undefined) this.backend.releaseSampling(st.sampling);
-    return this.scheduler.finish(id, reason);
+  /** The request leaves the loop: its slot is released (KV kept for reuse) and its native sampler freed. */
+  private finish(rec: WorkerRequest, reason: FinishReason): Sequence {
+    this.requests.delete(rec.id);
+    if (rec.out !== null) this.backend.releaseSampling(rec.out.sampling);
+    this.scheduler.finish(rec.id, reason);
+    return rec.seq as Sequence;
   }
 
   private checkFits(promptTokens: number, maxTokens: number | null): number {

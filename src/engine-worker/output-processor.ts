@@ -12,15 +12,16 @@ import type { SampledToken } from "../runtime/step-plan.js";
 import type { SequenceEvent, TokenLogprobData } from "./worker-messages.js";
 
 export interface OutputState {
-  readonly sampling: SequenceSampling & { outputTokens: number[] };
+  /** Its outputTokens are the sequence's own (one copy of a request's tokens, appended by the scheduler). */
+  readonly sampling: SequenceSampling;
   readonly stopping: StoppingParams;
   readonly detok: IncrementalDetokenizer;
   readonly stop: StopMatcher;
 }
 
-export function newOutputState(backend: ModelBackend, params: SamplingParams, stopping: StoppingParams, logprobs: number | null): OutputState {
+export function newOutputState(backend: ModelBackend, seq: Sequence, params: SamplingParams, stopping: StoppingParams, logprobs: number | null): OutputState {
   return {
-    sampling: { params, logprobs, suppressEog: stopping.ignoreEos || stopping.minTokens > 0, outputTokens: [] },
+    sampling: { params, logprobs, suppressEog: stopping.ignoreEos || stopping.minTokens > 0, outputTokens: seq.outputTokens },
     stopping,
     detok: new IncrementalDetokenizer((t) => backend.detokenize(t)),
     stop: new StopMatcher({ stop: stopping.stop, includeStopStr: stopping.includeStopStr }),
@@ -40,7 +41,6 @@ export function usageOf(seq: Sequence): Usage {
 /** Handle one sampled token of one sequence. `sample` carries logprobs when requested. */
 export function processToken(backend: ModelBackend, st: OutputState, update: SequenceUpdate, sample: SampledToken | undefined): ProcessedOutput {
   const { seq, token } = update;
-  st.sampling.outputTokens.push(token);
   const n = seq.outputTokens.length;
   st.sampling.suppressEog = st.stopping.ignoreEos || n < st.stopping.minTokens;
   const logprobs = sample?.logprob === undefined ? undefined : [logprobData(backend, sample)];

@@ -50,7 +50,7 @@ interface Run {
 function harness(stopping: Partial<StoppingParams> = {}, maxNewTokens = 100, logprobs: number | null = null) {
   const seq = new Sequence({ id: "s", promptTokens: [1, 1], maxNewTokens, arrivalStep: 0 });
   seq.transition("prefilling");
-  const st = newOutputState(backend, DEFAULT_SAMPLING, { ...STOPPING, ...stopping }, logprobs);
+  const st = newOutputState(backend, seq, DEFAULT_SAMPLING, { ...STOPPING, ...stopping }, logprobs);
   const feed = (token: number, sample?: SampledToken): ProcessedOutput => {
     const firstToken = seq.status === "prefilling";
     seq.appendOutput(token);

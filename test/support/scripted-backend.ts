@@ -1,0 +1,110 @@
+// A ModelBackend with no model, for unit tests of the engine loop: characters are tokens (a → 97), the "model"
+// answers each sampled position with a scripted token, and each step takes a scripted (noisy, bursty) time. It
+// checks what a real backend relies on: positions continue what the slot's KV holds (after the plan's erases), and
+// every native sampler it hands out is released exactly once.
+
+import type { ModelBackend, ModelInfo, SequenceSampling } from "../../src/runtime/model-backend.js";
+import type { SampledToken, StepPlan, StepResult } from "../../src/runtime/step-plan.js";
+
+export const EOS = 2;
+
+export interface ScriptedBackendOptions {
+  readonly slots: number;
+  readonly slotContextSize?: number;
+  /** The token sampled for a sequence at its nth output (default: "a".."z" cycling). */
+  readonly next?: (seqId: string, outputIndex: number) => number;
+  /** How long step number `step` takes, in ms (default 0). */
+  readonly stepMs?: (step: number) => number;
+  /** Throw from this step (a failed llama_decode). */
+  readonly failStep?: (step: number) => boolean;
+}
+
+export class ScriptedBackend implements ModelBackend {
+  readonly info: ModelInfo;
+  readonly stepsRun: StepPlan[] = [];
+  /** KV cells each slot holds (what positions may continue). */
+  readonly held: number[];
+  private readonly live = new Set<SequenceSampling>();
+  released = 0;
+  doubleReleases = 0;
+
+  constructor(private readonly opts: ScriptedBackendOptions) {
+    this.held = new Array<number>(opts.slots).fill(0);
+    this.info = {
+      path: "scripted",
+      trainContextSize: opts.slotContextSize ?? 256,
+      vocabSize: 256,
+      slotContextSize: opts.slotContextSize ?? 256,
+      slots: opts.slots,
+      chatTemplate: null,
+      bosText: "",
+      eosText: "",
+      gpu: false,
+      threads: 1,
+      threadsBatch: 1,
+      buildType: "scripted",
+      maxTokenBytes: 4,
+    };
+  }
+
+  /** Samplers handed out and not yet released. */
+  get liveSamplers(): number {
+    return this.live.size;
+  }
+
+  tokenize(text: string): number[] {
+    return [...text].map((c) => c.charCodeAt(0) & 0xff);
+  }
+
+  detokenize(tokens: readonly number[]): string {
+    return tokens
+      .filter((t) => t !== EOS)
+      .map((t) => String.fromCharCode(t))
+      .join("");
+  }
+
+  isEog(token: number): boolean {
+    return token === EOS;
+  }
+
+  async step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult> {
+    this.stepsRun.push(plan);
+    const ms = this.opts.stepMs?.(plan.step) ?? 0;
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    if (this.opts.failStep?.(plan.step) === true) throw new Error(`scripted failure in step ${plan.step}`);
+    for (const op of plan.kvOps) {
+      if (op.kind === "erase") this.held[op.slot] = Math.min(this.held[op.slot] ?? 0, op.from);
+      else this.held[op.toSlot] = this.held[op.fromSlot] ?? 0;
+    }
+    const sampled = new Map<string, SampledToken[]>();
+    for (const e of plan.entries) {
+      if (e.start !== this.held[e.slot]) throw new Error(`step ${plan.step}: ${e.seqId} writes slot ${e.slot} at ${e.start}, which holds ${this.held[e.slot]}`);
+      this.held[e.slot] = e.start + e.tokens.length;
+      if (e.sampleAt.length === 0) continue;
+      const s = sampling(e.seqId);
+      this.live.add(s);
+      const next = this.opts.next ?? ((_id: string, i: number) => 97 + (i % 26));
+      sampled.set(
+        e.seqId,
+        e.sampleAt.map((_, k) => ({ token: next(e.seqId, s.outputTokens.length + k) })),
+      );
+    }
+    return { sampled };
+  }
+
+  releaseSampling(sampling: SequenceSampling): void {
+    if (this.live.delete(sampling)) this.released++;
+    else if (this.releasedOnce.has(sampling)) this.doubleReleases++;
+    this.releasedOnce.add(sampling);
+  }
+
+  private readonly releasedOnce = new WeakSet<SequenceSampling>();
+
+  kvCellsUsed(): number {
+    return this.held.reduce((n, c) => n + c, 0);
+  }
+
+  dispose(): Promise<void> {
+    return Promise.resolve();
+  }
+}
