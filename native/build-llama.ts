@@ -11,6 +11,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
+import { checkedNativeBuild } from "../src/support/native-build-check.js";
 import { describeLlama, probeBackend, type ProbeResult } from "./probe-backend.js";
 
 type Gpu = "cpu" | "cuda" | "vulkan";
@@ -210,7 +211,7 @@ async function main(): Promise<number> {
     if (existing !== null) {
       log(`a local ${args.gpu} build already exists (use --force to rebuild):`);
       report(existing);
-      return 0;
+      return smokeTested();
     }
   }
 
@@ -254,6 +255,17 @@ async function main(): Promise<number> {
     }
   } catch (err) {
     console.error(`[build:native] built, but loading it failed: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  return smokeTested();
+}
+
+/** Decode with the build in a child process (F16 and Q8_0); a build that fails is never selected on this CPU. */
+async function smokeTested(): Promise<number> {
+  log("smoke test: prefill and decode F16 and Q8_0 models in a child process");
+  const mode = await checkedNativeBuild("auto", (level, msg, fields) => log(`${level}: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ""}`));
+  if (mode === "never") {
+    console.error("[build:native] the build failed its smoke test on this CPU: Loom will serve with the prebuilt binary instead");
     return 1;
   }
   log("ok: Loom will use this build (pass --native-build never to force the prebuilt)");

@@ -134,7 +134,7 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("metricsCompat", "--metrics-compat", null, "none", "`vllm` also exports vLLM's metric names (vllm:num_requests_waiting, vllm:kv_cache_usage_perc, …) for gateways and autoscalers."),
   doc("logContent", "--log-content", null, "false", "Include prompt and output text in the per-request log line (off: they may hold personal data)."),
   doc("otlpEndpoint", "--otlp-endpoint", null, "(none: tracing off)", "OpenTelemetry OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces: one span per request with queue/prefill/decode children."),
-  doc("nativeBuild", "--native-build", null, "auto", "`auto` uses the native/ llama.cpp build when present, `never` the prebuilt binary."),
+  doc("nativeBuild", "--native-build", null, "never", "`never`: node-llama-cpp's prebuilt binary (measured as fast here: native/README.md); `auto`: a local `npm run build:native` build when present and smoke-tested on this CPU."),
 ]);
 
 /** A raw value and where it came from, so every error can name the flag (and the env var when that supplied it). */
@@ -357,7 +357,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     drainTimeoutMs: seconds(one("--drain-timeout"), 10),
     bodyLimitBytes: int(one("--body-limit"), 4 * 1024 * 1024, 1),
     logLevel: oneOf(one("--log-level"), "info", LOG_LEVELS),
-    nativeBuild: oneOf(one("--native-build"), "auto", NATIVE_BUILD_MODES),
+    nativeBuild: oneOf(one("--native-build"), "never", NATIVE_BUILD_MODES),
     metricsCompat: oneOf(one("--metrics-compat"), "none", ["none", "vllm"] as const),
     otlpEndpoint: url(one("--otlp-endpoint")),
     logContent: bool(one("--log-content")),

@@ -4,7 +4,8 @@
 
 import { ConfigError, parseServerConfig, renderHelp, type ServerConfig } from "./config.js";
 import { startServer, type RunningServer } from "./server.js";
-import { createLogger } from "./support/logger.js";
+import { createLogger, logFn } from "./support/logger.js";
+import { checkedNativeBuild } from "./support/native-build-check.js";
 import { exitIfStillAlive, guardUnhandledRejections } from "./support/process-guards.js";
 import { needsRelaunch, onParentGone, poolSizeFor, relaunchWithPool } from "./support/threadpool-relaunch.js";
 import { ensureDefaultModel } from "../models/make-synthetic-model.js";
@@ -34,6 +35,8 @@ async function serve(argv: readonly string[]): Promise<number> {
     cfg = { ...cfg, models: [{ name: "loom-tiny", path }] };
     logger.info({ model: "loom-tiny", path }, "no --model given: serving the synthetic tiny model (random weights, gibberish text; for trying Loom out)");
   }
+  // A local -march=native build is smoke-tested once per CPU in a child process; one that crashes is not used.
+  cfg = { ...cfg, nativeBuild: await checkedNativeBuild(cfg.nativeBuild, logFn(logger)) };
   let server: RunningServer;
   try {
     server = await startServer(cfg, logger);

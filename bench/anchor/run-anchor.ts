@@ -1,6 +1,6 @@
 // `npm run bench:anchor`: Loom vs llama.cpp's llama-server side by side on the same model file, threads, slots and
 // context, one server at a time. Builds llama-server first if bench/anchor/.cache lacks it. Loom runs twice: `loom`
-// with the default `--native-build auto` (the native/ build from `npm run build:native`, as llama-server is built for
+// with `--native-build auto` (the native/ build from `npm run build:native`, as llama-server is built for
 // this host) and `loom-prebuilt` with `--native-build never` (node-llama-cpp's prebuilt binary); the report records
 // the binary each Loom server actually loaded. Workloads: prompts of 128 and 1,024 tokens × concurrency 1, 4, 16, 64
 // (128 output tokens, greedy, EOS ignored) and a mixed workload.

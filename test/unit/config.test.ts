@@ -52,7 +52,7 @@ describe("parseServerConfig", () => {
       drainTimeoutMs: 10_000,
       bodyLimitBytes: 4 * 1024 * 1024,
       logLevel: "info",
-      nativeBuild: "auto",
+      nativeBuild: "never",
       metricsCompat: "none",
       otlpEndpoint: null,
       logContent: false,
