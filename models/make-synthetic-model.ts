@@ -9,7 +9,7 @@ import { type GgufTensorSpec, type GgufValue, elementCount, gguf, readGgufFile, 
 import { NormalStream, deriveSeed } from "./prng.js";
 import { type VocabName, ensureVocabFile, generatedDir } from "./vocab-source.js";
 
-export type PresetName = "tiny" | "bench" | "draft" | "target";
+export type PresetName = "tiny" | "bench" | "draft" | "target" | "margin";
 export type QuantName = "f32" | "f16" | "q8_0";
 
 export interface Preset {
@@ -29,6 +29,14 @@ export interface Preset {
   tiedEmbeddings: boolean;
   /** Layers at or above this index get attn_output/ffn_down scaled by eps (speculative-decoding target). */
   epsFromLayer?: number;
+  /**
+   * "successor": instead of a random head, output.weight's row for token (t × 7919 + 13) mod n_vocab is token t's
+   * embedding, and every layer's residual writes are scaled by `residualScale`, so the residual stream stays close to
+   * the input token's embedding and that successor wins by ~12 logits (a random head's top-1 margins are ~0.1, and
+   * llama.cpp's kernels, which are not batch-invariant, shift logits by ~1e-2 between batch shapes: greedy tokens flip).
+   */
+  head?: "random" | "successor";
+  residualScale?: number;
 }
 
 const BENCH_SHAPE = {
@@ -60,6 +68,14 @@ export const PRESETS: Record<PresetName, Preset> = {
     ...BENCH_SHAPE,
     nLayer: 12,
     epsFromLayer: 2,
+  },
+  margin: {
+    description: "bench shape, 2 layers, a head with clear top-1 margins: greedy tokens do not depend on batch shape",
+    ...BENCH_SHAPE,
+    nLayer: 2,
+    tiedEmbeddings: false,
+    head: "successor",
+    residualScale: 0.1,
   },
 };
 
@@ -140,7 +156,7 @@ function tensorSpecs(r: Resolved, nVocab: number): GgufTensorSpec[] {
   const specs: GgufTensorSpec[] = [randomTensor(r, "token_embd.weight", [e, nVocab], wt, WEIGHT_STD)];
   for (let l = 0; l < r.nLayer; l++) {
     // eps = 0 turns a layer into the identity on the residual stream: its output projections are zero.
-    const scale = r.epsFromLayer !== undefined && l >= r.epsFromLayer ? r.eps : 1;
+    const scale = r.epsFromLayer !== undefined && l >= r.epsFromLayer ? r.eps : (r.residualScale ?? 1);
     const p = `blk.${l}.`;
     specs.push(
       onesTensor(`${p}attn_norm.weight`, e),
@@ -156,7 +172,7 @@ function tensorSpecs(r: Resolved, nVocab: number): GgufTensorSpec[] {
   }
   specs.push(onesTensor("output_norm.weight", e));
   // Seeded by name like the rest, so adding it leaves every other tensor's values unchanged.
-  if (!r.tiedEmbeddings) specs.push(randomTensor(r, "output.weight", [e, nVocab], wt, WEIGHT_STD));
+  if (!r.tiedEmbeddings) specs.push(r.head === "successor" ? successorHead(r, e, nVocab, wt) : randomTensor(r, "output.weight", [e, nVocab], wt, WEIGHT_STD));
   return specs;
 }
 
@@ -174,6 +190,24 @@ function randomTensor(r: Resolved, name: string, ne: number[], type: GgmlTypeCod
         if (scale !== 1) for (let i = 0; i < chunk.length; i++) chunk[i] = (chunk[i] ?? 0) * scale;
         yield chunk;
       }
+    },
+  };
+}
+
+/** output.weight whose row for token (t × 7919 + 13) mod n_vocab is token t's embedding (7919 is coprime with 32000). */
+function successorHead(r: Resolved, e: number, nVocab: number, type: GgmlTypeCode): GgufTensorSpec {
+  return {
+    name: "output.weight",
+    ne: [e, nVocab],
+    type,
+    *data() {
+      const embd = new NormalStream(deriveSeed(r.seed, "token_embd.weight"), WEIGHT_STD).fill(new Float32Array(e * nVocab));
+      const head = new Float32Array(e * nVocab);
+      for (let t = 0; t < nVocab; t++) {
+        const s = (t * 7919 + 13) % nVocab;
+        head.set(embd.subarray(t * e, (t + 1) * e), s * e);
+      }
+      for (let done = 0; done < head.length; done += CHUNK) yield head.subarray(done, Math.min(head.length, done + CHUNK));
     },
   };
 }

@@ -1,9 +1,14 @@
-// The backend contract, against the real llama.cpp backend (synthetic tiny model): the executor runs exactly the
+// The backend contract, against the real llama.cpp backend (the synthetic `margin` preset, whose greedy tokens have
+// clear top-1 margins, so comparing tokens across batch shapes tests the executor and not kernel noise, which flips
+// near-ties: bench/results/2026-12-01-flip-rate.md): the executor runs exactly the
 // plan it is given. Sampling several positions of one sequence in one decode (the verify path) gives the tokens that
 // one-at-a-time decoding gives; erase and copy leave exactly the KV they claim; and the node-llama-cpp internals the
 // executor needs are all there (an upgrade that changes them fails here, naming the member).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureDefaultModel } from "../../models/make-synthetic-model.js";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { makeSyntheticModel } from "../../models/make-synthetic-model.js";
+import { generatedDir } from "../../models/vocab-source.js";
 import { DEFAULT_SAMPLING } from "../../src/request/generate-request.js";
 import { loadLlamaBackend, type LlamaBackend } from "../../src/runtime/llama-backend.js";
 import { missingMembers, REQUIRED_MEMBERS } from "../../src/runtime/llama-addon.js";
@@ -14,8 +19,10 @@ let backend: LlamaBackend;
 let stepNo = 0;
 
 beforeAll(async () => {
+  const modelPath = join(generatedDir(), "margin.gguf");
+  if (!existsSync(modelPath)) await makeSyntheticModel({ preset: "margin", outPath: modelPath });
   backend = await loadLlamaBackend({
-    modelPath: await ensureDefaultModel(),
+    modelPath,
     slots: 4,
     slotContextSize: 256,
     batchSize: 256,

@@ -109,3 +109,24 @@ describe("parseMakeModelArgs", () => {
     expect(() => parseMakeModelArgs(["--frobnicate"])).toThrow();
   });
 });
+
+describe("margin preset", () => {
+  const n = 64;
+  const specs = syntheticTensorSpecs({ preset: "margin" }, n);
+
+  it("has a successor head: the row of token (t × 7919 + 13) mod n_vocab is token t's embedding", () => {
+    const e = PRESETS.margin.nEmbd;
+    const embd = values(specs, "token_embd.weight");
+    const head = values(specs, "output.weight");
+    for (const t of [0, 1, 17, n - 1]) {
+      const s = (t * 7919 + 13) % n;
+      expect(sameBits(head.subarray(s * e, (s + 1) * e), embd.subarray(t * e, (t + 1) * e))).toBe(true);
+    }
+  });
+
+  it("scales every layer's residual writes by 0.1", () => {
+    const plain = values(syntheticTensorSpecs({ preset: "draft" }, n), "blk.0.ffn_down.weight");
+    const scaled = values(specs, "blk.0.ffn_down.weight");
+    expect(scaled[5]).toBeCloseTo((plain[5] ?? 0) * 0.1, 6);
+  });
+});
