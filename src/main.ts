@@ -43,9 +43,8 @@ async function serve(argv: readonly string[]): Promise<number> {
   } catch (err) {
     return configFailure(err); // files named by flags (TLS) and the ports are only checked here
   }
-  const grpc = server.grpcPort === null ? null : { port: server.grpcPort, tls: cfg.grpcTlsCert !== null };
-  logger.info({ url: server.url, grpc, models: cfg.models.map((m) => m.name), parallel: cfg.parallel, threads: cfg.threads }, "loom is serving");
-  await new Promise<void>((resolve) => {
+  // Signal handlers first, so a SIGTERM sent on seeing "loom is serving" drains instead of killing.
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal, drainTimeoutS: cfg.drainTimeoutMs / 1000 }, "shutting down: draining in-flight requests");
       void server.close().then(resolve);
@@ -54,6 +53,9 @@ async function serve(argv: readonly string[]): Promise<number> {
     process.once("SIGTERM", stop);
     onParentGone(() => stop("parent exited"));
   });
+  const grpc = server.grpcPort === null ? null : { port: server.grpcPort, tls: cfg.grpcTlsCert !== null };
+  logger.info({ url: server.url, grpc, models: cfg.models.map((m) => m.name), parallel: cfg.parallel, threads: cfg.threads }, "loom is serving");
+  await stopped;
   logger.info("stopped");
   exitIfStillAlive(0, STOPPED_EXIT_GRACE_MS);
   return 0;

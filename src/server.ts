@@ -26,7 +26,8 @@ export interface RunningServer {
   readonly grpcPort: number | null;
   /**
    * Graceful and bounded: refuse new work, let in-flight requests finish for up to drainMs (default --drain-timeout),
-   * end what is left with an `unavailable` error, then stop engines and listeners within STOP_GRACE_MS more.
+   * end what is left with an `unavailable` error, close listeners and sockets within STOP_GRACE_MS more (ports free),
+   * then wait up to ENGINE_STOP_LIMIT_MS for the engines to dispose llama.cpp cooperatively.
    */
   close(drainMs?: number): Promise<void>;
 }
@@ -117,9 +118,12 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       await new Promise((resolve) => setImmediate(resolve)); // let the transports write those errors first
       ws.close();
       http.close(); // stops listening at once; idle keep-alive connections close now, busy ones below
-      const stopped = Promise.all([engine.close(), grpc?.close(STOP_GRACE_MS), tracer?.shutdown()]);
-      await Promise.race([stopped, sleep(STOP_GRACE_MS)]);
+      const engines = engine.close();
+      await Promise.race([Promise.all([engines, grpc?.close(STOP_GRACE_MS), tracer?.shutdown()]), sleep(STOP_GRACE_MS)]);
       http.closeAllConnections();
+      // Both ports are free now. Engines stop cooperatively (a thread must never be ended inside llama.cpp: the
+      // process aborts), which takes longer than the grace on a loaded machine; wait for them, within a bound.
+      await Promise.race([engines, sleep(ENGINE_STOP_LIMIT_MS)]);
       loop.stop();
     })();
     return closing;
@@ -127,8 +131,10 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   return { engine, http, url, grpcPort: grpc?.port ?? null, close };
 }
 
-/** After the drain limit, how long engines, gRPC calls and sockets get to stop before they are cut. */
+/** After the drain limit, how long gRPC calls and sockets get to end before they are cut and the ports freed. */
 const STOP_GRACE_MS = 500;
+/** How long close() waits for engines to dispose llama.cpp cooperatively once the ports are free. */
+const ENGINE_STOP_LIMIT_MS = 15_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

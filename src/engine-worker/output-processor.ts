@@ -43,7 +43,7 @@ export function processToken(backend: ModelBackend, st: OutputState, update: Seq
   const { seq, token } = update;
   const n = seq.outputTokens.length;
   st.sampling.suppressEog = st.stopping.ignoreEos || n < st.stopping.minTokens;
-  const logprobs = sample?.logprob === undefined ? undefined : [logprobData(backend, sample)];
+  const logprobs = sample?.logprob === undefined ? undefined : [logprobData(backend, sample, tokensBefore(seq, 4))];
 
   const mayStop = n >= st.stopping.minTokens;
   const endsByToken = mayStop && (st.stopping.stopTokenIds.includes(token) || (!st.stopping.ignoreEos && backend.isEog(token)));
@@ -71,11 +71,22 @@ function finished(seq: Sequence, text: string, tokenIds: number[], logprobs: Tok
   };
 }
 
-function logprobData(backend: ModelBackend, s: SampledToken): TokenLogprobData {
+/**
+ * Each token's text as the continuation of the tokens before it (a SentencePiece word-start token keeps its leading
+ * space), so the logprob tokens of a response concatenate to its content, as OpenAI's do.
+ */
+function logprobData(backend: ModelBackend, s: SampledToken, previous: readonly number[]): TokenLogprobData {
+  const text = (token: number): string => backend.detokenize([token], false, previous);
   return {
     token: s.token,
-    text: backend.detokenize([s.token]),
+    text: text(s.token),
     logprob: s.logprob ?? -9999,
-    top: (s.top ?? []).map((t) => ({ token: t.token, text: backend.detokenize([t.token]), logprob: t.logprob })),
+    top: (s.top ?? []).map((t) => ({ token: t.token, text: text(t.token), logprob: t.logprob })),
   };
+}
+
+/** Up to `n` output tokens before the newest one: the content is detokenized from the output alone, so are these. */
+function tokensBefore(seq: Sequence, n: number): readonly number[] {
+  const out = seq.outputTokens;
+  return out.slice(Math.max(0, out.length - 1 - n), out.length - 1);
 }

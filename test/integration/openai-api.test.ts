@@ -89,6 +89,16 @@ describe("chat completions", () => {
     expect(res.choices[0]?.finish_reason).toBe("length");
   });
 
+  it("returns logprob tokens that concatenate to the content (word-start tokens keep their leading space)", async () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const chat = await h.client.chat.completions.create({ model: TEST_MODEL, messages: hello, max_tokens: 24, logprobs: true, top_logprobs: 1, seed });
+      const choice = chat.choices[0];
+      expect((choice?.logprobs?.content ?? []).map((t) => t.token).join("")).toBe(choice?.message.content);
+      const legacy = await h.client.completions.create({ model: TEST_MODEL, prompt: "Once upon a time", max_tokens: 24, logprobs: 1, seed });
+      expect(legacy.choices[0]?.logprobs?.tokens?.join("")).toBe(legacy.choices[0]?.text);
+    }
+  });
+
   it("returns logprobs with top alternatives", async () => {
     const res = await h.client.chat.completions.create({ model: TEST_MODEL, messages: hello, max_tokens: 4, logprobs: true, top_logprobs: 3, temperature: 0 });
     const content = res.choices[0]?.logprobs?.content ?? [];
