@@ -180,8 +180,7 @@ export const MAX_ERROR_MESSAGE_CHARS = 1024;
  * recurses deeper than a few levels and never serializes more than it shows, so it cannot throw).
  */
 export function echo(value: unknown, max = MAX_ECHO_CHARS): string {
-  const out = render(value, 8, max + 1);
-  return out.length > max ? `${out.slice(0, max - 3)}...` : out;
+  return cut(render(value, 8, max + 1), max);
 }
 
 function render(value: unknown, depth: number, budget: number): string {
@@ -202,7 +201,7 @@ function render(value: unknown, depth: number, budget: number): string {
 /** A client-given name in backticks, cut to a short bound. */
 export function quoteName(name: unknown): string {
   const text = typeof name === "string" ? name : echo(name);
-  return `\`${text.length > MAX_ECHO_CHARS ? `${text.slice(0, MAX_ECHO_CHARS - 3)}...` : text}\``;
+  return `\`${cut(text, MAX_ECHO_CHARS)}\``;
 }
 
 /** The one 404 for a model that is not served here. */
@@ -211,7 +210,12 @@ export function modelNotFound(model: unknown, param = "model"): LoomError {
 }
 
 function boundedMessage(message: string): string {
-  return message.length > MAX_ERROR_MESSAGE_CHARS ? `${message.slice(0, MAX_ERROR_MESSAGE_CHARS - 3)}...` : message;
+  return cut(message, MAX_ERROR_MESSAGE_CHARS);
+}
+
+/** At most `max` characters, "..." marking a cut. */
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }
 
 /** OpenAI error body (see shared facts, openai-contract §1.7): code is a string, never the HTTP status. */

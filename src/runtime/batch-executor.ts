@@ -12,6 +12,11 @@ import type { KvOp, SampledToken, StepPlan, StepResult, TopLogprob } from "./ste
 /** Output tokens the repetition penalties look back over (llama-server's default is 64; node-llama-cpp's, 64). */
 const PENALTY_WINDOW = 256;
 
+interface Bias {
+  readonly keys: Uint32Array;
+  readonly values: Float32Array;
+}
+
 export interface BatchExecutorOptions {
   readonly context: NativeContext;
   readonly newSampler: () => NativeSampler;
@@ -23,6 +28,7 @@ export interface BatchExecutorOptions {
 
 export class BatchExecutor {
   private readonly samplers = new WeakMap<SequenceSampling, NativeSampler>();
+  private readonly biases = new WeakMap<SequenceSampling, { suppressEog: boolean; bias: Bias | null }>();
 
   constructor(private readonly opts: BatchExecutorOptions) {}
 
@@ -60,6 +66,7 @@ export class BatchExecutor {
   release(s: SequenceSampling): void {
     this.samplers.get(s)?.dispose();
     this.samplers.delete(s);
+    this.biases.delete(s);
   }
 
   /** KV cells in use in one slot (positions 0..max are held). */
@@ -104,13 +111,23 @@ export class BatchExecutor {
       config.repeatPenaltyMaxTokens = PENALTY_WINDOW;
       config.repeatPenaltyTokens = Uint32Array.from(s.outputTokens.slice(-PENALTY_WINDOW));
     }
-    const bias = new Map<number, number>(p.logitBias);
-    if (s.suppressEog) for (const t of this.opts.eogTokens) bias.set(t, Number.NEGATIVE_INFINITY);
-    if (bias.size > 0) {
-      config.tokenBiasKeys = Uint32Array.from(bias.keys());
-      config.tokenBiasValues = Float32Array.from(bias.values());
+    const bias = this.biasFor(s);
+    if (bias !== null) {
+      config.tokenBiasKeys = bias.keys;
+      config.tokenBiasValues = bias.values;
     }
     return config;
+  }
+
+  /** logit_bias plus the EOG mask, built again only when suppressEog flips (once per request at most). */
+  private biasFor(s: SequenceSampling): Bias | null {
+    const cached = this.biases.get(s);
+    if (cached !== undefined && cached.suppressEog === s.suppressEog) return cached.bias;
+    const map = new Map<number, number>(s.params.logitBias);
+    if (s.suppressEog) for (const t of this.opts.eogTokens) map.set(t, Number.NEGATIVE_INFINITY);
+    const bias = map.size === 0 ? null : { keys: Uint32Array.from(map.keys()), values: Float32Array.from(map.values()) };
+    this.biases.set(s, { suppressEog: s.suppressEog, bias });
+    return bias;
   }
 }
 

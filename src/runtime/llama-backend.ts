@@ -166,6 +166,8 @@ const CUT_CHUNK_CHARS = 2_048;
 function cutTokenizer(model: LlamaModel): Tokenize {
   const specials = specialPieces(model);
   return (text, special, addBos) => {
+    // No cut can fall inside a text this short: skip the scan for special tokens.
+    if (text.length <= CUT_CHUNK_CHARS) return tokenizeText(model, text, special, addBos);
     const cuts = safeCuts(text, special ? specials.parsed : specials.always, CUT_CHUNK_CHARS);
     return tokenizeAtCuts(text, cuts, (piece, first) => tokenizeText(model, piece, special, addBos && first));
   };

@@ -25,6 +25,7 @@ export class ScriptedBackend implements ModelBackend {
   /** KV cells each slot holds (what positions may continue). */
   readonly held: number[];
   private readonly live = new Set<SequenceSampling>();
+  private readonly releasedOnce = new WeakSet<SequenceSampling>();
   released = 0;
   doubleReleases = 0;
 
@@ -97,8 +98,6 @@ export class ScriptedBackend implements ModelBackend {
     else if (this.releasedOnce.has(sampling)) this.doubleReleases++;
     this.releasedOnce.add(sampling);
   }
-
-  private readonly releasedOnce = new WeakSet<SequenceSampling>();
 
   kvCellsUsed(): number {
     return this.held.reduce((n, c) => n + c, 0);
