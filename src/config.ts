@@ -13,6 +13,7 @@ export interface ModelSpec {
 export type GpuMode = "auto" | "cuda" | "vulkan" | "cpu";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 export type NativeBuildMode = "auto" | "never";
+export type FlashAttnMode = "auto" | "on" | "off";
 
 export interface ServerConfig {
   readonly models: readonly ModelSpec[];
@@ -30,12 +31,13 @@ export interface ServerConfig {
   readonly threadsBatch: number;
   /** Total KV cells per engine, split evenly across slots; already resolved (never 0). */
   readonly ctxSize: number;
+  /** Most tokens one engine step evaluates (decodes plus prefill): the scheduler's per-step budget. */
   readonly batchSize: number;
-  readonly prefillChunk: number;
-  /** While streams decode, steer the prefill chunk so a step takes at most this × a decode-only step; 0 = off. */
-  readonly prefillItlFactor: number;
-  readonly prefillItlFloorMs: number;
-  readonly prefillBurstRatio: number;
+  /** Most tokens per llama_decode call (llama.cpp's n_ubatch); a larger step runs as several calls. */
+  readonly ubatchSize: number;
+  /** While streams decode, a step that also prefills is sized to take at most this many ms; 0 = no target. */
+  readonly itlTargetMs: number;
+  readonly flashAttn: FlashAttnMode;
   readonly gpu: GpuMode;
   readonly gpuLayers: number | "max";
   readonly apiKeys: readonly string[];
@@ -74,7 +76,13 @@ export interface FlagDoc {
 const GPU_MODES: readonly GpuMode[] = ["auto", "cuda", "vulkan", "cpu"];
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const NATIVE_BUILD_MODES: readonly NativeBuildMode[] = ["auto", "never"];
+const FLASH_ATTN_MODES: readonly FlashAttnMode[] = ["auto", "on", "off"];
 const DEFAULT_SLOT_CONTEXT = 4096;
+/** llama-server's -b and -ub: a burst of 16 × 128-token prompts is one step, run as four 512-token decodes. */
+const DEFAULT_BATCH = 2048;
+const DEFAULT_UBATCH = 512;
+/** See README "Scheduling": the default that won the anchor grid and the mixed workload on 2 CPU cores. */
+const DEFAULT_ITL_TARGET_MS = 250;
 
 /**
  * llama.cpp threads for single-token steps. Measured on 2 vCPUs, bench model, one stream: the prebuilt binary ran
@@ -117,11 +125,10 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("threads", "--threads", "-t", "CPUs ÷ 2", "llama.cpp threads for steps of a single token (one stream decoding)."),
   doc("threadsBatch", "--threads-batch", "-tb", "CPUs", "llama.cpp threads for steps of several tokens (batched decodes, prefill)."),
   doc("ctxSize", "--ctx-size", "-c", "0 (= 4096 × parallel)", "Total KV cells per engine, split evenly across slots."),
-  doc("batchSize", "--batch-size", "-b", "512", "Most tokens per llama_decode call; must be ≥ --parallel."),
-  doc("prefillChunk", "--prefill-chunk", null, "512", "Most prompt tokens prefilled per engine step while others decode; 0 = no chunking (whole prompts)."),
-  doc("prefillItlFactor", "--prefill-itl-factor", null, "2", "While streams decode, size prefill chunks so a step takes at most this × a decode-only step (adaptive); 0 = fixed --prefill-chunk."),
-  doc("prefillItlFloorMs", "--prefill-itl-floor", null, "50", "…but a step carrying prefill may always take this many ms (a stream at 50 ms/token still reads at 20 tokens/s); 0 = factor only."),
-  doc("prefillBurstRatio", "--prefill-burst-ratio", null, "0", "When prompts awaiting their first token outnumber decoding streams this many to one (a burst), a step takes the whole batch; 0 = never (see README: trades ITL and short-prompt TTFT p50 for prefill-bound throughput)."),
+  doc("batchSize", "--batch-size", "-b", String(DEFAULT_BATCH), "Most tokens one engine step evaluates (every running stream's next token plus prompt chunks); must be ≥ --parallel."),
+  doc("ubatchSize", "--ubatch-size", "-ub", String(DEFAULT_UBATCH), "Most tokens per llama_decode call (llama.cpp's n_ubatch: sizes its compute buffer); a larger step runs as several calls."),
+  doc("itlTargetMs", "--itl-target", null, String(DEFAULT_ITL_TARGET_MS), "Latency target in ms: while streams decode, a step that also prefills new prompts is sized (from measured step times) to take at most this long, so running streams see at most about this gap per token; lower = smoother streams, higher = faster prompts; 0 = no target (fill --batch-size)."),
+  doc("flashAttn", "--flash-attn", "-fa", "auto", "llama.cpp flash attention: auto (llama.cpp decides per backend), on or off."),
   doc("gpu", "--gpu", null, "auto", "Backend: auto, cuda, vulkan or cpu."),
   doc("gpuLayers", "--n-gpu-layers", "-ngl", "max", "Layers offloaded to the GPU: a count or `max` (all)."),
   doc("apiKeys", "--api-key", null, "(none: no auth)", "Accepted bearer token; repeatable, env is comma-separated."),
@@ -233,13 +240,6 @@ function seconds(raw: Raw | null, dflt: number): number {
   return Number.isSafeInteger(ms) && ms > 0 ? ms : fail(raw, "a positive number of seconds");
 }
 
-/** 0 (off) or a ratio ≥ 1: a step cannot take less than a decode-only step. */
-function factor(raw: Raw | null, dflt: number): number {
-  if (raw === null) return dflt;
-  const v = Number(raw.value);
-  return Number.isFinite(v) && (v === 0 || v >= 1) ? v : fail(raw, "0 (off) or a number ≥ 1");
-}
-
 function gpuLayers(raw: Raw | null): number | "max" {
   if (raw === null) return "max";
   const v = raw.value.toLowerCase();
@@ -308,9 +308,7 @@ function apiKeys(raws: readonly Raw[]): readonly string[] {
 }
 
 /** Slot and batch sizes depend on each other; checked together so the message names both flags. */
-function sizes(
-  one: Lookup,
-): Pick<ServerConfig, "parallel" | "ctxSize" | "batchSize" | "prefillChunk" | "prefillItlFactor" | "prefillItlFloorMs" | "prefillBurstRatio"> {
+function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchSize" | "ubatchSize" | "itlTargetMs"> {
   const parallel = int(one("--parallel"), 16, 1);
   const ctxRaw = one("--ctx-size");
   const ctx = int(ctxRaw, 0, 0);
@@ -318,22 +316,18 @@ function sizes(
     fail(ctxRaw, `0 or at least --parallel (${parallel}) so every slot gets a KV cell`);
   }
   const batchRaw = one("--batch-size");
-  const batchSize = int(batchRaw, 512, 1);
+  const batchSize = int(batchRaw, DEFAULT_BATCH, 1);
   if (batchSize < parallel) {
     throw new ConfigError(`--batch-size (${batchSize}) must be ≥ --parallel (${parallel}): every slot decodes a token per step`);
   }
-  const prefillChunk = int(one("--prefill-chunk"), 512, 0);
-  const prefillItlFactor = factor(one("--prefill-itl-factor"), 2);
-  const prefillItlFloorMs = int(one("--prefill-itl-floor"), 50, 0);
-  const prefillBurstRatio = factor(one("--prefill-burst-ratio"), 0);
+  // As llama.cpp does: a ubatch larger than the batch is the batch.
+  const ubatchSize = Math.min(batchSize, int(one("--ubatch-size"), DEFAULT_UBATCH, 1));
   return {
     parallel,
     ctxSize: ctx === 0 ? DEFAULT_SLOT_CONTEXT * parallel : ctx,
     batchSize,
-    prefillChunk,
-    prefillItlFactor,
-    prefillItlFloorMs,
-    prefillBurstRatio,
+    ubatchSize,
+    itlTargetMs: int(one("--itl-target"), DEFAULT_ITL_TARGET_MS, 0),
   };
 }
 
@@ -358,6 +352,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     bodyLimitBytes: int(one("--body-limit"), 4 * 1024 * 1024, 1),
     logLevel: oneOf(one("--log-level"), "info", LOG_LEVELS),
     nativeBuild: oneOf(one("--native-build"), "never", NATIVE_BUILD_MODES),
+    flashAttn: oneOf(one("--flash-attn"), "auto", FLASH_ATTN_MODES),
     metricsCompat: oneOf(one("--metrics-compat"), "none", ["none", "vllm"] as const),
     otlpEndpoint: url(one("--otlp-endpoint")),
     logContent: bool(one("--log-content")),

@@ -44,7 +44,14 @@ export interface AnchorReport {
   readonly threadsBatch: number;
   readonly parallel: number;
   readonly ctxSize: number;
-  readonly llamaServer: { readonly binary: string; readonly commit: string; readonly buildSeconds: number; readonly cached: boolean };
+  readonly llamaServer: {
+    readonly binary: string;
+    readonly commit: string;
+    readonly buildSeconds: number;
+    readonly cached: boolean;
+    /** How it was configured (absent in reports from before the prebuilt-matched build: GGML_NATIVE=ON). */
+    readonly description?: string;
+  };
   readonly engines: Partial<Record<Engine, EngineRun>>;
 }
 
@@ -96,7 +103,7 @@ export function renderAnchor(r: AnchorReport): string {
     "",
     `Model \`${r.model.split("/").pop()}\`; all engines: threads ${r.threads} (generation) / ${r.threadsBatch} (batch), ${r.parallel} slots, ` +
       `ctx ${r.ctxSize} total (${r.ctxSize / r.parallel} per slot). llama-server ${r.llamaServer.commit} built from node-llama-cpp's bundled source ` +
-      `(GGML_NATIVE=ON, Release${r.llamaServer.cached ? ", cached build" : `, built in ${f(r.llamaServer.buildSeconds, 0)} s`}). ` +
+      `(${r.llamaServer.description ?? "GGML_NATIVE=ON, Release"}${r.llamaServer.cached ? ", cached build" : `, built in ${f(r.llamaServer.buildSeconds, 0)} s`}). ` +
       "Greedy, EOS ignored, unique random token-id prompts via /v1/completions, one server at a time.",
     "",
     ...binaryLines(r, looms),

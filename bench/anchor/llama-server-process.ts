@@ -41,6 +41,8 @@ export function llamaServerArgs(o: LlamaServerOptions, port: number): string[] {
     "127.0.0.1",
     "--port",
     String(port),
+    // LOOM_ANCHOR_LLAMA_SERVER_ARGS="--no-repack --poll 0": extra flags for experiments, recorded in the command.
+    ...(process.env.LOOM_ANCHOR_LLAMA_SERVER_ARGS ?? "").split(/\s+/).filter((a) => a !== ""),
   ];
 }
 

@@ -22,12 +22,9 @@ import { CACHE_DIR, ensureLlamaServer } from "./build-llama-server.js";
 import { setFetchTimeouts } from "./fetch-timeouts.js";
 import { loomBinary } from "./loom-binary.js";
 import { llamaServerArgs, missingFlags, startLlamaServer, type LlamaServerOptions } from "./llama-server-process.js";
-import { probeStream, runCell, runMixed, type MatrixCell, type Target } from "./workloads.js";
+import { CTX_SIZE, PARALLEL, probeStream, runCell, runMixed, type MatrixCell, type Target } from "./workloads.js";
 
 const RESULTS = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
-const PARALLEL = 16;
-/** 2,048 cells per slot: a 2,000-token prompt (mixed) or 1,024 + 128 fits in one slot. */
-const CTX_SIZE = PARALLEL * 2048;
 const OUTPUT_TOKENS = 128;
 
 const list = (env: string | undefined, dflt: string): string[] =>
@@ -58,7 +55,7 @@ async function main(): Promise<void> {
   }
   const cfg = benchConfig();
   if (!existsSync(cfg.modelPath)) await makeSyntheticModel({ preset: "bench", outPath: cfg.modelPath });
-  const build = await ensureLlamaServer();
+  const build = await ensureLlamaServer(cfg.modelPath);
   const missing = missingFlags(build.binary);
   if (missing.length > 0) throw new Error(`llama-server at this version lacks flags: ${missing.join(" ")}`);
   const commit = spawnSync("git", ["-C", `${CACHE_DIR}/src`, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).stdout.trim() || "unknown";
@@ -115,7 +112,7 @@ async function main(): Promise<void> {
     threadsBatch: cfg.threadsBatch,
     parallel: PARALLEL,
     ctxSize: CTX_SIZE,
-    llamaServer: { binary: build.binary, commit, buildSeconds: build.buildSeconds, cached: build.cached },
+    llamaServer: { binary: build.binary, commit, buildSeconds: build.buildSeconds, cached: build.cached, description: build.description },
     engines: runs,
   };
   writeOutputs(report, true);

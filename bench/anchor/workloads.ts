@@ -5,6 +5,10 @@
 
 import { gapsWithin, makePrompt, percentiles, sleep, streamOne, summarize, type LoadResult, type Percentiles, type RequestSample } from "../load-generator.js";
 
+/** Slots and total context every anchor engine runs with: 2,048 cells per slot fit a 2,000-token prompt (mixed) or 1,024 + 128. */
+export const PARALLEL = 16;
+export const CTX_SIZE = PARALLEL * 2048;
+
 export interface Target {
   readonly url: string;
   readonly model: string;

@@ -1,6 +1,6 @@
 // Long prompts arriving while streams run: 4 streams decode; after an unloaded window, 8 long (2,000-token) prompts
-// arrive at once and short (64-token) requests keep arriving. Run twice on fresh servers: chunked prefill (the
-// default) and chunking off (--prefill-chunk 0: whole prompts in one step). Reports the shorts' TTFT and the running
+// arrive at once and short (64-token) requests keep arriving. Run twice on fresh servers: prefill chunked to the
+// latency target (the default --itl-target) and no target (--itl-target 0: prompts fill the whole batch). Reports the shorts' TTFT and the running
 // streams' inter-token latency, unloaded vs while the long prompts prefill.
 
 import type { BenchConfig } from "../bench-config.js";
@@ -9,7 +9,8 @@ import { gapsWithin, makePrompt, percentiles, sleep, streamOne, type Percentiles
 import { startBenchServer, warmUp } from "../server-process.js";
 
 export interface PrefillRun {
-  readonly prefillChunk: string;
+  /** The --itl-target the server ran with ("default" or the value). */
+  readonly itlTarget: string;
   readonly shortTtftMs: Percentiles;
   readonly longTtftMs: Percentiles;
   readonly runningItlUnloadedMs: Percentiles;
@@ -42,8 +43,8 @@ export async function runChunkedPrefill(cfg: BenchConfig): Promise<ChunkedPrefil
   };
 }
 
-async function runOnce(cfg: BenchConfig, prefillChunk: string | null): Promise<PrefillRun> {
-  const extra = ["--parallel", "16", "--ctx-size", String(16 * SLOT_CTX), ...(prefillChunk === null ? [] : ["--prefill-chunk", prefillChunk])];
+async function runOnce(cfg: BenchConfig, itlTarget: string | null): Promise<PrefillRun> {
+  const extra = ["--parallel", "16", "--ctx-size", String(16 * SLOT_CTX), ...(itlTarget === null ? [] : ["--itl-target", itlTarget])];
   const server = await startBenchServer(serverFlags(cfg, extra));
   const target = { url: server.url, model: cfg.modelName };
   const rng = Math.random;
@@ -67,7 +68,7 @@ async function runOnce(cfg: BenchConfig, prefillChunk: string | null): Promise<P
     stop.abort();
     const runs = await Promise.all(running);
     return {
-      prefillChunk: prefillChunk ?? "default",
+      itlTarget: itlTarget ?? "default",
       shortTtftMs: percentiles(shortDone.map((s) => s.ttftMs)),
       longTtftMs: percentiles(longDone.map((s) => s.ttftMs)),
       runningItlUnloadedMs: percentiles(gapsWithin(runs, unloadedFrom, loadedFrom)),

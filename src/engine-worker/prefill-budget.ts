@@ -1,42 +1,36 @@
 // PrefillBudget: how many prompt tokens a step may prefill while other sequences are decoding. Pure (measured
-// step times are passed in). A fixed chunk is wrong on every machine but one: 128 prompt tokens cost ~190 ms on 2 CPU
-// cores (a 10× stall for streams decoding at 21 ms/step) and a few ms on a GPU. So the budget is steered by time:
-// a step carrying prefill may take  target(d) = max(itlFactor × alone(d), itlFloorMs),  where alone(d) is what the same
-// d decodes take without prefill. The floor exists because a relative bound alone is needlessly strict when few
-// streams decode fast: one stream at 9 ms/token would hold 15 waiting prompts to 8-token chunks, for a speed no
-// reader notices (50 ms/token is still 20 tokens/s).
+// step times are passed in). The operator states a latency target (--itl-target, ms): a step that carries both
+// running streams' decodes and prefill should take at most that long, so streams see at most about that gap per
+// token while new prompts are processed. A fixed chunk is wrong on every machine but one (128 prompt tokens cost
+// ~140 ms on 2 CPU cores and a few ms on a GPU), so the chunk comes from measured costs:
+//   chunk(d) = (target − alone(d)) / perToken,   clamped to [MIN_CHUNK, batch − d]
+// where alone(d) is what d decodes take without prefill and perToken is a prefill token's marginal cost.
 //
 // Both inputs are measured, never fitted jointly (a joint linear fit cannot separate the per-step cost from the
 // per-token cost while every mixed step carries the same chunk, and then it stays stuck at that chunk):
 // - alone(d): an EWMA of decode-only steps per d, interpolated between observed d. When nothing near d has been
 //   seen, the next step is a decode-only probe (at most one per PROBE_INTERVAL steps).
 // - the marginal prefill cost per token: (mixed step − alone(d)) / p, an EWMA over mixed steps; before any mixed
-//   step, the per-token cost of whole-prompt steps (nothing decoding) × 1.5, else a MIN_CHUNK probe.
-// When prompts waiting for their first token outnumber the decoding streams burstRatio to 1 (a burst of arrivals:
-// 15 prompts behind the one that started first), protecting the few streams would cost many more users their first
-// token: the step takes the whole batch, as when nothing decodes.
-//
-// A chunk is at most twice the largest one measured so far (the first is MIN_CHUNK), so an optimistic estimate
-// costs one slowish step, not a stall.
+//   step, the per-token cost of whole-prompt steps (nothing decoding) × 1.5.
+// On a noisy machine step times jump: one step moves the per-token estimate by at most 2× either way before the
+// EWMA, and a chunk is at most twice the largest one measured so far (the first is MIN_CHUNK), so an optimistic
+// estimate costs one slowish step, not a stall, and a pessimistic one a few small chunks, not a starved prompt.
 
-export const MIN_CHUNK = 8;
+export const MIN_CHUNK = 16;
 const ALONE_EWMA = 0.2;
 const COST_EWMA = 0.25;
+/** One step may move the per-token estimate by at most this factor either way. */
+const MAX_SWING = 2;
 /** Steps between decode-only probes when alone(d) is unknown near the current d. */
 const PROBE_INTERVAL = 16;
 /** Whole-prompt steps (no decodes) amortize the per-step cost over many tokens: a mixed step's tokens cost more. */
 const COLD_COST_MARGIN = 1.5;
 
 export interface PrefillBudgetOptions {
-  /** Upper bound per step (and the whole budget when nothing decodes); 0 = unlimited, chunking off. */
-  readonly maxChunk: number;
-  /** A mixed step may take this × the same decodes alone; 0 = no time steering (fixed maxChunk). */
-  readonly itlFactor: number;
-  /** ... and may always take this many ms, however fast decode-only steps are. */
-  readonly itlFloorMs?: number;
-  /** Whole batch while prefilling sequences ≥ this × decoding ones; 0/absent = never. */
-  readonly burstRatio?: number;
+  /** Most tokens one step evaluates (decodes plus prefill). */
   readonly batchSize: number;
+  /** A step carrying decodes and prefill aims to take at most this many ms; 0 = no target (fill the batch). */
+  readonly itlTargetMs: number;
 }
 
 export class PrefillBudget {
@@ -52,25 +46,23 @@ export class PrefillBudget {
 
   constructor(private readonly opts: PrefillBudgetOptions) {}
 
-  /** Prefill tokens allowed in the next step, given its decode tokens and how many sequences await a first token. */
-  budget(decodeTokens: number, prefilling = 0): number {
-    if (this.opts.maxChunk === 0) return Number.POSITIVE_INFINITY;
+  /** Prefill tokens allowed in the next step, given its decode tokens. */
+  budget(decodeTokens: number): number {
     // With nothing decoding there is no stream to protect: prefill takes the whole batch.
     if (decodeTokens === 0) return this.opts.batchSize;
-    const room = this.opts.batchSize - decodeTokens;
-    const burst = this.opts.burstRatio ?? 0;
-    if (burst > 0 && prefilling >= burst * decodeTokens) return room;
-    if (this.opts.itlFactor > 0 && !this.knowsAloneNear(decodeTokens) && this.steps - this.lastProbe >= PROBE_INTERVAL) {
+    const room = Math.max(0, this.opts.batchSize - decodeTokens);
+    if (this.opts.itlTargetMs <= 0) return room;
+    if (!this.knowsAloneNear(decodeTokens) && this.steps - this.lastProbe >= PROBE_INTERVAL) {
       this.lastProbe = this.steps;
       return 0; // one decode-only step measures alone(d); the prefill waits a step
     }
-    return Math.max(1, Math.min(this.steered(decodeTokens), room));
+    return Math.min(this.steered(decodeTokens), room);
   }
 
   /** Feed back a finished step: its decode and prefill token counts and how long it took. */
   observe(decodeTokens: number, prefillTokens: number, ms: number): void {
     this.steps++;
-    if (this.opts.itlFactor <= 0 || !(ms > 0)) return;
+    if (!(ms > 0)) return;
     if (prefillTokens === 0) {
       if (decodeTokens > 0) this.observeAlone(decodeTokens, ms);
       return;
@@ -84,21 +76,19 @@ export class PrefillBudget {
     if (base === null) return;
     const prev = this.perTokenMs;
     let marginal = (ms - base) / prefillTokens;
-    // One noisy step must not swing the estimate by more than 4× either way (or below zero).
-    if (prev !== null) marginal = Math.min(prev * 4, Math.max(prev / 4, marginal));
+    if (prev !== null) marginal = Math.min(prev * MAX_SWING, Math.max(prev / MAX_SWING, marginal));
     else if (!(marginal > 0)) return;
     this.perTokenMs = ewma(prev, marginal, COST_EWMA);
   }
 
   /** The chunk the measurements allow at `decodeTokens` (no side effects: also used for stats). */
   steered(decodeTokens: number): number {
-    const max = this.opts.maxChunk === 0 ? this.opts.batchSize : Math.min(this.opts.maxChunk, this.opts.batchSize);
-    if (this.opts.itlFactor <= 0) return max;
+    const max = Math.max(MIN_CHUNK, this.opts.batchSize - decodeTokens);
+    if (this.opts.itlTargetMs <= 0) return max;
     const base = this.aloneMs(decodeTokens);
     const perToken = this.perTokenMs ?? (this.coldPerTokenMs === null ? null : this.coldPerTokenMs * COLD_COST_MARGIN);
     if (base === null || perToken === null || !(perToken > 0)) return MIN_CHUNK;
-    const target = Math.max(this.opts.itlFactor * base, this.opts.itlFloorMs ?? 0);
-    const allowed = Math.floor((target - base) / perToken);
+    const allowed = Math.floor((this.opts.itlTargetMs - base) / perToken);
     const growthCap = Math.max(MIN_CHUNK, 2 * this.largestMixedChunk);
     return Math.max(MIN_CHUNK, Math.min(max, growthCap, allowed));
   }

@@ -4,8 +4,18 @@
 // finish() let requests join and leave: that is continuous batching.
 //
 // One counting rule (after vLLM): a sequence feeds tokens[computed .. total) into its slot. A decoding sequence has
-// exactly one such token (its last sample); a prefilling one has its remaining prompt, which is fed in chunks from a
-// per-step prefill budget so long prompts never stall running streams.
+// exactly one such token (its last sample); a prefilling one has its remaining prompt, which is fed in chunks.
+//
+// A step's budget is --batch-size tokens. Decodes go first (every running stream advances every step); prompt
+// chunks fill the rest, shortest remaining prompt first (with aging), sized while streams decode so the step meets
+// the latency target (prefill-budget.ts). When nothing decodes, prefill takes the whole batch, and prompts of
+// similar length that arrived together finish together (a cohort): a prompt that finished early would start
+// streaming into steps of a whole batch of other prompts, one stalled token per step, or slow the rest of the
+// cohort to the latency target. Holding back its last token until the cohort's last step costs it nothing it
+// would have kept (its second token comes at the same time either way) and keeps every stream smooth. A short
+// prompt is never held behind a long one (HOLD_RATIO). Simultaneous clients do not arrive in the same tick (tens of
+// ms apart on a busy machine), so the first step after the engine was idle holds back every last token anyway: what
+// arrives while it runs joins the cohort, and a lone prompt pays one extra one-token step.
 
 import type { FinishReason } from "../request/generate-request.js";
 import { InvariantError, Sequence } from "./sequence.js";
@@ -13,18 +23,15 @@ import { SlotTable } from "./slot-table.js";
 import { PrefillBudget } from "./prefill-budget.js";
 import type { KvOp, SampledToken, StepEntry, StepPlan, StepResult } from "../runtime/step-plan.js";
 
+/** A finishing prompt waits for the rest of its cohort only behind prompts at most this many times its length. */
+export const HOLD_RATIO = 2;
+
 export interface SchedulerOptions {
   readonly slots: number;
-  /** Max tokens in one llama_decode (n_batch). */
+  /** Most tokens one step evaluates (decodes plus prefill). */
   readonly batchSize: number;
-  /** Max prefill tokens per step while sequences are decoding; 0 = unlimited (chunking off: whole prompts). */
-  readonly prefillChunk: number;
-  /** Steer the chunk so mixed steps take ≤ this × a decode-only step (see prefill-budget.ts); 0/absent = fixed chunk. */
-  readonly prefillItlFactor?: number;
-  /** ...but a mixed step may always take this many ms (see prefill-budget.ts); 0/absent = factor only. */
-  readonly prefillItlFloorMs?: number;
-  /** Whole batch while prefilling sequences ≥ this × decoding ones (a burst of arrivals); 0/absent = never. */
-  readonly prefillBurstRatio?: number;
+  /** While streams decode, a step that also prefills aims to take at most this many ms; 0 = no target. */
+  readonly itlTargetMs: number;
   /**
    * Steps of waiting that count as one token less of remaining prompt when ordering prefills (shortest first).
    * Short prompts jump ahead of long ones; aging stops a stream of short prompts from starving a long one.
@@ -49,13 +56,7 @@ export class Scheduler {
   constructor(private readonly opts: SchedulerOptions) {
     if (opts.batchSize < opts.slots) throw new InvariantError("batchSize must be >= slots");
     this.slots = new SlotTable(opts.slots);
-    this.budget = new PrefillBudget({
-      maxChunk: opts.prefillChunk,
-      itlFactor: opts.prefillItlFactor ?? 0,
-      itlFloorMs: opts.prefillItlFloorMs ?? 0,
-      burstRatio: opts.prefillBurstRatio ?? 0,
-      batchSize: opts.batchSize,
-    });
+    this.budget = new PrefillBudget({ batchSize: opts.batchSize, itlTargetMs: opts.itlTargetMs });
   }
 
   /** The current steered prefill chunk (for stats). */
@@ -116,10 +117,11 @@ export class Scheduler {
     this.stepCounter++;
     const entries: StepEntry[] = [];
     const kvOps: KvOp[] = [];
+    const idleStart = this.running.size === 0;
     const decodeTokens = this.planDecodes(entries);
     this.admit(kvOps);
     const prefilling = [...this.running.values()].filter((s) => s.status === "prefilling");
-    const prefillTokens = this.planPrefills(entries, prefilling, this.budget.budget(decodeTokens, prefilling.length));
+    const prefillTokens = this.planPrefills(entries, prefilling, this.budget.budget(decodeTokens), decodeTokens === 0, idleStart);
     return { step: this.stepCounter, kvOps, entries, decodeTokens, prefillTokens };
   }
 
@@ -168,18 +170,18 @@ export class Scheduler {
     }
   }
 
-  private planPrefills(entries: StepEntry[], prefilling: Sequence[], budget: number): number {
+  private planPrefills(entries: StepEntry[], prefilling: Sequence[], budget: number, cohort: boolean, idleStart: boolean): number {
     prefilling.sort((a, b) => this.prefillKey(a) - this.prefillKey(b) || a.arrivalStep - b.arrivalStep);
-    let left = budget;
+    const counts = allocate(prefilling, budget);
+    if (cohort) holdForCohort(prefilling, counts, idleStart);
     let used = 0;
-    for (const seq of prefilling) {
-      if (left <= 0) break;
-      const n = Math.min(seq.remainingPrompt, left);
+    prefilling.forEach((seq, i) => {
+      const n = counts[i] as number;
+      if (n === 0) return;
       const endsPrompt = seq.computed + n === seq.promptTokens.length;
       entries.push(entryFor(seq, seq.computed, n, endsPrompt));
-      left -= n;
       used += n;
-    }
+    });
     return used;
   }
 
@@ -196,6 +198,46 @@ export class Scheduler {
     this.slots.release(slot);
     seq.slot = null;
   }
+}
+
+/** Tokens per prefilling sequence, in order, until the budget runs out. */
+function allocate(prefilling: readonly Sequence[], budget: number): number[] {
+  let left = budget;
+  return prefilling.map((seq) => {
+    const n = Math.max(0, Math.min(seq.remainingPrompt, left));
+    left -= n;
+    return n;
+  });
+}
+
+/**
+ * Cohort rule (see the top of this file): a prompt that would finish this step while a prompt at most HOLD_RATIO
+ * times its length stays unfinished keeps its last token for a later step; the tokens freed go to unfinished prompts.
+ * On the first step after idle every prompt fed more than one token keeps its last one.
+ */
+function holdForCohort(prefilling: readonly Sequence[], counts: number[], idleStart: boolean): void {
+  const unfinished = prefilling.filter((seq, i) => (counts[i] as number) < seq.remainingPrompt);
+  if (unfinished.length === 0 && !idleStart) return;
+  const shortestUnfinished = Math.min(...unfinished.map((u) => u.promptTokens.length));
+  const holds = (seq: Sequence, n: number): boolean =>
+    n === seq.remainingPrompt && (idleStart ? n > 1 : n > 0 && shortestUnfinished <= HOLD_RATIO * seq.promptTokens.length);
+  let freed = 0;
+  prefilling.forEach((seq, i) => {
+    const n = counts[i] as number;
+    if (holds(seq, n)) {
+      counts[i] = n - 1;
+      freed++;
+    }
+  });
+  prefilling.forEach((seq, i) => {
+    const n = counts[i] as number;
+    if (freed === 0 || n >= seq.remainingPrompt) return;
+    // Never enough to finish it: it is unfinished, so its own last token is still held.
+    const extra = Math.min(freed, seq.remainingPrompt - 1 - n);
+    if (extra <= 0) return;
+    counts[i] = n + extra;
+    freed -= extra;
+  });
 }
 
 function entryFor(seq: Sequence, start: number, count: number, sample: boolean): StepEntry {

@@ -51,7 +51,8 @@ async function main(): Promise<void> {
     modelPath: data.modelPath,
     slots: data.slots,
     slotContextSize: data.slotContextSize,
-    batchSize: data.batchSize,
+    ubatchSize: data.ubatchSize,
+    flashAttn: data.flashAttn,
     threads: data.threads,
     threadsBatch: data.threadsBatch,
     gpu: data.gpu,
@@ -68,10 +69,7 @@ async function main(): Promise<void> {
     {
       slots: data.slots,
       batchSize: data.batchSize,
-      prefillChunk: data.prefillChunk,
-      prefillItlFactor: data.prefillItlFactor,
-      prefillItlFloorMs: data.prefillItlFloorMs,
-      prefillBurstRatio: data.prefillBurstRatio,
+      itlTargetMs: data.itlTargetMs,
     },
     {
       accepted: (id, promptTokens) => post({ type: "accepted", id, promptTokens }),

@@ -24,11 +24,13 @@ export const PROTOCOL_VERSION = 2;
 export interface EngineTuning {
   readonly slots: number;
   readonly slotContextSize: number;
+  /** Most tokens per engine step (the scheduler's budget). */
   readonly batchSize: number;
-  readonly prefillChunk: number;
-  readonly prefillItlFactor: number;
-  readonly prefillItlFloorMs: number;
-  readonly prefillBurstRatio: number;
+  /** Most tokens per llama_decode call. */
+  readonly ubatchSize: number;
+  /** While streams decode, steps that also prefill aim to take at most this many ms; 0 = no target. */
+  readonly itlTargetMs: number;
+  readonly flashAttn: "auto" | "on" | "off";
   readonly threads: number;
   readonly threadsBatch: number;
   readonly gpu: "auto" | "cuda" | "vulkan" | "cpu";

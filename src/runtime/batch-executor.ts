@@ -1,13 +1,13 @@
 // BatchExecutor: runs one StepPlan on llama.cpp through node-llama-cpp's native context (llama-addon.ts): the plan's
-// KV operations, then every entry's tokens at their positions in one llama_decode, then one sample per planned
-// position with the request's own sampler. It keeps no per-sequence state: positions, KV edits and sampled positions
+// KV operations, then every entry's tokens at their positions in llama_decode calls of at most n_ubatch tokens, each
+// followed by one sample per planned position in it with the request's own sampler. It keeps no per-sequence state: positions, KV edits and sampled positions
 // all come from the plan, and each request's native sampler is handed in with its SequenceSampling (created on
 // first use, freed by release()), so its random stream is its own and batch neighbours never advance it.
 
 import type { NativeContext, NativeSampler, NativeSamplerConfig } from "./llama-addon.js";
 import type { SequenceSampling } from "./model-backend.js";
 import { logprobOf, nativeSamplerOptions, needsPenalties } from "./sampling-options.js";
-import type { KvOp, SampledToken, StepPlan, StepResult, TopLogprob } from "./step-plan.js";
+import type { KvOp, SampledToken, StepEntry, StepPlan, StepResult, TopLogprob } from "./step-plan.js";
 
 /** Output tokens the repetition penalties look back over (llama-server's default is 64; node-llama-cpp's, 64). */
 const PENALTY_WINDOW = 256;
@@ -24,6 +24,42 @@ export interface BatchExecutorOptions {
   readonly eogTokens: readonly number[];
   readonly threads: number;
   readonly threadsBatch: number;
+  /** Most tokens per llama_decode call: the context's n_ubatch (node-llama-cpp sets n_ubatch = n_batch). */
+  readonly ubatchSize: number;
+}
+
+/** One entry's tokens within one llama_decode call; sampleAt indexes into this piece's tokens. */
+export interface Piece {
+  readonly seqId: string;
+  readonly slot: number;
+  readonly start: number;
+  readonly tokens: readonly number[];
+  readonly sampleAt: readonly number[];
+}
+
+/** A step's entries cut, in order, into llama_decode calls of at most `ubatch` tokens each. */
+export function splitIntoUbatches(entries: readonly StepEntry[], ubatch: number): Piece[][] {
+  if (!(ubatch >= 1)) throw new Error(`ubatch must be >= 1, got ${ubatch}`);
+  const parts: Piece[][] = [];
+  let part: Piece[] = [];
+  let room = ubatch;
+  for (const e of entries) {
+    let offset = 0;
+    while (offset < e.tokens.length) {
+      const n = Math.min(room, e.tokens.length - offset);
+      const sampleAt = e.sampleAt.filter((i) => i >= offset && i < offset + n).map((i) => i - offset);
+      part.push({ seqId: e.seqId, slot: e.slot, start: e.start + offset, tokens: e.tokens.slice(offset, offset + n), sampleAt });
+      offset += n;
+      room -= n;
+      if (room === 0) {
+        parts.push(part);
+        part = [];
+        room = ubatch;
+      }
+    }
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 export class BatchExecutor {
@@ -33,33 +69,39 @@ export class BatchExecutor {
   constructor(private readonly opts: BatchExecutorOptions) {}
 
   async step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult> {
-    const ctx = this.opts.context;
     for (const op of plan.kvOps) await this.runKvOp(op);
-    const total = plan.entries.reduce((n, e) => n + e.tokens.length, 0);
     const sampled = new Map<string, SampledToken[]>();
-    if (total === 0) return { sampled };
+    // A step may hold more tokens than one llama_decode (the context's n_ubatch): its parts run in order, each
+    // sampled before the next decodes (the logits buffer is per call), so a sequence's positions keep their order.
+    for (const part of splitIntoUbatches(plan.entries, this.opts.ubatchSize)) await this.decodePart(part, sampling, sampled);
+    return { sampled };
+  }
+
+  private async decodePart(part: readonly Piece[], sampling: (seqId: string) => SequenceSampling, sampled: Map<string, SampledToken[]>): Promise<void> {
+    const ctx = this.opts.context;
+    const total = part.reduce((n, p) => n + p.tokens.length, 0);
     ctx.initBatch(total);
-    const logitIndexes = plan.entries.map((e) => ctx.addToBatch(e.slot, e.start, Uint32Array.from(e.tokens), Uint32Array.from(e.sampleAt)));
+    const logitIndexes = part.map((p) => ctx.addToBatch(p.slot, p.start, Uint32Array.from(p.tokens), Uint32Array.from(p.sampleAt)));
     // llama.cpp's rule for n_threads vs n_threads_batch: a single-token batch uses `threads`.
     ctx.setThreads(total > 1 ? this.opts.threadsBatch : this.opts.threads);
     await ctx.decodeBatch();
     const pending: Promise<void>[] = [];
-    plan.entries.forEach((e, i) => {
+    part.forEach((p, i) => {
       const indexes = logitIndexes[i] as Uint32Array;
       if (indexes.length === 0) return;
-      const s = sampling(e.seqId);
+      const s = sampling(p.seqId);
       const sampler = this.configured(s);
-      const out: SampledToken[] = [];
-      sampled.set(e.seqId, out);
+      let out = sampled.get(p.seqId);
+      if (out === undefined) sampled.set(p.seqId, (out = []));
+      const into = out;
       // One sampler per request: its positions are sampled in order (each sample advances its RNG and penalties).
       pending.push(
         (async () => {
-          for (const index of indexes) out.push(await this.sample(index, sampler, s));
+          for (const index of indexes) into.push(await this.sample(index, sampler, s));
         })(),
       );
     });
     await Promise.all(pending);
-    return { sampled };
   }
 
   /** Free the native sampler of a request that finished. */

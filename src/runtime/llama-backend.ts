@@ -1,7 +1,7 @@
 // LlamaBackend: ModelBackend over node-llama-cpp, and the only file under src/ that imports it.
 // One model, one context with one llama.cpp sequence per slot. node-llama-cpp's public API loads the binary, the
-// model and the context and tokenizes; each step runs through BatchExecutor on the native context (one llama_decode
-// per plan, built by Loom), never through node-llama-cpp's own evaluation queue.
+// model and the context and tokenizes; each step runs through BatchExecutor on the native context (llama_decode calls
+// of at most --ubatch-size tokens, built by Loom), never through node-llama-cpp's own evaluation queue.
 
 import {
   getLlama,
@@ -23,7 +23,9 @@ export interface LlamaBackendOptions {
   readonly modelPath: string;
   readonly slots: number;
   readonly slotContextSize: number;
-  readonly batchSize: number;
+  /** Most tokens per llama_decode call (the context's n_batch = n_ubatch); the executor splits larger steps. */
+  readonly ubatchSize: number;
+  readonly flashAttn: "auto" | "on" | "off";
   /** llama.cpp threads for single-token steps. */
   readonly threads: number;
   /** llama.cpp threads for multi-token steps (batched decodes, prefill chunks). */
@@ -52,7 +54,8 @@ export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<Llama
   const context = await model.createContext({
     sequences: opts.slots,
     contextSize: opts.slotContextSize,
-    batchSize: opts.batchSize,
+    batchSize: opts.ubatchSize,
+    flashAttention: opts.flashAttn === "auto" ? "auto" : opts.flashAttn === "on",
     threads: Math.max(opts.threads, opts.threadsBatch),
   });
   const sequences: LlamaContextSequence[] = [];
@@ -96,7 +99,13 @@ export class LlamaBackend implements ModelBackend {
     this.tokenizeCut = cutTokenizer(model);
     // Slots are llama.cpp sequence ids 0..n-1, reserved through node-llama-cpp and never evaluated through it.
     const native = nativeHandles(context, model, sequences);
-    this.executor = new BatchExecutor({ ...native, eogTokens: eogTokens(model), threads: opts.threads, threadsBatch: opts.threadsBatch });
+    this.executor = new BatchExecutor({
+      ...native,
+      eogTokens: eogTokens(model),
+      threads: opts.threads,
+      threadsBatch: opts.threadsBatch,
+      ubatchSize: opts.ubatchSize,
+    });
     this.info = {
       path: opts.modelPath,
       trainContextSize: model.trainContextSize,

@@ -62,7 +62,7 @@ function recorder(): Recorded & { sink: EngineLoopSink } {
 function setup(opts: Partial<ScriptedBackendOptions> = {}, tokenizer: TextTokenizer | null = null) {
   const backend = new ScriptedBackend({ slots: 4, ...opts });
   const rec = recorder();
-  const loop = new EngineLoop(backend, { slots: 4, batchSize: 64, prefillChunk: 8 }, rec.sink, new PromptBuilder(backend, tokenizer));
+  const loop = new EngineLoop(backend, { slots: 4, batchSize: 64, itlTargetMs: 0 }, rec.sink, new PromptBuilder(backend, tokenizer));
   const running = loop.run();
   return { backend, rec, loop, running };
 }

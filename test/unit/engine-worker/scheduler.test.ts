@@ -1,6 +1,8 @@
-// Unit tests for the pure Scheduler: chunked prefill, one decode token per decoding sequence, continuous batching
-// (join/leave between steps, slot reuse), FIFO admission, shortest-remaining-prompt-first with aging, finish(),
-// prefix reuse, and a seeded random simulation that checks the plan invariants on every step.
+// Unit tests for the pure Scheduler: chunked prefill within the step budget, one decode token per decoding sequence,
+// continuous batching (join/leave between steps, slot reuse), FIFO admission, shortest-remaining-prompt-first with
+// aging, the cohort rule, finish(), prefix reuse, and a seeded random simulation that checks the plan invariants on
+// every step. With itlTargetMs 0 a step's prefill is whatever the batch leaves after decodes, so chunk sizes here
+// are set through batchSize; the time-steered budget has its own tests (prefill-budget.test.ts).
 // Steps are simulated with planStep + applyResult and a fake sampler whose token is 1000 + outputIndex.
 import { describe, expect, it } from "vitest";
 import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "../../../src/engine-worker/scheduler.js";
@@ -48,7 +50,7 @@ function step(s: Scheduler, batchSize?: number): { plan: StepPlan; updates: Sequ
   return { plan, updates };
 }
 
-const opts = (o: Partial<SchedulerOptions> = {}): SchedulerOptions => ({ slots: 4, batchSize: 64, prefillChunk: 8, ...o });
+const opts = (o: Partial<SchedulerOptions> = {}): SchedulerOptions => ({ slots: 4, batchSize: 64, itlTargetMs: 0, ...o });
 /** Each entry as [id, start, token count, whether it samples (always at its last token)]. */
 const shape = (plan: StepPlan) =>
   plan.entries.map((e) => {
@@ -64,13 +66,22 @@ function startDecoder(s: Scheduler): Sequence {
 }
 
 describe("Scheduler: one request", () => {
-  it("with nothing decoding, prefills a whole prompt in one step (up to batchSize), then decodes one token per step", () => {
-    const s = new Scheduler(opts({ prefillChunk: 4 }));
+  it("after idle, prefills a prompt but its last token, which goes with whatever arrived meanwhile; then one token per step", () => {
+    const s = new Scheduler(opts());
     const a = mk(s, "a", 10);
+    expect(shape(step(s).plan)).toEqual([["a", 0, 9, false]]); // the idle-start hold
+    mk(s, "late", 8);
     const first = step(s);
-    expect(shape(first.plan)).toEqual([["a", 0, 10, true]]);
-    expect(first.updates.map((u) => [u.seq.id, u.token, u.firstToken])).toEqual([["a", 1000, true]]);
+    expect(shape(first.plan)).toEqual([
+      ["a", 9, 1, true],
+      ["late", 0, 8, true],
+    ]);
+    expect(first.updates.map((u) => [u.seq.id, u.token, u.firstToken])).toEqual([
+      ["a", 1000, true],
+      ["late", 1000, true],
+    ]);
     expect(a.status).toBe("decoding");
+    s.finish("late", "stop");
     for (let i = 1; i <= 3; i++) {
       const { plan, updates } = step(s);
       expect(plan.entries).toEqual([{ seqId: "a", slot: 0, start: 9 + i, tokens: [999 + i], sampleAt: [0], outputIndex: i }]);
@@ -81,7 +92,7 @@ describe("Scheduler: one request", () => {
   });
 
   it("while a stream decodes, prefills in chunks and samples only on the chunk that ends the prompt", () => {
-    const s = new Scheduler(opts({ prefillChunk: 4 }));
+    const s = new Scheduler(opts({ batchSize: 5 })); // one decode + 4 prompt tokens per step
     startDecoder(s);
     const a = mk(s, "a", 10);
     const withoutD = (plan: StepPlan) => shape(plan).filter((e) => e[0] !== "d");
@@ -95,20 +106,20 @@ describe("Scheduler: one request", () => {
     expect(a.status).toBe("decoding");
   });
 
-  it("with chunking off (prefillChunk 0) evaluates whole prompts in one step, even past batchSize", () => {
-    const s = new Scheduler(opts({ prefillChunk: 0, batchSize: 8 }));
+  it("never puts more than batchSize tokens in a step, even with nothing decoding", () => {
+    const s = new Scheduler(opts({ batchSize: 8 }));
     mk(s, "a", 50);
     mk(s, "b", 3);
-    const { plan } = step(s);
-    expect(shape(plan).sort()).toEqual([
-      ["a", 0, 50, true],
-      ["b", 0, 3, true],
+    step(s, 8); // the idle-start step: b 2 (its last held), a 6
+    const { plan } = step(s, 8);
+    expect(shape(plan)).toEqual([
+      ["b", 2, 1, true], // shortest first, and never held behind a prompt more than twice its length
+      ["a", 6, 7, false],
     ]);
-    expect(plan.prefillTokens).toBe(53);
   });
 
   it("refuses batchSize < slots and submit of a sequence that is not waiting", () => {
-    expect(() => new Scheduler({ slots: 4, batchSize: 3, prefillChunk: 0 })).toThrow(InvariantError);
+    expect(() => new Scheduler({ slots: 4, batchSize: 3, itlTargetMs: 0 })).toThrow(InvariantError);
     const s = new Scheduler(opts());
     const a = mk(s, "a", 2);
     step(s);
@@ -117,26 +128,48 @@ describe("Scheduler: one request", () => {
 
   it("throws when a planned sample is missing from the result", () => {
     const s = new Scheduler(opts());
-    mk(s, "a", 2);
+    mk(s, "a", 1); // one token: nothing to hold back
     const plan = s.planStep();
     expect(() => s.applyResult(plan, { sampled: new Map() })).toThrow(InvariantError);
   });
 });
 
 describe("Scheduler: many sequences", () => {
-  it("a burst (prefilling ≥ burst ratio × decoding) takes the whole batch; fewer waiting prompts are chunked", () => {
-    const burst = new Scheduler({ slots: 8, batchSize: 64, prefillChunk: 4, prefillBurstRatio: 4 });
-    startDecoder(burst);
-    for (const id of ["a", "b", "c", "e"]) mk(burst, id, 10);
-    expect(step(burst, 64).plan.prefillTokens).toBe(40); // 4 prefilling ≥ 4 × 1 decoding: every prompt whole
-    const calm = new Scheduler({ slots: 8, batchSize: 64, prefillChunk: 4, prefillBurstRatio: 4 });
-    startDecoder(calm);
-    for (const id of ["a", "b", "c"]) mk(calm, id, 10);
-    expect(step(calm, 64).plan.prefillTokens).toBe(4); // 3 < 4: the chunk limit holds
+  it("cohort: prompts of similar length that arrive together with nothing decoding get their first tokens in one step", () => {
+    const s = new Scheduler({ slots: 8, batchSize: 16, itlTargetMs: 0 });
+    const seqs = ["a", "b", "c", "e"].map((id) => mk(s, id, 10));
+    const firsts: number[][] = [];
+    for (let n = 0; n < 4; n++) {
+      const { plan, updates } = step(s, 16);
+      if (n < 2) expect(plan.prefillTokens).toBe(16); // held tokens never waste the batch
+      firsts.push(updates.filter((u) => u.firstToken).map(() => plan.step));
+    }
+    expect(firsts.map((f) => f.length)).toEqual([0, 0, 4, 0]); // 40 prompt tokens: steps of 16, 16, then the rest
+    expect(seqs.every((q) => q.status === "decoding")).toBe(true);
+  });
+
+  it("cohort: a short prompt is not held behind one more than twice its length, and nothing is held while streams decode", () => {
+    const lone = new Scheduler({ slots: 8, batchSize: 16, itlTargetMs: 0 });
+    mk(lone, "first", 100);
+    step(lone, 16); // past the idle-start step; "first" stays unfinished for many steps
+    const short = mk(lone, "short", 5);
+    mk(lone, "long", 12); // 11 and 100 tokens left behind short: more than twice its length
+    expect(step(lone, 16).updates.map((u) => u.seq.id)).toEqual(["short"]);
+    expect(short.status).toBe("decoding");
+    const busy = new Scheduler({ slots: 8, batchSize: 17, itlTargetMs: 0 });
+    startDecoder(busy);
+    mk(busy, "a", 10);
+    mk(busy, "b", 10);
+    // One decode + 16 prompt tokens: a finishes now although b does not (b's stream protection is the ITL target).
+    expect(
+      step(busy, 17)
+        .updates.filter((u) => u.firstToken)
+        .map((u) => u.seq.id),
+    ).toEqual(["a"]);
   });
 
   it("16 decoders: exactly one 1-token decode entry per decoding sequence, never more than batchSize tokens", () => {
-    const s = new Scheduler({ slots: 16, batchSize: 16, prefillChunk: 8 });
+    const s = new Scheduler({ slots: 16, batchSize: 16, itlTargetMs: 0 });
     const seqs = Array.from({ length: 16 }, (_, i) => mk(s, `s${i}`, 3 + i));
     for (let n = 0; n < 100; n++) {
       const decoding = seqs.filter((q) => q.status === "decoding").map((q) => q.id);
@@ -152,7 +185,8 @@ describe("Scheduler: many sequences", () => {
   it("continuous batching: a newcomer joins at the next step; a finished one's slot goes to a waiter", () => {
     const s = new Scheduler(opts({ slots: 2 }));
     mk(s, "a", 4);
-    step(s);
+    step(s); // 3 tokens: the idle-start hold
+    step(s); // the last one, sampled
     step(s);
     const b = mk(s, "b", 4);
     const joined = step(s).plan;
@@ -190,7 +224,7 @@ describe("Scheduler: many sequences", () => {
   });
 
   it("a short prompt arriving behind long ones gets its prefill first", () => {
-    const s = new Scheduler(opts());
+    const s = new Scheduler(opts({ batchSize: 9 })); // one decode + 8 prompt tokens per step
     startDecoder(s);
     mk(s, "long1", 40);
     mk(s, "long2", 40);
@@ -206,13 +240,13 @@ describe("Scheduler: many sequences", () => {
 
   /** A long prompt against one new short prompt per step (each short leaves after its first token). */
   function starve(agingStepsPerToken: number, steps: number): { firstLongStep: number | null; long: Sequence } {
-    const s = new Scheduler({ slots: 3, batchSize: 64, prefillChunk: 8, agingStepsPerToken });
+    const s = new Scheduler({ slots: 3, batchSize: 9, itlTargetMs: 0, agingStepsPerToken });
     startDecoder(s);
     const long = mk(s, "long", 64);
     let firstLongStep: number | null = null;
     for (let n = 0; n < steps; n++) {
       mk(s, `short${n}`, range(8, 10_000 + 100 * n)); // distinct prompts: no prefix reuse
-      const { plan, updates } = step(s, 64);
+      const { plan, updates } = step(s, 9);
       const firstPrefill = plan.entries.find((e) => e.start < (s.get(e.seqId)?.promptTokens.length ?? 0));
       if (firstLongStep === null && firstPrefill?.seqId === "long") firstLongStep = plan.step;
       for (const u of updates) if (u.seq.id !== "long" && u.seq.id !== "d") s.finish(u.seq.id, "length");
@@ -268,8 +302,8 @@ describe("Scheduler: finish", () => {
 
   it("applyResult ignores a sequence finished while its step ran", () => {
     const s = new Scheduler(opts());
-    const a = mk(s, "a", 3);
-    const b = mk(s, "b", 3);
+    const a = mk(s, "a", 1);
+    const b = mk(s, "b", 1);
     const plan = s.planStep();
     s.finish("a", "cancelled");
     const updates = s.applyResult(plan, { sampled: sampledFor(plan) });
@@ -281,8 +315,9 @@ describe("Scheduler: finish", () => {
 
 describe("Scheduler: prefix reuse", () => {
   it("a follow-up with the same prefix reuses the finished sequence's cached tokens", () => {
-    const s = new Scheduler(opts({ slots: 1, prefillChunk: 0 }));
+    const s = new Scheduler(opts({ slots: 1 }));
     const a = mk(s, "a", [1, 2, 3, 4, 5, 6]);
+    step(s); // 5 tokens, the last held (idle start)
     step(s);
     step(s);
     expect(a.outputTokens).toEqual([1000, 1001]);
@@ -291,12 +326,13 @@ describe("Scheduler: prefix reuse", () => {
     const b = mk(s, "b", [1, 2, 3, 4, 5, 6, 1000, 1001, 77]);
     const { plan } = step(s);
     expect(b.cachedTokens).toBe(7);
-    expect(plan.entries).toEqual([{ seqId: "b", slot: 0, start: 7, tokens: [1001, 77], sampleAt: [1], outputIndex: 0 }]);
+    expect(plan.entries).toEqual([{ seqId: "b", slot: 0, start: 7, tokens: [1001], sampleAt: [], outputIndex: 0 }]);
     expect(plan.kvOps).toEqual([]); // the slot held exactly the 7 reused tokens: nothing to erase
+    expect(step(s).plan.entries).toEqual([{ seqId: "b", slot: 0, start: 8, tokens: [77], sampleAt: [0], outputIndex: 0 }]);
   });
 
   it("an identical prompt reuses all but its last token", () => {
-    const s = new Scheduler(opts({ slots: 1, prefillChunk: 0 }));
+    const s = new Scheduler(opts({ slots: 1 }));
     mk(s, "a", [1, 2, 3, 4]);
     step(s);
     s.finish("a", "stop");
@@ -321,12 +357,12 @@ describe("Scheduler: random simulation", () => {
   for (const seed of [1, 2, 3]) {
     it(`keeps every invariant over 300 steps of arrivals, finishes and cancels (seed ${seed})`, () => {
       const rand = prng(seed);
-      const s = new Scheduler({ slots: 4, batchSize: 16, prefillChunk: seed === 3 ? 0 : 12 });
+      const s = new Scheduler({ slots: 4, batchSize: seed === 3 ? 64 : 16, itlTargetMs: 0 });
       const all: Sequence[] = [];
       for (let n = 0; n < 300; n++) {
         if (rand() < 0.4) all.push(mk(s, `q${n}`, range(1 + Math.floor(rand() * 40), Math.floor(rand() * 3) * 10)));
         const decoding = all.filter((q) => q.status === "decoding").length;
-        const { plan, updates } = step(s, seed === 3 ? undefined : 16);
+        const { plan, updates } = step(s, seed === 3 ? 64 : 16);
         expect(plan.decodeTokens).toBe(decoding);
         for (const u of updates) if (rand() < 0.2 || u.seq.outputTokens.length >= 10) s.finish(u.seq.id, "length");
         if (rand() < 0.05 && all.length > 0) s.finish((all[Math.floor(rand() * all.length)] as Sequence).id, "cancelled");
@@ -340,15 +376,16 @@ describe("Scheduler: random simulation", () => {
 
 describe("Scheduler: KV operations in the plan", () => {
   it("erases what a slot held beyond the prefix its new occupant reuses, before that step, once", () => {
-    const s = new Scheduler(opts({ slots: 1, prefillChunk: 0 }));
+    const s = new Scheduler(opts({ slots: 1 }));
     mk(s, "a", [1, 2, 3, 4, 5, 6]);
+    step(s);
     step(s);
     step(s);
     s.finish("a", "stop"); // the slot holds 7 tokens: 1..6 and the first output
     mk(s, "b", [1, 2, 3, 9, 9]);
     const { plan } = step(s);
     expect(plan.kvOps).toEqual([{ kind: "erase", slot: 0, from: 3, to: null }]);
-    expect(shape(plan)).toEqual([["b", 3, 2, true]]);
+    expect(shape(plan)).toEqual([["b", 3, 1, false]]);
     expect(step(s).plan.kvOps).toEqual([]);
   });
 
