@@ -18,6 +18,8 @@ export interface EngineLoopSink {
   accepted(id: string, promptTokens: number): void;
   rejected(id: string, error: ErrorData): void;
   step(events: SequenceEvent[], stats: EngineStats): void;
+  /** A line for the worker's log (failures only: the main thread logs every finished request). */
+  log(level: "error" | "warn", message: string): void;
 }
 
 function cancelledError(reason: CancelReason): LoomError {
@@ -48,9 +50,9 @@ export class EngineLoop {
    * Tokenize (long prompts off this thread, so running streams keep stepping), check the context fits, and queue.
    * Rejections happen before a slot is taken; a request cancelled while it was being tokenized is rejected then.
    */
-  submit(id: string, fields: GenerateRequestFields): void {
+  submit(id: string, fields: GenerateRequestFields, requestId: string = id): void {
     if (this.stopping) return this.sink.rejected(id, { code: "unavailable", message: "The engine is shutting down.", param: null });
-    const rec = new WorkerRequest(id, fields);
+    const rec = new WorkerRequest(id, fields, requestId);
     this.requests.set(id, rec);
     this.prompts
       .build(fields.prompt)
@@ -179,6 +181,8 @@ export class EngineLoop {
   /** A failed decode fails only the sequences in it; the engine keeps serving everyone else. */
   private failStep(plan: StepPlan, err: LoomError): SequenceEvent[] {
     const error: ErrorData = { code: "engine_failure", message: `Engine step failed: ${err.message}`, param: null };
+    const ids = plan.entries.map((e) => this.requests.get(e.seqId)?.requestId ?? e.seqId);
+    this.sink.log("error", `step ${plan.step} failed (requests ${ids.join(", ")}): ${err.message}`);
     const events: SequenceEvent[] = [];
     for (const entry of plan.entries) {
       const rec = this.requests.get(entry.seqId);

@@ -24,6 +24,8 @@ export class WorkerRequest {
   constructor(
     readonly id: string,
     readonly fields: GenerateRequestFields,
+    /** The transport's request id (the client's x-request-id, or one the server made): what log lines name. */
+    readonly requestId: string = id,
   ) {}
 
   /** Queue, prefill and decode durations, as of now. */

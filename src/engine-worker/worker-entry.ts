@@ -75,6 +75,7 @@ async function main(): Promise<void> {
       accepted: (id, promptTokens) => post({ type: "accepted", id, promptTokens }),
       rejected: (id, error) => post({ type: "rejected", id, error }),
       step: (events, stats) => post({ type: "step", events, stats }),
+      log: (level, message) => process.stderr.write(`[engine ${data.modelName}/${data.workerId}] ${level}: ${message}\n`),
     },
     prompts,
   );
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
     switch (msg.type) {
       case "submit":
         if (faultInjected(msg.request.prompt)) process.exit(70);
-        return loop.submit(msg.id, msg.request);
+        return loop.submit(msg.id, msg.request, msg.requestId);
       case "cancel":
         return loop.cancel(msg.id, msg.reason);
       case "tokenize":

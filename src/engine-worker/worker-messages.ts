@@ -46,7 +46,8 @@ export interface EngineWorkerData extends EngineTuning {
 }
 
 export type ToWorker =
-  | { readonly type: "submit"; readonly id: string; readonly request: GenerateRequestFields }
+  /** `id` is the engine's own (unique per worker); `requestId` the transport's (x-request-id), for log lines. */
+  | { readonly type: "submit"; readonly id: string; readonly requestId: string; readonly request: GenerateRequestFields }
   | { readonly type: "cancel"; readonly id: string; readonly reason: "cancelled" | "deadline_exceeded" }
   /** Answered with tokenized or tokenize_failed; takes no slot. */
   | { readonly type: "tokenize"; readonly id: string; readonly request: TokenizeRequest }

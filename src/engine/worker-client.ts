@@ -100,7 +100,7 @@ export class WorkerClient {
     const deadline = deadlineAt === null ? null : setTimeout(() => this.cancel(id, "deadline_exceeded"), Math.max(0, deadlineAt - Date.now()));
     deadline?.unref();
     this.requests.set(id, { stream, meta, submittedAt: now, deadline, firstAt: null, lastAt: now, promptTokens: 0, content });
-    this.post({ type: "submit", id, request });
+    this.post({ type: "submit", id, requestId: meta.requestId, request });
     return stream;
   }
 

@@ -28,6 +28,7 @@ interface Recorded {
   readonly accepted: Map<string, number>;
   readonly rejected: Map<string, ErrorData>;
   readonly events: SequenceEvent[];
+  readonly logs: string[];
   /** Resolves when `id` has finished or been rejected. */
   ended(id: string): Promise<void>;
 }
@@ -43,6 +44,7 @@ function recorder(): Recorded & { sink: EngineLoopSink } {
     accepted: new Map<string, number>(),
     rejected: new Map<string, ErrorData>(),
     events: [] as SequenceEvent[],
+    logs: [] as string[],
     ended: (id: string) => (done.has(id) ? Promise.resolve() : new Promise<void>((resolve) => waiters.set(id, [...(waiters.get(id) ?? []), resolve]))),
   };
   const sink: EngineLoopSink = {
@@ -55,6 +57,7 @@ function recorder(): Recorded & { sink: EngineLoopSink } {
       r.events.push(...events);
       for (const e of events) if (e.finish !== undefined) end(e.id);
     },
+    log: (level, message) => r.logs.push(`${level}: ${message}`),
   };
   return { ...r, sink };
 }
@@ -126,11 +129,12 @@ describe("EngineLoop", () => {
     await running;
   });
 
-  it("a failed step fails only the sequences in it; the loop keeps serving", async () => {
+  it("a failed step fails only the sequences in it, logs their request ids, and the loop keeps serving", async () => {
     const { rec, loop, running } = setup({ failStep: (n) => n === 2 });
-    loop.submit("a", request("aa"));
+    loop.submit("a", request("aa"), "client-req-7");
     await rec.ended("a");
     expect(finishOf(rec, "a")).toMatchObject({ reason: "error", error: { code: "engine_failure" } });
+    expect(rec.logs).toEqual([expect.stringMatching(/^error: step 2 failed \(requests client-req-7\): /)]);
     loop.submit("b", request("bb"));
     await rec.ended("b");
     expect(finishOf(rec, "b")?.reason).toBe("length");
