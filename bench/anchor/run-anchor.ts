@@ -21,8 +21,8 @@ import { renderAnchorSvg } from "./anchor-svg.js";
 import { CACHE_DIR, ensureLlamaServer } from "./build-llama-server.js";
 import { setFetchTimeouts } from "./fetch-timeouts.js";
 import { loomBinary } from "./loom-binary.js";
-import { llamaServerArgs, missingFlags, startLlamaServer, type LlamaServerOptions } from "./llama-server-process.js";
-import { CTX_SIZE, PARALLEL, probeStream, runCell, runMixed, type MatrixCell, type Target } from "./workloads.js";
+import { llamaServerArgs, missingFlags, startLlamaServer } from "./llama-server-process.js";
+import { anchorLlamaServer, CTX_SIZE, PARALLEL, probeStream, runCell, runMixed, type MatrixCell, type Target } from "./workloads.js";
 
 const RESULTS = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
 const OUTPUT_TOKENS = 128;
@@ -67,14 +67,7 @@ async function main(): Promise<void> {
     levels.map((c) => ({ promptTokens: p, maxTokens: OUTPUT_TOKENS, concurrency: c, requestsPerClient: requestsPerClient(p, c) })),
   );
 
-  const lsOpts: LlamaServerOptions = {
-    binary: build.binary,
-    modelPath: cfg.modelPath,
-    threads: cfg.threads,
-    threadsBatch: cfg.threadsBatch,
-    parallel: PARALLEL,
-    ctxSize: CTX_SIZE,
-  };
+  const lsOpts = anchorLlamaServer(build.binary, cfg);
   const loomFlags = (nativeBuild: LoomBinary["nativeBuild"]): string[] =>
     serverFlags(cfg, ["--parallel", String(PARALLEL), "--ctx-size", String(CTX_SIZE), "--native-build", nativeBuild]);
   const runs: Partial<Record<Engine, EngineRun>> = {};

@@ -15,7 +15,7 @@ import { ensureLlamaServer } from "./build-llama-server.js";
 import { setFetchTimeouts } from "./fetch-timeouts.js";
 import { renderFrontierSvg, type FrontierPoint } from "./frontier-svg.js";
 import { startLlamaServer } from "./llama-server-process.js";
-import { CTX_SIZE, PARALLEL, runMixed, type MixedResult } from "./workloads.js";
+import { anchorLlamaServer, CTX_SIZE, PARALLEL, runMixed, type MixedResult } from "./workloads.js";
 
 const RESULTS = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
 
@@ -75,15 +75,7 @@ async function main(): Promise<void> {
   if (process.env.LOOM_FRONTIER_ANCHOR !== "0") {
     const build = await ensureLlamaServer(cfg.modelPath);
     llamaServer = build.description;
-    const opts = {
-      binary: build.binary,
-      modelPath: cfg.modelPath,
-      threads: cfg.threads,
-      threadsBatch: cfg.threadsBatch,
-      parallel: PARALLEL,
-      ctxSize: CTX_SIZE,
-    };
-    anchor = await measure(() => startLlamaServer(opts), cfg.modelName);
+    anchor = await measure(() => startLlamaServer(anchorLlamaServer(build.binary, cfg)), cfg.modelName);
     process.stderr.write(
       `[frontier] llama-server: ITL p99 ${anchor.runningItlLoadedMs.p99.toFixed(0)} ms, long TTFT p50 ${anchor.longTtftMs.p50.toFixed(0)} ms\n`,
     );

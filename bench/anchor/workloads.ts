@@ -3,11 +3,18 @@
 // streamOne, with a fallback to counting content chunks when a server sends no usage frame), and a mixed workload:
 // 8 streams decoding while 2,000-token prompts keep arriving.
 
+import type { BenchConfig } from "../bench-config.js";
+import type { LlamaServerOptions } from "./llama-server-process.js";
 import { gapsWithin, makePrompt, percentiles, sleep, streamOne, summarize, type LoadResult, type Percentiles, type RequestSample } from "../load-generator.js";
 
 /** Slots and total context every anchor engine runs with: 2,048 cells per slot fit a 2,000-token prompt (mixed) or 1,024 + 128. */
 export const PARALLEL = 16;
 export const CTX_SIZE = PARALLEL * 2048;
+
+/** llama-server on the anchor's shape: the bench config's model and threads, PARALLEL slots, CTX_SIZE cells. */
+export function anchorLlamaServer(binary: string, cfg: BenchConfig): LlamaServerOptions {
+  return { binary, modelPath: cfg.modelPath, threads: cfg.threads, threadsBatch: cfg.threadsBatch, parallel: PARALLEL, ctxSize: CTX_SIZE };
+}
 
 export interface Target {
   readonly url: string;

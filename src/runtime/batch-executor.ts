@@ -29,13 +29,7 @@ export interface BatchExecutorOptions {
 }
 
 /** One entry's tokens within one llama_decode call; sampleAt indexes into this piece's tokens. */
-export interface Piece {
-  readonly seqId: string;
-  readonly slot: number;
-  readonly start: number;
-  readonly tokens: readonly number[];
-  readonly sampleAt: readonly number[];
-}
+export type Piece = Omit<StepEntry, "outputIndex">;
 
 /** A step's entries cut, in order, into llama_decode calls of at most `ubatch` tokens each. */
 export function splitIntoUbatches(entries: readonly StepEntry[], ubatch: number): Piece[][] {
