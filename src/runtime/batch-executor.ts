@@ -1,8 +1,9 @@
 // BatchExecutor: runs one StepPlan on llama.cpp through node-llama-cpp's native context (llama-addon.ts): the plan's
 // KV operations, then every entry's tokens at their positions in llama_decode calls of at most n_ubatch tokens, each
-// followed by one sample per planned position in it with the request's own sampler. It keeps no per-sequence state: positions, KV edits and sampled positions
-// all come from the plan, and each request's native sampler is handed in with its SequenceSampling (created on
-// first use, freed by release()), so its random stream is its own and batch neighbours never advance it.
+// followed by one sample per planned position in it with the request's own sampler. It keeps no per-sequence state:
+// positions, KV edits and sampled positions all come from the plan, and each request's native sampler is handed in
+// with its SequenceSampling (created on first use, freed by release()), so its random stream is its own and batch
+// neighbours never advance it.
 
 import type { NativeContext, NativeSampler, NativeSamplerConfig } from "./llama-addon.js";
 import type { SequenceSampling } from "./model-backend.js";
@@ -34,6 +35,8 @@ export type Piece = Omit<StepEntry, "outputIndex">;
 /** A step's entries cut, in order, into llama_decode calls of at most `ubatch` tokens each. */
 export function splitIntoUbatches(entries: readonly StepEntry[], ubatch: number): Piece[][] {
   if (!(ubatch >= 1)) throw new Error(`ubatch must be >= 1, got ${ubatch}`);
+  // The common step fits one call: no token arrays copied.
+  if (entries.reduce((n, e) => n + e.tokens.length, 0) <= ubatch) return entries.length === 0 ? [] : [entries.map(({ outputIndex: _, ...piece }) => piece)];
   const parts: Piece[][] = [];
   let part: Piece[] = [];
   let room = ubatch;
@@ -85,13 +88,12 @@ export class BatchExecutor {
       if (indexes.length === 0) return;
       const s = sampling(p.seqId);
       const sampler = this.configured(s);
-      let out = sampled.get(p.seqId);
-      if (out === undefined) sampled.set(p.seqId, (out = []));
-      const into = out;
+      const out = sampled.get(p.seqId) ?? [];
+      sampled.set(p.seqId, out);
       // One sampler per request: its positions are sampled in order (each sample advances its RNG and penalties).
       pending.push(
         (async () => {
-          for (const index of indexes) into.push(await this.sample(index, sampler, s));
+          for (const index of indexes) out.push(await this.sample(index, sampler, s));
         })(),
       );
     });
