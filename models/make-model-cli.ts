@@ -2,7 +2,7 @@
 // and the one-line report (path, params, size, seconds); the caller decides how to exit.
 import { stat } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { type MakeModelOptions, PRESETS, type PresetName, type QuantName, makeSyntheticModel } from "./make-synthetic-model.js";
+import { type MakeModelOptions, PRESETS, type PresetName, type QuantName, TEMPLATES, type TemplateName, makeSyntheticModel } from "./make-synthetic-model.js";
 import { VOCABS, type VocabName } from "./vocab-source.js";
 
 const QUANTS: readonly QuantName[] = ["f32", "f16", "q8_0"];
@@ -18,6 +18,7 @@ Options:
   --eps X         target preset only: scale of the extra layers' residual writes (default 0)
   --vocab NAME    ${Object.keys(VOCABS).join(" | ")} (default: the preset's)
   --quant TYPE    ${QUANTS.join(" | ")} (default: the preset's)
+  --template T    ${Object.keys(TEMPLATES).join(" | ")} (default: zephyr; the others are real tool-calling templates)
   --help          show this help
 `;
 
@@ -48,6 +49,7 @@ export function parseMakeModelArgs(argv: string[]): MakeModelOptions | null {
       eps: { type: "string" },
       vocab: { type: "string" },
       quant: { type: "string" },
+      template: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -60,6 +62,7 @@ export function parseMakeModelArgs(argv: string[]): MakeModelOptions | null {
   if (values.eps !== undefined) opts.eps = parseNumber("eps", values.eps, false);
   if (values.vocab !== undefined) opts.vocab = oneOf("vocab", values.vocab, Object.keys(VOCABS) as VocabName[]);
   if (values.quant !== undefined) opts.quant = oneOf("quant", values.quant, QUANTS);
+  if (values.template !== undefined) opts.template = oneOf("template", values.template, Object.keys(TEMPLATES) as TemplateName[]);
   return opts;
 }
 

@@ -2,12 +2,12 @@
 // GGUF), a chat template, and seeded random weights. Owns the presets (tiny/bench/draft/target), the
 // tensor layout, the weight initialisation, and the default test model at models/generated/tiny.gguf.
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { GGML_TYPE, type GgmlTypeCode } from "./ggml-quant.js";
 import { type GgufTensorSpec, type GgufValue, elementCount, gguf, readGgufFile, writeGgufFile } from "./gguf-file.js";
 import { NormalStream, deriveSeed } from "./prng.js";
-import { type VocabName, ensureVocabFile, generatedDir } from "./vocab-source.js";
+import { type VocabName, ensureBundleFile, ensureVocabFile, generatedDir } from "./vocab-source.js";
 
 export type PresetName = "tiny" | "bench" | "draft" | "target" | "margin";
 export type QuantName = "f32" | "f16" | "q8_0";
@@ -93,6 +93,17 @@ const QUANT: Record<QuantName, { type: GgmlTypeCode; fileType: number }> = {
   q8_0: { type: GGML_TYPE.Q8_0, fileType: 7 }, // LLAMA_FTYPE_MOSTLY_Q8_0
 };
 
+/**
+ * Chat templates: Loom's Zephyr-style default, or a real tool-calling template from llama.cpp's source tree
+ * (models/templates/), so the tool prompt and call paths run through the template a real model ships with.
+ */
+export const TEMPLATES = {
+  zephyr: null,
+  "qwen2.5": "models/templates/Qwen-Qwen2.5-7B-Instruct.jinja",
+  "llama3.1": "models/templates/meta-llama-Llama-3.1-8B-Instruct.jinja",
+} as const;
+export type TemplateName = keyof typeof TEMPLATES;
+
 export interface MakeModelOptions {
   preset: PresetName;
   outPath?: string;
@@ -100,6 +111,7 @@ export interface MakeModelOptions {
   eps?: number;
   vocab?: VocabName;
   quant?: QuantName;
+  template?: TemplateName;
 }
 
 export interface MadeModel {
@@ -112,6 +124,7 @@ interface Resolved extends Preset {
   name: PresetName;
   seed: number;
   eps: number;
+  template: TemplateName;
 }
 
 function resolveOptions(opts: MakeModelOptions): Resolved {
@@ -121,7 +134,9 @@ function resolveOptions(opts: MakeModelOptions): Resolved {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`seed must be a u32, got ${seed}`);
   const eps = opts.eps ?? 0;
   if (!Number.isFinite(eps)) throw new Error(`eps must be finite, got ${eps}`);
-  return { ...preset, name: opts.preset, seed, eps, vocab: opts.vocab ?? preset.vocab, quant: opts.quant ?? preset.quant };
+  const template = opts.template ?? "zephyr";
+  if (!(template in TEMPLATES)) throw new Error(`unknown template ${String(template)} (${Object.keys(TEMPLATES).join(", ")})`);
+  return { ...preset, name: opts.preset, seed, eps, vocab: opts.vocab ?? preset.vocab, quant: opts.quant ?? preset.quant, template };
 }
 
 /** models/generated/<preset>[-sSEED][-epsX][-VOCAB][-QUANT].gguf: defaults keep the short name. */
@@ -134,6 +149,7 @@ export function defaultModelPath(opts: MakeModelOptions): string {
     r.eps !== 0 && r.epsFromLayer !== undefined ? `eps${r.eps}` : "",
     r.vocab !== p.vocab ? r.vocab : "",
     r.quant !== p.quant ? r.quant : "",
+    r.template !== "zephyr" ? r.template.replace(".", "") : "",
   ];
   return join(generatedDir(), `${parts.filter((s) => s !== "").join("-")}.gguf`);
 }
@@ -225,6 +241,13 @@ export function chatTemplate(eosText: string): string {
   );
 }
 
+async function templateText(name: TemplateName, eosText: string): Promise<string> {
+  const source = TEMPLATES[name];
+  if (source === null) return chatTemplate(eosText);
+  const file = await ensureBundleFile(source, join(generatedDir(), "templates", source.split("/").pop() as string));
+  return readFile(file, "utf8");
+}
+
 async function buildMetadata(r: Resolved): Promise<{ metadata: Map<string, GgufValue>; nVocab: number }> {
   const vocab = await readGgufFile(await ensureVocabFile(r.vocab));
   const tokens = vocab.metadata.get("tokenizer.ggml.tokens");
@@ -252,7 +275,7 @@ async function buildMetadata(r: Resolved): Promise<{ metadata: Map<string, GgufV
     ["loom.synthetic.eps", gguf.f32(r.eps)],
   ]);
   for (const [key, value] of vocab.metadata) if (key.startsWith("tokenizer.")) md.set(key, value);
-  md.set("tokenizer.chat_template", gguf.str(chatTemplate(eosText)));
+  md.set("tokenizer.chat_template", gguf.str(await templateText(r.template, eosText)));
   return { metadata: md, nVocab: tokens.value.length };
 }
 

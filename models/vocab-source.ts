@@ -52,14 +52,18 @@ export function llamaCppBundlePath(): string {
  * into place so concurrent callers never observe a half-written file.
  */
 export async function ensureVocabFile(name: VocabName, log?: (line: string) => void): Promise<string> {
-  const target = join(generatedDir(), "vocab", VOCABS[name].file);
+  return ensureBundleFile(`models/${VOCABS[name].file}`, join(generatedDir(), "vocab", VOCABS[name].file), log);
+}
+
+/** A file of llama.cpp's source tree (a vocab, a chat template), cached at `target` on first use. */
+export async function ensureBundleFile(pathInRepo: string, target: string, log?: (line: string) => void): Promise<string> {
   if (existsSync(target)) return target;
   const bundle = llamaCppBundlePath();
-  log?.(`extracting ${VOCABS[name].file} from ${bundle}`);
+  log?.(`extracting ${pathInRepo} from ${bundle}`);
   await mkdir(dirname(target), { recursive: true });
   const repo = await mkdtemp(join(tmpdir(), "loom-vocab-"));
   try {
-    const bytes = await extractFromBundle(repo, bundle, `models/${VOCABS[name].file}`);
+    const bytes = await extractFromBundle(repo, bundle, pathInRepo);
     const temp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     await writeFile(temp, bytes);
     await rename(temp, target);

@@ -7,6 +7,8 @@ import { LoomError, type ErrorData } from "../errors.js";
 import type { FinishReason, GenerateRequestFields } from "../request/generate-request.js";
 import type { ModelBackend } from "../runtime/model-backend.js";
 import { PromptBuilder } from "../runtime/prompt-builder.js";
+import { outputGrammar } from "../chat/output-grammar.js";
+import { toolSyntaxOf, type ToolSyntax } from "../chat/tool-syntax.js";
 import type { EngineStats, SequenceEvent } from "./worker-messages.js";
 import { newOutputState, processToken, usageOf, type OutputState } from "./output-processor.js";
 import { WorkerRequest, type CancelReason } from "./request.js";
@@ -35,6 +37,8 @@ export class EngineLoop {
   private wake: (() => void) | null = null;
   private stopping = false;
   private lastStep = { ms: 0, tokens: 0, decode: 0, prefill: 0 };
+  /** How this model writes tool calls (from its chat template): what the output grammar of a tool request follows. */
+  private readonly toolSyntax: ToolSyntax;
 
   constructor(
     private readonly backend: ModelBackend,
@@ -43,6 +47,7 @@ export class EngineLoop {
     prompts?: PromptBuilder,
   ) {
     this.scheduler = new Scheduler(opts);
+    this.toolSyntax = toolSyntaxOf(backend.info.chatTemplate);
     this.prompts = prompts ?? new PromptBuilder(backend);
   }
 
@@ -55,7 +60,7 @@ export class EngineLoop {
     const rec = new WorkerRequest(id, fields, requestId);
     this.requests.set(id, rec);
     this.prompts
-      .build(fields.prompt)
+      .build(fields.prompt, fields.output.tools)
       .then((prompt) => this.schedule(rec, prompt))
       .catch((err: unknown) => {
         this.requests.delete(id);
@@ -66,10 +71,13 @@ export class EngineLoop {
   private schedule(rec: WorkerRequest, prompt: number[]): void {
     if (this.stopping) throw new LoomError("unavailable", "The engine is shutting down.");
     if (rec.cancel !== null) throw cancelledError(rec.cancel);
-    const { sampling, stopping, logprobs } = rec.fields;
+    const { sampling, stopping, logprobs, output } = rec.fields;
     const maxNew = this.checkFits(prompt.length, stopping.maxTokens);
+    // Parsed (and cached) before the request is accepted: a grammar llama.cpp refuses is the client's 400.
+    const grammar = outputGrammar(output, this.toolSyntax);
+    if (grammar !== null) this.backend.prepareGrammar(grammar);
     rec.seq = new Sequence({ id: rec.id, promptTokens: prompt, maxNewTokens: maxNew, arrivalStep: this.scheduler.step });
-    rec.out = newOutputState(this.backend, rec.seq, sampling, stopping, logprobs);
+    rec.out = newOutputState(this.backend, rec.seq, sampling, stopping, logprobs, grammar);
     this.scheduler.submit(rec.seq);
     this.sink.accepted(rec.id, prompt.length);
     this.notify();

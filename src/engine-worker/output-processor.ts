@@ -19,9 +19,16 @@ export interface OutputState {
   readonly stop: StopMatcher;
 }
 
-export function newOutputState(backend: ModelBackend, seq: Sequence, params: SamplingParams, stopping: StoppingParams, logprobs: number | null): OutputState {
+export function newOutputState(
+  backend: ModelBackend,
+  seq: Sequence,
+  params: SamplingParams,
+  stopping: StoppingParams,
+  logprobs: number | null,
+  grammar: string | null = null,
+): OutputState {
   return {
-    sampling: { params, logprobs, suppressEog: stopping.ignoreEos || stopping.minTokens > 0, outputTokens: seq.outputTokens },
+    sampling: { params, logprobs, suppressEog: stopping.ignoreEos || stopping.minTokens > 0, outputTokens: seq.outputTokens, grammar },
     stopping,
     detok: new IncrementalDetokenizer((t) => backend.detokenize(t)),
     stop: new StopMatcher({ stop: stopping.stop, includeStopStr: stopping.includeStopStr }),

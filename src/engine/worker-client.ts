@@ -8,6 +8,7 @@ import type { GenerateRequest } from "../request/generate-request.js";
 import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
 import { TokenStream } from "./token-stream.js";
+import { toolCallParserFor } from "../chat/tool-call-ids.js";
 import type { EngineStats, EngineWorkerData, FromWorker, SequenceEvent, ToWorker } from "../engine-worker/worker-messages.js";
 import type { EngineObserver, RequestMeta, Transport } from "./request-stats.js";
 
@@ -94,7 +95,7 @@ export class WorkerClient {
 
   submit(id: string, request: GenerateRequest, deadlineAt: number | null, meta: RequestMeta): TokenStream {
     if (this._state !== "ready") throw new LoomError("unavailable", "The engine is not accepting requests.");
-    const stream = new TokenStream(id, (sid) => this.cancel(sid, "cancelled"));
+    const stream = new TokenStream(id, (sid) => this.cancel(sid, "cancelled"), toolCallParserFor(request, this.info));
     const now = performance.now();
     const content = this.events.captureContent ? { prompt: promptText(request), output: "" } : null;
     const deadline = deadlineAt === null ? null : setTimeout(() => this.cancel(id, "deadline_exceeded"), Math.max(0, deadlineAt - Date.now()));

@@ -88,8 +88,23 @@ export interface UsageWire {
   readonly prompt_tokens_details: { readonly cached_tokens: number };
 }
 
-/** OpenAI's finish reasons that Loom can produce (no tools, no content filter yet). */
-export type FinishReasonWire = "stop" | "length";
+/** OpenAI's finish reasons that Loom can produce (no content filter). */
+export type FinishReasonWire = "stop" | "length" | "tool_calls";
+
+/** A complete call in a chat.completion message. */
+export interface ToolCallWire {
+  readonly id: string;
+  readonly type: "function";
+  readonly function: { readonly name: string; readonly arguments: string };
+}
+
+/** One streamed piece of a call: the first carries id, type and name; later ones only argument text. */
+export interface ToolCallDeltaWire {
+  readonly index: number;
+  readonly id?: string;
+  readonly type?: "function";
+  readonly function: { readonly name?: string; readonly arguments: string };
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Chat completions.
@@ -114,8 +129,10 @@ export interface ChatLogprobsWire {
 
 export interface ChatCompletionMessageWire {
   readonly role: "assistant";
+  /** null when the reply is only tool calls. */
   readonly content: string | null;
   readonly refusal: null;
+  readonly tool_calls?: ToolCallWire[];
 }
 
 export interface ChatCompletionChoice {
@@ -139,6 +156,7 @@ export interface ChatCompletionDelta {
   readonly role?: "assistant";
   readonly content?: string;
   readonly refusal?: null;
+  readonly tool_calls?: ToolCallDeltaWire[];
 }
 
 export interface ChatCompletionChunkChoice {

@@ -7,7 +7,49 @@ export type ChatRole = "system" | "developer" | "user" | "assistant" | "tool";
 export interface ChatMessage {
   readonly role: ChatRole;
   readonly content: string;
+  /** An assistant turn's tool calls (OpenAI's `tool_calls`), rendered back through the chat template. */
+  readonly toolCalls?: readonly ToolCall[];
+  /** A tool turn: which call it answers. */
+  readonly toolCallId?: string;
+  readonly name?: string;
 }
+
+/** One function call, as the wire carries it: `arguments` is JSON text (an object). */
+export interface ToolCall {
+  readonly id: string;
+  readonly name: string;
+  readonly arguments: string;
+}
+
+/** A function the model may call (OpenAI `tools[].function`); its parameter schema compiles to a grammar. */
+export interface ToolDefinition {
+  readonly name: string;
+  readonly description: string | null;
+  readonly parameters: Readonly<Record<string, unknown>>;
+  readonly strict: boolean;
+}
+
+export type ToolChoice =
+  { readonly kind: "none" } | { readonly kind: "auto" } | { readonly kind: "required" } | { readonly kind: "named"; readonly name: string };
+
+/** The form of a response's content: free text, JSON (a schema, or any object), or a client's own GBNF. */
+export type ContentFormat =
+  | { readonly kind: "text" }
+  /** schema null: any JSON object (response_format json_object). */
+  | { readonly kind: "json"; readonly schema: unknown }
+  | { readonly kind: "gbnf"; readonly grammar: string };
+
+/** What the output must look like: a content format and/or tool calls (compiled to one grammar in the worker). */
+export interface OutputConstraint {
+  readonly content: ContentFormat;
+  /** Tools rendered into the prompt; calls are parsed from the output unless toolChoice is none. */
+  readonly tools: readonly ToolDefinition[];
+  readonly toolChoice: ToolChoice;
+  /** Whether one response may carry several calls. */
+  readonly parallelToolCalls: boolean;
+}
+
+export const FREE_OUTPUT: OutputConstraint = { content: { kind: "text" }, tools: [], toolChoice: { kind: "none" }, parallelToolCalls: true };
 
 export type PromptInput =
   /** Rendered with the model's chat template in the engine worker, which owns the tokenizer. */
@@ -54,6 +96,7 @@ export interface GenerateRequestFields {
   readonly stopping: StoppingParams;
   /** null: no logprobs; otherwise how many top alternatives per token (0..20). */
   readonly logprobs: number | null;
+  readonly output: OutputConstraint;
 }
 
 declare const validated: unique symbol;
@@ -80,7 +123,8 @@ export interface TokenLogprobData {
   readonly top: readonly { readonly token: number; readonly text: string; readonly logprob: number }[];
 }
 
-export type FinishReason = "stop" | "length" | "cancelled" | "error";
+/** tool_calls: the response ended with tool calls (set on the main thread by the tool-call parser). */
+export type FinishReason = "stop" | "length" | "tool_calls" | "cancelled" | "error";
 
 export const DEFAULT_SAMPLING: SamplingParams = {
   temperature: 1,

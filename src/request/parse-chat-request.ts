@@ -1,6 +1,6 @@
 // Parses a POST /v1/chat/completions body (untrusted JSON) into a validated GenerateRequest plus transport-only flags.
-// Owns messages, content parts, tools/response_format and the chat-only accepted-and-ignored fields; the shared sampling
-// and stopping fields are validated by parse-sampling. It must not render the chat template (the engine worker owns the
+// Owns messages, content parts and the chat-only accepted-and-ignored fields; tools are parse-tools', the content
+// grammar parse-response-format's, and the shared sampling and stopping fields parse-sampling's. It must not render the chat template (the engine worker owns the
 // tokenizer) and must not let a wrongly typed known field through.
 
 import type { ChatMessage, ChatRole } from "./generate-request.js";
@@ -21,6 +21,8 @@ import {
   finishParse,
   type ParsedGenerationRequest,
 } from "./parse-sampling.js";
+import { parseContentFormat } from "./parse-response-format.js";
+import { parseMessageToolCalls, parseTools } from "./parse-tools.js";
 
 export type ParsedChatRequest = ParsedGenerationRequest;
 
@@ -35,7 +37,6 @@ const CHAT_IGNORED_FIELDS: Readonly<Record<string, IgnoredFieldType>> = {
   store: "boolean",
   service_tier: "string",
   reasoning_effort: "string",
-  parallel_tool_calls: "boolean",
   prediction: "object",
 };
 
@@ -43,13 +44,13 @@ export function parseChatRequest(body: unknown): ParsedChatRequest {
   const obj = requireObject(body);
   const model = requireModel(obj);
   const messages = parseMessages(obj);
-  rejectTools(obj);
-  rejectResponseFormat(obj);
+  const content = parseContentFormat(obj);
+  const tools = parseTools(obj);
   rejectAudio(obj);
   rejectUnsupportedN(obj);
   rejectUnsupportedExtensions(obj);
   checkIgnoredFields(obj, CHAT_IGNORED_FIELDS);
-  return finishParse(obj, model, { kind: "chat", messages }, parseChatLogprobs(obj));
+  return finishParse(obj, model, { kind: "chat", messages }, parseChatLogprobs(obj), { content, ...tools });
 }
 
 /** `messages` of a body: a non-empty array of text messages (shared with the tokenize parser). */
@@ -74,15 +75,21 @@ function parseMessage(message: unknown, path: string): ChatMessage {
   if (!isChatRole(role)) {
     throw invalid(`${path}.role`, `\`${path}.role\` must be one of ${ROLES.join(", ")}. Given: ${show(role)}`);
   }
-  // Dropping a tool call from the transcript would silently change what the model sees.
-  const toolCalls = present(message, "tool_calls");
-  if (toolCalls !== undefined && !(Array.isArray(toolCalls) && toolCalls.length === 0)) {
-    throw invalid(`${path}.tool_calls`, "tools are not supported yet.");
-  }
-  optionalString(message, "name", `${path}.name`);
-  optionalString(message, "tool_call_id", `${path}.tool_call_id`);
+  const rawCalls = present(message, "tool_calls");
+  if (rawCalls !== undefined && role !== "assistant") throw invalid(`${path}.tool_calls`, "Only assistant messages carry `tool_calls`.");
+  const toolCalls = rawCalls === undefined ? [] : parseMessageToolCalls(rawCalls, `${path}.tool_calls`);
+  const name = optionalString(message, "name", `${path}.name`);
+  const toolCallId = optionalString(message, "tool_call_id", `${path}.tool_call_id`);
+  if (role === "tool" && toolCallId === undefined) throw invalid(`${path}.tool_call_id`, "A tool message needs the `tool_call_id` it answers.");
   // Assistant turns may have null content in OpenAI's schema; every other role must say something.
-  return { role, content: parseContent(message["content"], `${path}.content`, role === "assistant") };
+  const content = parseContent(message["content"], `${path}.content`, role === "assistant");
+  return {
+    role,
+    content,
+    ...(toolCalls.length > 0 ? { toolCalls } : {}),
+    ...(toolCallId !== undefined ? { toolCallId } : {}),
+    ...(name !== undefined ? { name } : {}),
+  };
 }
 
 function parseContent(content: unknown, path: string, nullable: boolean): string {
@@ -107,35 +114,6 @@ function parseTextPart(part: unknown, path: string): string {
   const text = part["text"];
   if (typeof text !== "string") throw invalid(`${path}.text`, `\`${path}.text\` must be a string. Given: ${show(text)}`);
   return text;
-}
-
-function isEmptyArray(value: unknown): boolean {
-  return Array.isArray(value) && value.length === 0;
-}
-
-/** tools/functions must be absent or empty and tool_choice/function_call absent or "none". */
-function rejectTools(body: JsonObject): void {
-  for (const key of ["tools", "functions"]) {
-    const value = present(body, key);
-    if (value !== undefined && !isEmptyArray(value)) throw invalid(key, "tools are not supported yet.");
-  }
-  for (const key of ["tool_choice", "function_call"]) {
-    const value = present(body, key);
-    if (value !== undefined && value !== "none") {
-      throw invalid(key, `tools are not supported yet; \`${key}\` may only be "none". Given: ${show(value)}`);
-    }
-  }
-}
-
-function rejectResponseFormat(body: JsonObject): void {
-  const format = present(body, "response_format");
-  if (format === undefined) return;
-  if (!isPlainObject(format) || typeof format["type"] !== "string") {
-    throw invalid("response_format", `\`response_format\` must be an object with a string \`type\`. Given: ${show(format)}`);
-  }
-  if (format["type"] !== "text") {
-    throw invalid("response_format", `\`response_format\` type ${show(format["type"])} is not supported; only "text" is.`);
-  }
 }
 
 /** Text out only: audio output and non-text modalities cannot be honoured. */

@@ -3,7 +3,8 @@
 // shared sampling and stopping fields are validated by parse-sampling. It must not tokenize (the engine worker owns
 // the tokenizer, so token ids are range-checked against the vocabulary there) and must not accept batched prompts.
 
-import type { PromptInput } from "./generate-request.js";
+import { FREE_OUTPUT, type PromptInput } from "./generate-request.js";
+import { parseContentFormat } from "./parse-response-format.js";
 import {
   checkIgnoredFields,
   checkTokenIds,
@@ -33,7 +34,8 @@ export function parseCompletionRequest(body: unknown): ParsedCompletionRequest {
   rejectUnsupportedN(obj);
   rejectUnsupportedExtensions(obj);
   checkIgnoredFields(obj, { user: "string" });
-  return finishParse(obj, model, prompt, parseCompletionLogprobs(obj));
+  const content = parseContentFormat(obj);
+  return finishParse(obj, model, prompt, parseCompletionLogprobs(obj), { ...FREE_OUTPUT, content });
 }
 
 const PROMPT_SHAPES = "a string, an array of strings, an array of token ids, or an array of token-id arrays";

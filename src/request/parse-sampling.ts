@@ -4,7 +4,16 @@
 
 import { randomInt } from "node:crypto";
 import { echo, LoomError } from "../errors.js";
-import { DEFAULT_SAMPLING, markValidated, type GenerateRequest, type PromptInput, type SamplingParams, type StoppingParams } from "./generate-request.js";
+import {
+  DEFAULT_SAMPLING,
+  FREE_OUTPUT,
+  markValidated,
+  type GenerateRequest,
+  type OutputConstraint,
+  type PromptInput,
+  type SamplingParams,
+  type StoppingParams,
+} from "./generate-request.js";
 
 export type JsonObject = Readonly<Record<string, unknown>>;
 
@@ -268,8 +277,32 @@ export interface ParsedGenerationRequest {
 }
 
 /** The common tail of both endpoint parsers: sampling, stopping and stream settings, then the brand. */
-export function finishParse(body: JsonObject, model: string, prompt: PromptInput, logprobs: number | null): ParsedGenerationRequest {
+export function finishParse(
+  body: JsonObject,
+  model: string,
+  prompt: PromptInput,
+  logprobs: number | null,
+  output: OutputConstraint = FREE_OUTPUT,
+): ParsedGenerationRequest {
   const { stream, includeUsage } = parseStreamSettings(body);
-  const request = markValidated({ model, prompt, sampling: parseSamplingParams(body), stopping: parseStoppingParams(body), logprobs });
+  const stopping = parseStoppingParams(body);
+  checkConstraintCanFinish(output, stopping);
+  if (output.content.kind === "gbnf" && output.toolChoice.kind !== "none") {
+    throw invalid("grammar", '`grammar` cannot be combined with tools; use `response_format` with a JSON schema, or tool_choice "none".');
+  }
+  const request = markValidated({ model, prompt, sampling: parseSamplingParams(body), stopping, logprobs, output });
   return { request, stream, includeUsage, logprobs: logprobs !== null };
+}
+
+/**
+ * A grammar-constrained output ends when its grammar is complete: only end-of-generation may follow. Masking it
+ * (ignore_eos, min_tokens) leaves nothing to sample, so those combinations are refused up front.
+ */
+function checkConstraintCanFinish(output: OutputConstraint, stopping: StoppingParams): void {
+  const formatted = output.content.kind !== "text";
+  const constrained = formatted || output.toolChoice.kind === "required" || output.toolChoice.kind === "named";
+  if (!constrained) return;
+  const what = formatted ? "A constrained output (response_format, json_schema or grammar)" : "A required tool call";
+  if (stopping.ignoreEos) throw invalid("ignore_eos", `${what} cannot be combined with \`ignore_eos\`: it must end when complete.`);
+  if (stopping.minTokens > 0) throw invalid("min_tokens", `${what} cannot be combined with \`min_tokens\`: it must end when complete.`);
 }

@@ -5,7 +5,8 @@
 // with its SequenceSampling (created on first use, freed by release()), so its random stream is its own and batch
 // neighbours never advance it.
 
-import type { NativeContext, NativeSampler, NativeSamplerConfig } from "./llama-addon.js";
+import { GrammarCache, type GrammarFactory } from "./grammar-cache.js";
+import type { NativeContext, NativeGrammarState, NativeSampler, NativeSamplerConfig } from "./llama-addon.js";
 import type { SequenceSampling } from "./model-backend.js";
 import { logprobOf, nativeSamplerOptions, needsPenalties } from "./sampling-options.js";
 import type { KvOp, SampledToken, StepEntry, StepPlan, StepResult, TopLogprob } from "./step-plan.js";
@@ -18,7 +19,7 @@ interface Bias {
   readonly values: Float32Array;
 }
 
-export interface BatchExecutorOptions {
+export interface BatchExecutorOptions extends GrammarFactory {
   readonly context: NativeContext;
   readonly newSampler: () => NativeSampler;
   /** End-of-generation tokens, masked while a request may not stop (ignore_eos, min_tokens). */
@@ -62,8 +63,13 @@ export function splitIntoUbatches(entries: readonly StepEntry[], ubatch: number)
 export class BatchExecutor {
   private readonly samplers = new WeakMap<SequenceSampling, NativeSampler>();
   private readonly biases = new WeakMap<SequenceSampling, { suppressEog: boolean; bias: Bias | null }>();
+  /** Each constrained request's own grammar state, advanced by the native sampler with every token it samples. */
+  private readonly grammars = new WeakMap<SequenceSampling, NativeGrammarState>();
+  readonly grammarCache: GrammarCache;
 
-  constructor(private readonly opts: BatchExecutorOptions) {}
+  constructor(private readonly opts: BatchExecutorOptions) {
+    this.grammarCache = new GrammarCache(opts);
+  }
 
   async step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult> {
     for (const op of plan.kvOps) await this.runKvOp(op);
@@ -105,6 +111,7 @@ export class BatchExecutor {
     this.samplers.get(s)?.dispose();
     this.samplers.delete(s);
     this.biases.delete(s);
+    this.grammars.delete(s);
   }
 
   /** KV cells in use in one slot (positions 0..max are held). */
@@ -154,7 +161,20 @@ export class BatchExecutor {
       config.tokenBiasKeys = bias.keys;
       config.tokenBiasValues = bias.values;
     }
+    const grammar = this.grammarFor(s);
+    if (grammar !== null) config.grammarEvaluationState = grammar;
     return config;
+  }
+
+  /** The request's grammar state, cloned from the cached start state on its first sample. */
+  private grammarFor(s: SequenceSampling): NativeGrammarState | null {
+    if (s.grammar === undefined || s.grammar === null) return null;
+    let state = this.grammars.get(s);
+    if (state === undefined) {
+      state = this.grammarCache.fresh(s.grammar);
+      this.grammars.set(s, state);
+    }
+    return state;
   }
 
   /** logit_bias plus the EOG mask, built again only when suppressEog flips (once per request at most). */

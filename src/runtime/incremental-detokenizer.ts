@@ -1,7 +1,9 @@
 // Turns generated token ids into UTF-8-safe text deltas with the prefix-offset/read-offset technique of HF
 // text-generation-inference: decode a short window with some left context, emit only what the new tokens added,
 // and hold text back while it ends in U+FFFD (a multi-byte character split across tokens).
-// Rule: the concatenation of every push() and flush() equals detokenize(allTokens), leading-space handling included.
+// Rule: the concatenation of every push() and flush() equals detokenize(allTokens), leading-space handling included,
+// except where a vocabulary's clean-up rewrites text already emitted (Llama-3 BPE drops the space in " ,"): then the
+// new token's own text is emitted after it, so no character the model generated is lost (what a grammar matched).
 
 export type DetokenizeFn = (tokens: readonly number[]) => string;
 
@@ -44,7 +46,7 @@ export class IncrementalDetokenizer {
   push(token: number): string {
     this.tokens.push(token);
     const { prefixText, newText } = this.decodeWindow();
-    const complete = newText.length > prefixText.length && !newText.endsWith(REPLACEMENT_CHAR);
+    const complete = newText !== prefixText && !newText.endsWith(REPLACEMENT_CHAR);
     if (!complete && this.tokens.length - this.readOffset <= MAX_HELD_TOKENS) return "";
     return this.advance(prefixText, newText);
   }
@@ -63,8 +65,9 @@ export class IncrementalDetokenizer {
 
   /** Emit what the tokens since readOffset added, and slide the window so it keeps only contextTokens of context. */
   private advance(prefixText: string, newText: string): string {
-    // A decoder can render a longer range shorter (e.g. a token that only removes a space); nothing new to emit then.
-    const text = newText.length > prefixText.length ? newText.slice(prefixText.length) : "";
+    // A decoder may render the earlier text differently once the new token follows (space clean-up before
+    // punctuation): what differs after the common prefix is the new token's text.
+    const text = newText.startsWith(prefixText) ? newText.slice(prefixText.length) : newText.slice(commonPrefixLength(prefixText, newText));
     this.readOffset = this.tokens.length;
     this.prefixOffset = Math.max(0, this.readOffset - this.contextTokens);
     // Tokens before the window are never decoded again; drop them so memory stays O(context) on long generations.
@@ -76,4 +79,10 @@ export class IncrementalDetokenizer {
     this.emitted += text.length;
     return text;
   }
+}
+
+function commonPrefixLength(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
 }

@@ -39,11 +39,20 @@ export interface NativeSamplerConfig {
   repeatPenaltyFrequencyPenalty?: number;
   tokenBiasKeys?: Uint32Array;
   tokenBiasValues?: Float32Array;
+  /** A grammar state owned by this request alone (llama.cpp's grammar sampler, run before the chain). */
+  grammarEvaluationState?: NativeGrammarState;
 }
+
+/** node-llama-cpp's AddonGrammarEvaluationState: one grammar's parse state (llama_sampler_init_grammar). */
+export type NativeGrammarState = { readonly __nativeGrammarState: never };
 
 export interface NativeHandles {
   readonly context: NativeContext;
   newSampler(): NativeSampler;
+  /** Parses GBNF (throws when llama.cpp cannot) and returns a state at the grammar's start. */
+  newGrammarState(grammar: string): NativeGrammarState;
+  /** An independent copy of a state (llama_sampler_clone: no re-parse). */
+  cloneGrammarState(state: NativeGrammarState): NativeGrammarState;
 }
 
 /** Every private member Loom uses, by the path it is reached at (what the capability test checks). */
@@ -59,6 +68,8 @@ export const REQUIRED_MEMBERS = [
   "LlamaContextSequence._sequenceId",
   "LlamaModel._model",
   "LlamaModel._llama._bindings.AddonSampler",
+  "LlamaModel._llama._bindings.AddonGrammar",
+  "LlamaModel._llama._bindings.AddonGrammarEvaluationState",
 ] as const;
 
 export class AddonMismatchError extends Error {}
@@ -73,13 +84,29 @@ export function nativeHandles(context: object, model: object, sequences: readonl
     throw new AddonMismatchError(`node-llama-cpp internals changed (Loom is built against 3.22.1): missing ${missing.join(", ")}`);
   }
   const ctx = (context as { _ctx: NativeContext })._ctx;
-  const m = model as { _model: unknown; _llama: { _bindings: { AddonSampler: new (model: unknown) => NativeSampler } } };
-  const Sampler = m._llama._bindings.AddonSampler;
+  const m = model as { _model: unknown; _llama: { _bindings: Bindings } };
+  const bindings = m._llama._bindings;
+  const Sampler = bindings.AddonSampler;
   sequences.forEach((seq, slot) => {
     const id = (seq as { _sequenceId?: unknown })._sequenceId;
     if (id !== slot) throw new AddonMismatchError(`node-llama-cpp gave sequence ${slot} the llama.cpp id ${String(id)}`);
   });
-  return { context: ctx, newSampler: () => new Sampler(m._model) };
+  return {
+    context: ctx,
+    newSampler: () => new Sampler(m._model),
+    newGrammarState: (grammar) =>
+      new bindings.AddonGrammarEvaluationState(m._model, new bindings.AddonGrammar(grammar, { addonExports: bindings, rootRuleName: "root" })),
+    cloneGrammarState: (state) => new bindings.AddonGrammarEvaluationState(state),
+  };
+}
+
+interface Bindings {
+  readonly AddonSampler: new (model: unknown) => NativeSampler;
+  readonly AddonGrammar: new (grammar: string, options: { addonExports: unknown; rootRuleName: string }) => object;
+  readonly AddonGrammarEvaluationState: {
+    new (model: unknown, grammar: object): NativeGrammarState;
+    new (existing: NativeGrammarState): NativeGrammarState;
+  };
 }
 
 /** The members of REQUIRED_MEMBERS that these objects lack. */
@@ -91,7 +118,7 @@ export function missingMembers(context: object, model: object, sequence: object)
     for (const key of keys) value = typeof value === "object" || typeof value === "function" ? (value as Record<string, unknown> | null)?.[key] : undefined;
     const last = keys.at(-1) ?? "";
     if (last === "_sequenceId") return typeof value !== "number";
-    const needsFunction = !last.startsWith("_") || last === "AddonSampler";
+    const needsFunction = !last.startsWith("_") || last.startsWith("Addon");
     return needsFunction ? typeof value !== "function" : value === undefined || value === null;
   });
 }

@@ -135,6 +135,10 @@ export class LlamaBackend implements ModelBackend {
     return this.model.isEogToken(token as Token);
   }
 
+  prepareGrammar(grammar: string): void {
+    this.executor.grammarCache.prepare(grammar);
+  }
+
   kvCellsUsed(): number {
     return this.sequences.reduce((n, _, slot) => n + this.executor.cellsUsed(slot), 0);
   }

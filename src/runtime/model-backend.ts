@@ -32,6 +32,8 @@ export interface SequenceSampling {
   suppressEog: boolean;
   /** Generated tokens so far (penalties apply to these). */
   readonly outputTokens: readonly number[];
+  /** GBNF every sampled token must keep matching; absent or null: unconstrained. */
+  readonly grammar?: string | null;
 }
 
 export interface ModelBackend {
@@ -47,6 +49,8 @@ export interface ModelBackend {
    */
   detokenize(tokens: readonly number[], special?: boolean, previous?: readonly number[]): string;
   isEog(token: number): boolean;
+  /** Parses a grammar ahead of its first step (cached); throws LoomError invalid_request when it cannot be parsed. */
+  prepareGrammar(grammar: string): void;
   /** Run one step: every entry's tokens in one llama_decode, then sample where planned. */
   step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult>;
   /** The request that owns this sampling finished or was cancelled: free its native sampler (its KV stays). */

@@ -4,7 +4,9 @@
 
 import { Template } from "@huggingface/jinja";
 import { LoomError } from "../errors.js";
-import type { ChatMessage, PromptInput } from "../request/generate-request.js";
+import type { ChatMessage, PromptInput, ToolDefinition } from "../request/generate-request.js";
+import { templateInput } from "../chat/tool-prompt.js";
+import { toolSyntaxOf, type ToolSyntax } from "../chat/tool-syntax.js";
 import type { TokenizeInput } from "../request/parse-tokenize-request.js";
 import type { ModelBackend } from "./model-backend.js";
 import { INLINE_TOKENIZE_CHARS, type TextTokenizer } from "./tokenizer-pool.js";
@@ -15,6 +17,7 @@ export const FALLBACK_TEMPLATE =
 
 export class PromptBuilder {
   private readonly template: Template;
+  private readonly toolSyntax: ToolSyntax;
 
   /** `offThread` tokenizes texts longer than INLINE_TOKENIZE_CHARS; without one (tests) everything runs inline. */
   constructor(
@@ -22,13 +25,14 @@ export class PromptBuilder {
     private readonly offThread: TextTokenizer | null = null,
   ) {
     this.template = new Template(backend.info.chatTemplate ?? FALLBACK_TEMPLATE);
+    this.toolSyntax = toolSyntaxOf(backend.info.chatTemplate);
   }
 
   /** Async throughout: every refusal (template, ids, size) is a rejected promise, never a throw at the caller. */
-  async build(prompt: PromptInput): Promise<number[]> {
+  async build(prompt: PromptInput, tools: readonly ToolDefinition[] = []): Promise<number[]> {
     switch (prompt.kind) {
       case "chat":
-        return this.tokenizeText(this.renderChat(prompt.messages), true, true, "messages");
+        return this.tokenizeText(this.renderChat(prompt.messages, tools), true, true, "messages");
       case "text":
         return this.tokenizeText(prompt.text, false, true, "prompt");
       case "tokens":
@@ -66,10 +70,10 @@ export class PromptBuilder {
     );
   }
 
-  renderChat(messages: readonly ChatMessage[]): string {
+  renderChat(messages: readonly ChatMessage[], tools: readonly ToolDefinition[] = []): string {
     try {
       return this.template.render({
-        messages: messages.map((m) => ({ role: m.role === "developer" ? "system" : m.role, content: m.content })),
+        ...templateInput(messages, tools, this.toolSyntax),
         add_generation_prompt: true,
         bos_token: this.backend.info.bosText,
         eos_token: this.backend.info.eosText,

@@ -3,6 +3,7 @@
 // checks what a real backend relies on: positions continue what the slot's KV holds (after the plan's erases), and
 // every native sampler it hands out is released exactly once.
 
+import { LoomError } from "../../src/errors.js";
 import type { ModelBackend, ModelInfo, SequenceSampling } from "../../src/runtime/model-backend.js";
 import type { SampledToken, StepPlan, StepResult } from "../../src/runtime/step-plan.js";
 
@@ -66,6 +67,14 @@ export class ScriptedBackend implements ModelBackend {
 
   isEog(token: number): boolean {
     return token === EOS;
+  }
+
+  /** Grammars the loop asked to prepare (the scripted model does not constrain its tokens). */
+  readonly grammarsPrepared: string[] = [];
+
+  prepareGrammar(grammar: string): void {
+    if (!grammar.includes("root")) throw new LoomError("invalid_request", "scripted: a grammar needs a root rule", "grammar");
+    this.grammarsPrepared.push(grammar);
   }
 
   async step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult> {

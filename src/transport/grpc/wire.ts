@@ -8,6 +8,7 @@ const FINISH_REASONS = {
   stop: "FINISH_REASON_STOP",
   length: "FINISH_REASON_LENGTH",
   cancelled: "FINISH_REASON_CANCELLED",
+  tool_calls: "FINISH_REASON_TOOL_CALLS",
   error: "FINISH_REASON_UNSPECIFIED",
 } as const;
 

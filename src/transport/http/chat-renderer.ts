@@ -3,7 +3,7 @@
 // to every chunk and one usage chunk with empty choices before [DONE].
 
 import type { TokenLogprobData, Usage } from "../../request/generate-request.js";
-import { toWireUsage, type ChatLogprobsWire, type FinishReasonWire } from "../../protocol/openai.js";
+import { toWireUsage, type ChatLogprobsWire, type FinishReasonWire, type ToolCallDeltaWire, type ToolCallWire } from "../../protocol/openai.js";
 import { tokenBytes, type ResponseIdentity, type ResponseRenderer } from "./response-renderer.js";
 
 export class ChatRenderer implements ResponseRenderer {
@@ -20,6 +20,10 @@ export class ChatRenderer implements ResponseRenderer {
     return this.chunk({ content: text }, this.logprobs(logprobs), null, includeUsage);
   }
 
+  toolCallChunk(call: ToolCallDeltaWire, includeUsage: boolean): unknown {
+    return this.chunk({ tool_calls: [call] }, null, null, includeUsage);
+  }
+
   finishChunk(reason: FinishReasonWire, includeUsage: boolean): unknown {
     return this.chunk({}, null, reason, includeUsage);
   }
@@ -28,13 +32,17 @@ export class ChatRenderer implements ResponseRenderer {
     return { id: this.ident.id, object: "chat.completion.chunk", created: this.ident.created, model: this.ident.model, choices: [], usage: toWireUsage(usage) };
   }
 
-  body(text: string, logprobs: readonly TokenLogprobData[] | null, reason: FinishReasonWire, usage: Usage): unknown {
+  body(text: string, logprobs: readonly TokenLogprobData[] | null, reason: FinishReasonWire, usage: Usage, toolCalls: readonly ToolCallWire[]): unknown {
+    const message =
+      toolCalls.length === 0
+        ? { role: "assistant", content: text, refusal: null }
+        : { role: "assistant", content: text === "" ? null : text, refusal: null, tool_calls: toolCalls };
     return {
       id: this.ident.id,
       object: "chat.completion",
       created: this.ident.created,
       model: this.ident.model,
-      choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: this.logprobs(logprobs), finish_reason: reason }],
+      choices: [{ index: 0, message, logprobs: this.logprobs(logprobs), finish_reason: reason }],
       usage: toWireUsage(usage),
     };
   }

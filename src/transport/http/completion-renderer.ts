@@ -4,6 +4,7 @@
 import type { TokenLogprobData, Usage } from "../../request/generate-request.js";
 import { toWireUsage, type CompletionLogprobsWire, type FinishReasonWire } from "../../protocol/openai.js";
 import type { ResponseIdentity, ResponseRenderer } from "./response-renderer.js";
+import { LoomError } from "../../errors.js";
 
 export class CompletionRenderer implements ResponseRenderer {
   constructor(
@@ -17,6 +18,10 @@ export class CompletionRenderer implements ResponseRenderer {
 
   deltaChunk(text: string, logprobs: readonly TokenLogprobData[] | null, offset: number, includeUsage: boolean): unknown {
     return this.object(text, this.logprobs(logprobs, offset), null, includeUsage ? null : undefined);
+  }
+
+  toolCallChunk(): unknown {
+    throw new LoomError("internal_error", "a text completion has no tool calls");
   }
 
   finishChunk(reason: FinishReasonWire, includeUsage: boolean): unknown {

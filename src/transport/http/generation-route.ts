@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
 import type { Engine, StreamEvent } from "../../engine/engine.js";
 import { LoomError, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
-import type { FinishReasonWire } from "../../protocol/openai.js";
+import type { FinishReasonWire, ToolCallWire } from "../../protocol/openai.js";
 import type { FinishReason, TokenLogprobData, Usage } from "../../request/generate-request.js";
 import type { ParsedGenerationRequest } from "../../request/parse-sampling.js";
 import { sendError, sendJson } from "./http-respond.js";
@@ -54,6 +54,10 @@ async function streamSse(ctx: GenerationContext, parsed: ParsedGenerationRequest
     if (ev.type === "delta") {
       await sse.data(r.deltaChunk(ev.text, parsed.logprobs ? ev.logprobs : null, offset, parsed.includeUsage));
       offset += ev.text.length;
+    } else if (ev.type === "tool_call") {
+      await sse.data(r.toolCallChunk({ index: ev.index, id: ev.id, type: "function", function: { name: ev.name, arguments: "" } }, parsed.includeUsage));
+    } else if (ev.type === "tool_arguments") {
+      await sse.data(r.toolCallChunk({ index: ev.index, function: { arguments: ev.text } }, parsed.includeUsage));
     } else if (ev.type === "done") {
       if (ev.reason === "cancelled") return sse.end();
       await sse.data(r.finishChunk(wireReason(ev.reason), parsed.includeUsage));
@@ -71,30 +75,44 @@ async function streamSse(ctx: GenerationContext, parsed: ParsedGenerationRequest
 async function respondJson(ctx: GenerationContext, r: ResponseRenderer, it: AsyncIterator<StreamEvent>): Promise<void> {
   let text = "";
   const logprobs: TokenLogprobData[] = [];
+  const calls: { id: string; type: "function"; function: { name: string; arguments: string } }[] = [];
   for (let next = await it.next(); next.done !== true; next = await it.next()) {
     const ev = next.value;
     if (ev.type === "delta") {
       text += ev.text;
       if (ev.logprobs !== null) logprobs.push(...ev.logprobs);
+    } else if (ev.type === "tool_call") {
+      calls[ev.index] = { id: ev.id, type: "function", function: { name: ev.name, arguments: "" } };
+    } else if (ev.type === "tool_arguments") {
+      const call = calls[ev.index];
+      if (call !== undefined) call.function.arguments += ev.text;
     } else if (ev.type === "done") {
-      return finishJson(ctx, r, text, logprobs, ev.reason, ev.usage);
+      return finishJson(ctx, r, text, logprobs, ev.reason, ev.usage, calls);
     } else if (ev.type === "error") {
       return sendError(ctx.res, ev.error, ctx.headers);
     }
   }
 }
 
-function finishJson(ctx: GenerationContext, r: ResponseRenderer, text: string, lp: TokenLogprobData[], reason: FinishReason, usage: Usage): void {
+function finishJson(
+  ctx: GenerationContext,
+  r: ResponseRenderer,
+  text: string,
+  lp: TokenLogprobData[],
+  reason: FinishReason,
+  usage: Usage,
+  calls: readonly ToolCallWire[],
+): void {
   if (reason === "cancelled") {
     // Only reachable when the client is gone: nobody reads this response.
     ctx.res.destroy();
     return;
   }
-  sendJson(ctx.res, 200, r.body(text, lp, wireReason(reason), usage), ctx.headers);
+  sendJson(ctx.res, 200, r.body(text, lp, wireReason(reason), usage, calls), ctx.headers);
 }
 
 function wireReason(reason: FinishReason): FinishReasonWire {
-  if (reason === "stop" || reason === "length") return reason;
+  if (reason === "stop" || reason === "length" || reason === "tool_calls") return reason;
   throw new LoomError("internal_error", `finish reason ${reason} has no wire form`);
 }
 

@@ -2,7 +2,7 @@
 // generation-route.ts drives the stream; a renderer only builds objects.
 
 import type { TokenLogprobData, Usage } from "../../request/generate-request.js";
-import type { FinishReasonWire } from "../../protocol/openai.js";
+import type { FinishReasonWire, ToolCallDeltaWire, ToolCallWire } from "../../protocol/openai.js";
 
 export interface ResponseIdentity {
   readonly id: string;
@@ -14,9 +14,11 @@ export interface ResponseRenderer {
   /** Chunks sent before any text (chat sends the assistant role first). */
   openingChunks(includeUsage: boolean): unknown[];
   deltaChunk(text: string, logprobs: readonly TokenLogprobData[] | null, offset: number, includeUsage: boolean): unknown;
+  /** A piece of a tool call (chat only: the other endpoints never parse calls). */
+  toolCallChunk(call: ToolCallDeltaWire, includeUsage: boolean): unknown;
   finishChunk(reason: FinishReasonWire, includeUsage: boolean): unknown;
   usageChunk(usage: Usage): unknown;
-  body(text: string, logprobs: readonly TokenLogprobData[] | null, reason: FinishReasonWire, usage: Usage): unknown;
+  body(text: string, logprobs: readonly TokenLogprobData[] | null, reason: FinishReasonWire, usage: Usage, toolCalls: readonly ToolCallWire[]): unknown;
 }
 
 export function tokenBytes(text: string): number[] {

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { EngineLoop, type EngineLoopSink } from "../../../src/engine-worker/engine-loop.js";
 import type { SequenceEvent } from "../../../src/engine-worker/worker-messages.js";
 import type { ErrorData } from "../../../src/errors.js";
-import { DEFAULT_SAMPLING, type GenerateRequestFields, type StoppingParams } from "../../../src/request/generate-request.js";
+import { DEFAULT_SAMPLING, FREE_OUTPUT, type GenerateRequestFields, type StoppingParams } from "../../../src/request/generate-request.js";
 import { PromptBuilder } from "../../../src/runtime/prompt-builder.js";
 import type { TextTokenizer } from "../../../src/runtime/tokenizer-pool.js";
 import { Xoshiro128 } from "../../../models/prng.js";
@@ -21,6 +21,7 @@ function request(text: string, stopping: Partial<StoppingParams> = {}): Generate
     sampling: { ...DEFAULT_SAMPLING, temperature: 0 },
     stopping: { ...STOPPING, ...stopping },
     logprobs: null,
+    output: FREE_OUTPUT,
   };
 }
 

@@ -31,6 +31,7 @@ const backend: ModelBackend = {
   tokenize: () => [],
   detokenize: (tokens) => tokens.map((t) => VOCAB[t] ?? "?").join(""),
   isEog: (token) => token === EOS,
+  prepareGrammar: () => undefined,
   step: () => Promise.reject(new Error("not used")),
   releaseSampling: () => {},
   kvCellsUsed: () => 0,

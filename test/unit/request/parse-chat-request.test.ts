@@ -1,4 +1,4 @@
-// Unit tests for parseChatRequest: messages and content parts, tools/response_format/audio rejection, ignored fields,
+// Unit tests for parseChatRequest: messages and content parts, tools and response formats, audio rejection, ignored fields,
 // and the split between GenerateRequest and the transport-only flags (stream, includeUsage, logprobs).
 
 import { describe, expect, it } from "vitest";
@@ -73,10 +73,25 @@ describe("parseChatRequest errors", () => {
       "`messages[0].content[0].text` must be a string. Given: 3",
     ],
     [
-      "assistant tool_calls",
+      "assistant tool_calls without a function",
       { model: "tiny", messages: [{ role: "assistant", content: null, tool_calls: [{ id: "c" }] }] },
-      "messages[0].tool_calls",
-      "tools are not supported yet.",
+      "messages[0].tool_calls[0].function",
+      "`messages[0].tool_calls[0].function` must be an object with a string `name`.",
+    ],
+    [
+      "tool call arguments not JSON",
+      {
+        model: "tiny",
+        messages: [{ role: "assistant", content: null, tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: "{oops" } }] }],
+      },
+      "messages[0].tool_calls[0].function.arguments",
+      '`messages[0].tool_calls[0].function.arguments` must be a JSON-encoded object (a string). Given: "{oops"',
+    ],
+    [
+      "tool message without tool_call_id",
+      { model: "tiny", messages: [{ role: "tool", content: "x" }] },
+      "messages[0].tool_call_id",
+      "A tool message needs the `tool_call_id` it answers.",
     ],
     [
       "message name wrong type",
@@ -84,15 +99,74 @@ describe("parseChatRequest errors", () => {
       "messages[0].name",
       "`messages[0].name` must be a string. Given: 1",
     ],
-    ["tools", { ...base, tools: [{ type: "function", function: { name: "f" } }] }, "tools", "tools are not supported yet."],
-    ["tools wrong type", { ...base, tools: "f" }, "tools", "tools are not supported yet."],
-    ["tool_choice auto", { ...base, tool_choice: "auto" }, "tool_choice", 'tools are not supported yet; `tool_choice` may only be "none". Given: "auto"'],
-    ["functions", { ...base, functions: [{ name: "f" }] }, "functions", "tools are not supported yet."],
+    ["tool type", { ...base, tools: [{ type: "custom", function: { name: "f" } }] }, "tools[0].type", '`tools[0].type` must be "function". Given: "custom"'],
+    ["tools wrong type", { ...base, tools: "f" }, "tools", '`tools` must be an array. Given: "f"'],
     [
-      "response_format json_object",
-      { ...base, response_format: { type: "json_object" } },
+      "tool name",
+      { ...base, tools: [{ type: "function", function: { name: "a b" } }] },
+      "tools[0].function.name",
+      '`tools[0].function.name` must be 1-64 letters, digits, _, . or -. Given: "a b"',
+    ],
+    [
+      "tool schema keyword",
+      { ...base, tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { a: { type: "string", not: {} } } } } }] },
+      "tools[0].function.parameters",
+      '`tools[0].function.parameters` cannot be enforced: JSON schema keyword "not" is not supported (at /properties/a/not).',
+    ],
+    [
+      "duplicate tools",
+      {
+        ...base,
+        tools: [
+          { type: "function", function: { name: "f" } },
+          { type: "function", function: { name: "f" } },
+        ],
+      },
+      "tools[1]",
+      'Two tools are named "f".',
+    ],
+    ["required without tools", { ...base, tool_choice: "required" }, "tool_choice", '`tool_choice` "required" needs `tools`.'],
+    [
+      "named tool not offered",
+      { ...base, tools: [{ type: "function", function: { name: "f" } }], tool_choice: { type: "function", function: { name: "g" } } },
+      "tool_choice",
+      '`tool_choice` names "g", which is not one of the tools.',
+    ],
+    [
+      "required tool call with ignore_eos",
+      { ...base, tools: [{ type: "function", function: { name: "f" } }], tool_choice: "required", ignore_eos: true },
+      "ignore_eos",
+      "A required tool call cannot be combined with `ignore_eos`: it must end when complete.",
+    ],
+    [
+      "response_format unknown type",
+      { ...base, response_format: { type: "xml" } },
+      "response_format.type",
+      '`response_format.type` must be "text", "json_object" or "json_schema". Given: "xml"',
+    ],
+    [
+      "json_schema keyword",
+      { ...base, response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", format: "hostname" } } } },
+      "response_format.json_schema.schema",
+      '`response_format.json_schema.schema` cannot be enforced: format "hostname" is not supported (supported: date, time, date-time, uuid, email, uri, ipv4) (at /format).',
+    ],
+    [
+      "json with min_tokens",
+      { ...base, response_format: { type: "json_object" }, min_tokens: 3 },
+      "min_tokens",
+      "A constrained output (response_format, json_schema or grammar) cannot be combined with `min_tokens`: it must end when complete.",
+    ],
+    [
+      "two content formats",
+      { ...base, response_format: { type: "json_object" }, grammar: 'root ::= "a"' },
       "response_format",
-      '`response_format` type "json_object" is not supported; only "text" is.',
+      "Set only one of `response_format` (json_object/json_schema), `json_schema` and `grammar`.",
+    ],
+    [
+      "grammar with tools",
+      { ...base, grammar: 'root ::= "a"', tools: [{ type: "function", function: { name: "f" } }] },
+      "grammar",
+      '`grammar` cannot be combined with tools; use `response_format` with a JSON schema, or tool_choice "none".',
     ],
     [
       "response_format wrong type",
@@ -140,7 +214,7 @@ describe("parseChatRequest happy paths", () => {
     const parsed = parseChatRequest({ ...base, stream: true, stream_options: { include_usage: true } });
     expect(parsed.stream).toBe(true);
     expect(parsed.includeUsage).toBe(true);
-    expect(Object.keys(parsed.request).sort()).toEqual(["logprobs", "model", "prompt", "sampling", "stopping"]);
+    expect(Object.keys(parsed.request).sort()).toEqual(["logprobs", "model", "output", "prompt", "sampling", "stopping"]);
   });
 
   it("joins text parts with a newline and accepts every role", () => {
@@ -165,9 +239,50 @@ describe("parseChatRequest happy paths", () => {
         { role: "developer", content: "dev" },
         { role: "user", content: "a\nb" },
         { role: "assistant", content: "" },
-        { role: "tool", content: "result" },
+        { role: "tool", content: "result", toolCallId: "call_1" },
       ],
     });
+  });
+
+  it("parses tools, tool choices and assistant tool calls", () => {
+    const tool = {
+      type: "function",
+      function: { name: "f", description: "d", parameters: { type: "object", properties: { a: { type: "integer" } } }, strict: true },
+    };
+    const parsed = parseChatRequest({
+      ...base,
+      tools: [tool],
+      tool_choice: { type: "function", function: { name: "f" } },
+      parallel_tool_calls: false,
+      messages: [
+        { role: "user", content: "x" },
+        { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: '{"a":1}' } }] },
+        { role: "tool", tool_call_id: "c1", content: "2" },
+      ],
+    });
+    expect(parsed.request.output).toEqual({
+      content: { kind: "text" },
+      tools: [{ name: "f", description: "d", parameters: tool.function.parameters, strict: true }],
+      toolChoice: { kind: "named", name: "f" },
+      parallelToolCalls: false,
+    });
+    const messages = parsed.request.prompt.kind === "chat" ? parsed.request.prompt.messages : [];
+    expect(messages[1]).toEqual({ role: "assistant", content: "", toolCalls: [{ id: "c1", name: "f", arguments: '{"a":1}' }] });
+    expect(parseChatRequest({ ...base, tools: [tool] }).request.output.toolChoice).toEqual({ kind: "auto" });
+    expect(parseChatRequest({ ...base, functions: [tool.function], function_call: { name: "f" } }).request.output.toolChoice).toEqual({
+      kind: "named",
+      name: "f",
+    });
+  });
+
+  it("parses response formats and llama-server's json_schema and grammar", () => {
+    const schema = { type: "object", properties: { a: { type: "string" } }, required: ["a"] };
+    expect(parseChatRequest({ ...base, response_format: { type: "json_object" } }).request.output.content).toEqual({ kind: "json", schema: null });
+    expect(
+      parseChatRequest({ ...base, response_format: { type: "json_schema", json_schema: { name: "n", schema, strict: true } } }).request.output.content,
+    ).toEqual({ kind: "json", schema });
+    expect(parseChatRequest({ ...base, json_schema: schema }).request.output.content).toEqual({ kind: "json", schema });
+    expect(parseChatRequest({ ...base, grammar: 'root ::= "yes"' }).request.output.content).toEqual({ kind: "gbnf", grammar: 'root ::= "yes"' });
   });
 
   it("accepts no-op tool settings, text response_format and ignored fields", () => {

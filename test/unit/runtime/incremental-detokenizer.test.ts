@@ -143,3 +143,18 @@ describe("IncrementalDetokenizer (SentencePiece-like): property", () => {
     }
   });
 });
+
+describe("IncrementalDetokenizer: a vocabulary that cleans up spaces (Llama-3 BPE: ' ,' renders ',')", () => {
+  const WORDS = ["376", " ", ",", '"b"', ":"];
+  const cleanDetok: DetokenizeFn = (tokens) =>
+    tokens
+      .map((t) => WORDS[t] ?? "")
+      .join("")
+      .replace(/ ([,.:])/g, "$1");
+
+  it("never drops the character whose token rewrote the text before it", () => {
+    const { text } = stream(cleanDetok, [0, 1, 2, 3, 4]);
+    // Each generated token's text is kept (what a grammar matched, token by token).
+    expect(text).toBe('376 ,"b":');
+  });
+});
