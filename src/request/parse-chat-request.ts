@@ -75,7 +75,8 @@ function parseMessage(message: unknown, path: string): ChatMessage {
   if (!isChatRole(role)) {
     throw invalid(`${path}.role`, `\`${path}.role\` must be one of ${ROLES.join(", ")}. Given: ${show(role)}`);
   }
-  const rawCalls = present(message, "tool_calls");
+  const given = present(message, "tool_calls");
+  const rawCalls = Array.isArray(given) && given.length === 0 ? undefined : given;
   if (rawCalls !== undefined && role !== "assistant") throw invalid(`${path}.tool_calls`, "Only assistant messages carry `tool_calls`.");
   const toolCalls = rawCalls === undefined ? [] : parseMessageToolCalls(rawCalls, `${path}.tool_calls`);
   const name = optionalString(message, "name", `${path}.name`);

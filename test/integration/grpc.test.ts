@@ -71,6 +71,56 @@ describe("gRPC Generation", () => {
     c.close();
   });
 
+  it("Chat with tools: required calls stream as tool_call messages (id and name first) and finish TOOL_CALLS", async () => {
+    const c = client(h.server.grpcPort as number);
+    const parameters = JSON.stringify({ type: "object", properties: { n: { type: "integer", minimum: 0, maximum: 9 } }, required: ["n"] });
+    const { messages, error } = await collect(
+      c.Chat({
+        model: TEST_MODEL,
+        messages: [
+          { role: "user", content: "pick" },
+          { role: "assistant", content: "", tool_calls: [{ id: "call_0", name: "pick", arguments: '{"n":1}' }] },
+          { role: "tool", content: "ok", tool_call_id: "call_0" },
+        ],
+        tools: [{ name: "pick", description: "Pick a digit", parameters }],
+        tool_choice: "pick",
+        stopping: { max_tokens: 100 },
+      }),
+    );
+    expect(error).toBeNull();
+    const calls = messages.filter((m) => m["tool_call"] !== undefined).map((m) => m["tool_call"] as Msg);
+    expect(calls[0]?.["name"]).toBe("pick");
+    expect(String(calls[0]?.["id"])).toMatch(/^call_/);
+    const args = calls.map((t) => String(t["arguments"] ?? "")).join("");
+    expect(JSON.parse(args)).toEqual({ n: expect.any(Number) as number });
+    expect((messages.at(-1)?.["finished"] as Msg)["reason"]).toBe("FINISH_REASON_TOOL_CALLS");
+    c.close();
+  });
+
+  it("Generate and Chat take a response_format (JSON schema as text) and a GBNF grammar", async () => {
+    const c = client(h.server.grpcPort as number);
+    const schema = JSON.stringify({ type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"], additionalProperties: false });
+    const chat = await collect(
+      c.Chat({
+        model: TEST_MODEL,
+        messages: [{ role: "user", content: "?" }],
+        response_format: { type: "json_schema", json_schema: schema },
+        stopping: { max_tokens: 50 },
+      }),
+    );
+    expect(chat.error).toBeNull();
+    expect(typeof (JSON.parse(text(chat.messages)) as { ok: unknown }).ok).toBe("boolean");
+    const gen = await collect(
+      c.Generate({ model: TEST_MODEL, text: "Answer:", response_format: { grammar: 'root ::= "yes" | "no"' }, stopping: { max_tokens: 10 } }),
+    );
+    expect(["yes", "no"]).toContain(text(gen.messages));
+    const bad = await collect(
+      c.Chat({ model: TEST_MODEL, messages: [{ role: "user", content: "?" }], response_format: { type: "json_schema", json_schema: "{nope" } }),
+    );
+    expect(bad.error?.code).toBe(status.INVALID_ARGUMENT);
+    c.close();
+  });
+
   it("serves Chat and ListModels", async () => {
     const c = client(h.server.grpcPort as number);
     const { messages, error } = await collect(

@@ -17,6 +17,8 @@ export function toMessage(ev: StreamEvent, withLogprobs: boolean): Record<string
   if (ev.type === "delta") {
     return { delta: { text: ev.text, token_ids: ev.tokenIds, logprobs: withLogprobs ? (ev.logprobs ?? []).map(logprob) : [] } };
   }
+  if (ev.type === "tool_call") return { tool_call: { index: ev.index, id: ev.id, name: ev.name, arguments: "" } };
+  if (ev.type === "tool_arguments") return { tool_call: { index: ev.index, id: "", name: "", arguments: ev.text } };
   if (ev.type === "done") {
     const u = ev.usage;
     return {

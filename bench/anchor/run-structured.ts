@@ -1,0 +1,195 @@
+// `npm run bench:structured`: what a JSON-schema grammar costs, Loom beside llama-server on the same model file,
+// threads, slots and context, one server at a time. Per model (the bench model, 32k SentencePiece vocabulary, and a
+// bench-shaped model on the 128k Llama-3 vocabulary) and per engine: chat completions at 1 and 16 clients with and
+// without `response_format: json_schema` (a schema whose output stays structural: an array of small objects, so
+// the grammar decides most tokens and every request reaches max_tokens), completion tok/s, and the ratio
+// schema ÷ none. Goal (issue 11): Loom's ratio ≥ llama-server's, i.e. its overhead no larger.
+// Env: LOOM_STRUCT_MODELS=spm,bpe  LOOM_STRUCT_LEVELS=1,16  LOOM_ANCHOR_ENGINES=llama-server,loom-prebuilt.
+// Writes bench/results/structured-<date>.json and structured-latest.md.
+
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { defaultModelPath, makeSyntheticModel } from "../../models/make-synthetic-model.js";
+import { benchConfig, serverFlags, type BenchConfig } from "../bench-config.js";
+import { startBenchServer, type BenchServer } from "../server-process.js";
+import { ensureLlamaServer } from "./build-llama-server.js";
+import { setFetchTimeouts } from "./fetch-timeouts.js";
+import { startLlamaServer } from "./llama-server-process.js";
+import { anchorLlamaServer, CTX_SIZE, PARALLEL } from "./workloads.js";
+
+const RESULTS = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
+const MAX_TOKENS = 128;
+
+/** Structural output: integers, enums and short strings in objects, at least 40 of them (past max_tokens). */
+export const BENCH_SCHEMA = {
+  type: "array",
+  minItems: 40,
+  items: {
+    type: "object",
+    properties: {
+      id: { type: "integer", minimum: 0, maximum: 999 },
+      tag: { enum: ["red", "green", "blue"] },
+      ok: { type: "boolean" },
+      name: { type: "string", maxLength: 6 },
+    },
+    required: ["id", "tag", "ok", "name"],
+    additionalProperties: false,
+  },
+};
+
+interface Row {
+  readonly model: string;
+  readonly engine: string;
+  readonly clients: number;
+  readonly plainTokS: number;
+  readonly schemaTokS: number;
+  readonly ratio: number;
+  readonly schemaFinish: Record<string, number>;
+}
+
+const list = (env: string | undefined, dflt: string): string[] =>
+  (env ?? dflt)
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+
+function log(line: string): void {
+  process.stderr.write(`[structured] ${line}\n`);
+}
+
+interface Outcome {
+  readonly tokens: number;
+  readonly finish: string;
+}
+
+async function chat(url: string, model: string, seed: number, schema: boolean): Promise<Outcome> {
+  const body = {
+    model,
+    messages: [{ role: "user", content: `List items, please (${seed}).` }],
+    max_tokens: MAX_TOKENS,
+    temperature: 1,
+    seed,
+    ...(schema ? { response_format: { type: "json_schema", json_schema: { name: "items", schema: BENCH_SCHEMA } } } : {}),
+  };
+  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const json = (await res.json()) as { usage?: { completion_tokens?: number }; choices?: { finish_reason?: string }[]; error?: unknown };
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${JSON.stringify(json.error ?? json)}`);
+  return { tokens: json.usage?.completion_tokens ?? 0, finish: json.choices?.[0]?.finish_reason ?? "?" };
+}
+
+/** Closed-loop clients, `perClient` requests each; completion tokens per second of wall time. */
+async function load(
+  url: string,
+  model: string,
+  clients: number,
+  perClient: number,
+  schema: boolean,
+): Promise<{ tokS: number; finish: Record<string, number> }> {
+  const finish: Record<string, number> = {};
+  let tokens = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let i = 0; i < perClient; i++) {
+        const o = await chat(url, model, c * 1000 + i, schema);
+        tokens += o.tokens;
+        finish[o.finish] = (finish[o.finish] ?? 0) + 1;
+      }
+    }),
+  );
+  return { tokS: tokens / ((performance.now() - t0) / 1000), finish };
+}
+
+async function measureEngine(name: string, start: () => Promise<BenchServer>, model: string, modelLabel: string, levels: readonly number[]): Promise<Row[]> {
+  log(`${modelLabel}: starting ${name}`);
+  const server = await start();
+  const rows: Row[] = [];
+  try {
+    await chat(server.url, model, 1, true); // warm-up (and the grammar's first parse)
+    for (const clients of levels) {
+      const perClient = clients === 1 ? 3 : 2;
+      const plain = await load(server.url, model, clients, perClient, false);
+      const schema = await load(server.url, model, clients, perClient, true);
+      const row = {
+        model: modelLabel,
+        engine: name,
+        clients,
+        plainTokS: plain.tokS,
+        schemaTokS: schema.tokS,
+        ratio: schema.tokS / plain.tokS,
+        schemaFinish: schema.finish,
+      };
+      log(
+        `${modelLabel} ${name} ×${clients}: none ${plain.tokS.toFixed(1)} tok/s, schema ${schema.tokS.toFixed(1)} tok/s (${row.ratio.toFixed(2)}), finishes ${JSON.stringify(schema.finish)}`,
+      );
+      rows.push(row);
+    }
+  } finally {
+    await server.stop();
+  }
+  return rows;
+}
+
+async function modelFor(label: string): Promise<string> {
+  const opts = label === "bpe" ? ({ preset: "bench", vocab: "llama-bpe" } as const) : ({ preset: "bench" } as const);
+  const path = defaultModelPath(opts);
+  if (!existsSync(path)) await makeSyntheticModel(opts);
+  return path;
+}
+
+async function main(): Promise<void> {
+  const base = benchConfig();
+  const levels = list(process.env.LOOM_STRUCT_LEVELS, "1,16").map(Number);
+  const engines = list(process.env.LOOM_ANCHOR_ENGINES, "llama-server,loom-prebuilt");
+  await setFetchTimeouts({ headersTimeout: 0, bodyTimeout: 0 });
+  const rows: Row[] = [];
+  for (const label of list(process.env.LOOM_STRUCT_MODELS, "spm,bpe")) {
+    const cfg: BenchConfig = { ...base, modelPath: await modelFor(label) };
+    const build = await ensureLlamaServer(cfg.modelPath);
+    for (const engine of engines) {
+      const start =
+        engine === "llama-server"
+          ? () => startLlamaServer(anchorLlamaServer(build.binary, cfg))
+          : () =>
+              startBenchServer(
+                serverFlags(cfg, ["--parallel", String(PARALLEL), "--ctx-size", String(CTX_SIZE), "--native-build", engine === "loom" ? "auto" : "never"]),
+              );
+      rows.push(...(await measureEngine(engine, start, cfg.modelName, label, levels)));
+    }
+  }
+  const report = {
+    date: new Date().toISOString(),
+    cpu: cpus()[0]?.model ?? "unknown",
+    threads: base.threads,
+    threadsBatch: base.threadsBatch,
+    maxTokens: MAX_TOKENS,
+    schema: BENCH_SCHEMA,
+    rows,
+  };
+  mkdirSync(RESULTS, { recursive: true });
+  const stamp = report.date.replace(/[:.]/g, "-");
+  writeFileSync(`${RESULTS}structured-${stamp}.json`, JSON.stringify(report, null, 2));
+  writeFileSync(`${RESULTS}structured-latest.md`, renderMarkdown(report));
+  process.stdout.write(renderMarkdown(report));
+}
+
+function renderMarkdown(r: { date: string; cpu: string; threads: number; threadsBatch: number; rows: readonly Row[] }): string {
+  const lines = [
+    `# JSON-schema grammar cost (${r.date}, ${r.cpu}, threads ${r.threads}/${r.threadsBatch}, ${PARALLEL} slots, max_tokens ${MAX_TOKENS})`,
+    "",
+    "| model vocab | engine | clients | tok/s none | tok/s schema | schema ÷ none | schema finishes |",
+    "|---|---|---|---|---|---|---|",
+    ...r.rows.map(
+      (x) =>
+        `| ${x.model} | ${x.engine} | ${x.clients} | ${x.plainTokS.toFixed(1)} | ${x.schemaTokS.toFixed(1)} | ${x.ratio.toFixed(2)} | ${JSON.stringify(x.schemaFinish)} |`,
+    ),
+    "",
+  ];
+  return lines.join("\n");
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
