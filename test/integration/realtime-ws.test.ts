@@ -44,6 +44,39 @@ describe("Realtime over WebSocket (ws client)", () => {
     c.ws.close();
   });
 
+  it("function tools: a required call streams as a function_call item; its output goes back as an item", async () => {
+    const c = await Conn.open(h.url);
+    const parameters = { type: "object", properties: { city: { type: "string", maxLength: 10 } }, required: ["city"], additionalProperties: false };
+    c.send({
+      type: "session.update",
+      session: { tools: [{ type: "function", name: "get_weather", description: "Weather", parameters }], tool_choice: "required", max_output_tokens: 200 },
+    });
+    await c.next("session.updated");
+    c.say("Weather in Oslo?");
+    c.send({ type: "response.create" });
+    const done = (await c.next("response.done"))["response"] as { status: string; output: Event[] };
+    expect(done.status).toBe("completed");
+    const added = c.events.find((e) => e.type === "response.output_item.added" && (e["item"] as Event)["type"] === "function_call") as Event;
+    const call = added["item"] as Event;
+    expect(call["name"]).toBe("get_weather");
+    const ofCall = (e: Event): boolean => e["call_id"] === call["call_id"];
+    const deltas = c.events.filter((e) => e.type === "response.function_call_arguments.delta" && ofCall(e)).map((e) => String(e["delta"]));
+    const argsDone = c.events.find((e) => e.type === "response.function_call_arguments.done" && ofCall(e)) as Event;
+    expect(deltas.join("")).toBe(argsDone["arguments"]);
+    expect(typeof (JSON.parse(String(argsDone["arguments"])) as { city: unknown }).city).toBe("string");
+    expect(done.output.find((o) => o["type"] === "function_call")?.["call_id"]).toBe(call["call_id"]);
+    // The client answers the call; the next (free) response sees the whole exchange.
+    c.send({ type: "session.update", session: { tool_choice: "none", max_output_tokens: 4 } });
+    await c.next("session.updated");
+    c.send({ type: "conversation.item.create", item: { type: "function_call_output", call_id: call["call_id"], output: "12 C" } });
+    await c.next("conversation.item.created");
+    c.send({ type: "response.create" });
+    const r2 = (await c.next("response.done"))["response"] as { status: string; usage: { input_tokens: number } };
+    expect(["completed", "incomplete"]).toContain(r2.status);
+    expect(r2.usage.input_tokens).toBeGreaterThan(20);
+    c.ws.close();
+  });
+
   it("cancels a response within a step and frees the slot; closing the socket cancels too", async () => {
     const c = await Conn.open(h.url);
     c.send({ type: "session.update", session: { max_output_tokens: 3000 } });

@@ -19,10 +19,19 @@ export interface RealtimeSessionOptions {
   readonly onError: (code: ErrorData["code"]) => void;
 }
 
-interface Item {
-  readonly id: string;
-  readonly role: "system" | "user" | "assistant";
-  readonly text: string;
+type Item =
+  | { readonly kind: "message"; readonly id: string; readonly role: "system" | "user" | "assistant"; readonly text: string }
+  /** A call the model made (or the client recorded), and the client's answer to it. */
+  | { readonly kind: "function_call"; readonly id: string; readonly callId: string; readonly name: string; readonly arguments: string }
+  | { readonly kind: "function_call_output"; readonly id: string; readonly callId: string; readonly output: string };
+
+/** A function call being streamed in the active response. */
+interface CallOut {
+  readonly itemId: string;
+  readonly outputIndex: number;
+  readonly callId: string;
+  readonly name: string;
+  arguments: string;
 }
 
 interface ActiveResponse {
@@ -30,6 +39,7 @@ interface ActiveResponse {
   readonly stream: TokenStream;
   outputTokens: number;
   cancelled: boolean;
+  readonly calls: CallOut[];
 }
 
 const id = (prefix: string): string => `${prefix}_${randomBytes(10).toString("hex")}`;
@@ -94,12 +104,7 @@ export class RealtimeSession {
   }
 
   private createItem(item: unknown): void {
-    if (!isPlainObject(item) || item["type"] !== "message") throw new LoomError("invalid_request", "Only `message` items are supported.", "item.type");
-    const role = item["role"];
-    if (role !== "system" && role !== "user" && role !== "assistant")
-      throw new LoomError("invalid_request", "`item.role` must be system, user or assistant.", "item.role");
-    const text = textOf(item["content"]);
-    const created: Item = { id: typeof item["id"] === "string" ? item["id"] : id("item"), role, text };
+    const created = parseItem(item);
     this.items.push(created);
     this.emit({ type: "conversation.item.created", previous_item_id: this.items.at(-2)?.id ?? null, item: wireItem(created, "completed") });
   }
@@ -130,7 +135,7 @@ export class RealtimeSession {
       transport: "ws",
       operation: "chat",
     });
-    const active: ActiveResponse = { id: responseId, stream, outputTokens: 0, cancelled: false };
+    const active: ActiveResponse = { id: responseId, stream, outputTokens: 0, cancelled: false, calls: [] };
     this.active = active;
     this.runResponse(active)
       .catch((err: unknown) => this.error(LoomError.from(err).toData(), null))
@@ -157,14 +162,44 @@ export class RealtimeSession {
         if (ev.text === "") continue;
         text += ev.text;
         this.emit({ type: "response.output_text.delta", ...base, delta: ev.text });
+      } else if (ev.type === "tool_call") {
+        this.startCall(r, ev.index, ev.id, ev.name);
+      } else if (ev.type === "tool_arguments") {
+        const call = r.calls[ev.index];
+        if (call === undefined) continue;
+        call.arguments += ev.text;
+        this.emit({
+          type: "response.function_call_arguments.delta",
+          response_id: r.id,
+          item_id: call.itemId,
+          output_index: call.outputIndex,
+          call_id: call.callId,
+          delta: ev.text,
+        });
       } else if (ev.type === "done") {
         this.emit({ type: "response.output_text.done", ...base, text });
+        this.finishCalls(r);
         const status = ev.reason === "length" ? "incomplete" : ev.reason === "cancelled" ? "cancelled" : "completed";
         return this.finishResponse(r, itemId, text, status, null, ev.usage);
       }
     }
     // The reader left first: response.cancel (or the socket closed).
     if (r.cancelled) this.finishResponse(r, itemId, text, "cancelled", null);
+  }
+
+  /** A function_call output item (after the message item, one output index each). */
+  private startCall(r: ActiveResponse, index: number, callId: string, name: string): void {
+    const call: CallOut = { itemId: id("item"), outputIndex: index + 1, callId, name, arguments: "" };
+    r.calls[index] = call;
+    this.emit({ type: "response.output_item.added", response_id: r.id, output_index: call.outputIndex, item: callItem(call, "in_progress") });
+  }
+
+  private finishCalls(r: ActiveResponse): void {
+    for (const call of r.calls) {
+      const base = { response_id: r.id, item_id: call.itemId, output_index: call.outputIndex, call_id: call.callId };
+      this.emit({ type: "response.function_call_arguments.done", ...base, name: call.name, arguments: call.arguments });
+      this.emit({ type: "response.output_item.done", response_id: r.id, output_index: call.outputIndex, item: callItem(call, "completed") });
+    }
   }
 
   private finishResponse(
@@ -175,7 +210,8 @@ export class RealtimeSession {
     error: ErrorData | null,
     usage?: { promptTokens: number; completionTokens: number; cachedTokens: number },
   ): void {
-    if (text !== "" || status === "completed") this.items.push({ id: itemId, role: "assistant", text });
+    if (text !== "" || (status === "completed" && r.calls.length === 0)) this.items.push({ kind: "message", id: itemId, role: "assistant", text });
+    for (const c of r.calls) this.items.push({ kind: "function_call", id: c.itemId, callId: c.callId, name: c.name, arguments: c.arguments });
     const details =
       status === "incomplete"
         ? { type: "incomplete", reason: "max_output_tokens" }
@@ -193,7 +229,10 @@ export class RealtimeSession {
         object: "realtime.response",
         status,
         ...(details ? { status_details: details } : {}),
-        output: text === "" ? [] : [wireItem({ id: itemId, role: "assistant", text }, status === "completed" ? "completed" : "incomplete")],
+        output: [
+          ...(text === "" ? [] : [wireItem({ kind: "message", id: itemId, role: "assistant", text }, status === "completed" ? "completed" : "incomplete")]),
+          ...r.calls.map((c) => callItem(c, "completed")),
+        ],
         usage: { input_tokens: input, output_tokens: output, total_tokens: input + output, input_token_details: { cached_tokens: usage?.cachedTokens ?? 0 } },
       },
     });
@@ -207,7 +246,7 @@ export class RealtimeSession {
   }
 
   /** Session settings → the chat-completions body the shared parser validates. */
-  private samplingBody(s: JsonObject, messages: readonly { role: string; content: string }[]): JsonObject {
+  private samplingBody(s: JsonObject, messages: readonly JsonObject[]): JsonObject {
     const max = s["max_output_tokens"];
     const extras = [
       "temperature",
@@ -228,13 +267,14 @@ export class RealtimeSession {
       messages: messages.length > 0 ? messages : [{ role: "user", content: "" }],
       ...(max === undefined || max === "inf" ? {} : { max_tokens: max }),
       ...Object.fromEntries(extras.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])),
+      ...realtimeTools(s),
     };
   }
 
-  private messages(s: JsonObject): { role: string; content: string }[] {
+  private messages(s: JsonObject): JsonObject[] {
     const instructions = typeof s["instructions"] === "string" && s["instructions"] !== "" ? [{ role: "system", content: s["instructions"] }] : [];
     if (this.items.length === 0) throw new LoomError("invalid_request", "The conversation is empty: create an item first.", "type");
-    return [...instructions, ...this.items.map((it) => ({ role: it.role, content: it.text }))];
+    return [...instructions, ...chatMessagesOf(this.items)];
   }
 
   private session(): JsonObject {
@@ -264,6 +304,64 @@ function checkModel(engine: Engine, model: unknown, param: string): void {
   if (typeof model !== "string" || !engine.hasModel(model)) throw modelNotFound(model, param);
 }
 
+function parseItem(item: unknown): Item {
+  if (!isPlainObject(item)) throw new LoomError("invalid_request", "`item` must be an object.", "item");
+  const itemId = typeof item["id"] === "string" ? item["id"] : id("item");
+  const str = (key: string): string => {
+    const v = item[key];
+    if (typeof v !== "string") throw new LoomError("invalid_request", `\`item.${key}\` must be a string.`, `item.${key}`);
+    return v;
+  };
+  if (item["type"] === "function_call") return { kind: "function_call", id: itemId, callId: str("call_id"), name: str("name"), arguments: str("arguments") };
+  if (item["type"] === "function_call_output") return { kind: "function_call_output", id: itemId, callId: str("call_id"), output: str("output") };
+  if (item["type"] !== "message") throw new LoomError("invalid_request", "`item.type` must be message, function_call or function_call_output.", "item.type");
+  const role = item["role"];
+  if (role !== "system" && role !== "user" && role !== "assistant")
+    throw new LoomError("invalid_request", "`item.role` must be system, user or assistant.", "item.role");
+  return { kind: "message", id: itemId, role, text: textOf(item["content"]) };
+}
+
+/** Conversation items → chat messages: consecutive calls join one assistant turn, outputs become tool messages. */
+function chatMessagesOf(items: readonly Item[]): JsonObject[] {
+  const out: JsonObject[] = [];
+  for (const it of items) {
+    if (it.kind === "message") out.push({ role: it.role, content: it.text });
+    else if (it.kind === "function_call_output") out.push({ role: "tool", tool_call_id: it.callId, content: it.output });
+    else {
+      const call = { id: it.callId, type: "function", function: { name: it.name, arguments: it.arguments } };
+      const last = out.at(-1);
+      if (last?.["role"] === "assistant" && Array.isArray(last["tool_calls"])) (last["tool_calls"] as unknown[]).push(call);
+      else out.push({ role: "assistant", content: null, tool_calls: [call] });
+    }
+  }
+  return out;
+}
+
+/** Realtime's flat function tools ({type, name, description, parameters}) and tool_choice → chat-completions fields. */
+function realtimeTools(s: JsonObject): JsonObject {
+  const tools = s["tools"];
+  const choice = s["tool_choice"];
+  const out: Record<string, unknown> = {};
+  if (Array.isArray(tools) && tools.length > 0) {
+    out["tools"] = tools.map((t: unknown) => {
+      if (!isPlainObject(t)) return t;
+      const { type, ...fn } = t;
+      return { type, function: fn };
+    });
+  }
+  if (choice !== undefined && choice !== null) {
+    out["tool_choice"] =
+      isPlainObject(choice) && choice["type"] === "function" && typeof choice["name"] === "string"
+        ? { type: "function", function: { name: choice["name"] } }
+        : choice;
+  }
+  return out;
+}
+
+function callItem(c: CallOut, status: string): Record<string, unknown> {
+  return { id: c.itemId, object: "realtime.item", type: "function_call", status, name: c.name, call_id: c.callId, arguments: c.arguments };
+}
+
 /** Text of a message's content parts; anything but text parts is refused by name. */
 function textOf(content: unknown): string {
   if (!Array.isArray(content)) throw new LoomError("invalid_request", "`item.content` must be an array of content parts.", "item.content");
@@ -281,6 +379,10 @@ function textOf(content: unknown): string {
 }
 
 function wireItem(item: Item, status: string): Record<string, unknown> {
+  if (item.kind === "function_call")
+    return { id: item.id, object: "realtime.item", type: "function_call", status, name: item.name, call_id: item.callId, arguments: item.arguments };
+  if (item.kind === "function_call_output")
+    return { id: item.id, object: "realtime.item", type: "function_call_output", status, call_id: item.callId, output: item.output };
   const type = item.role === "assistant" ? "output_text" : "input_text";
   return { id: item.id, object: "realtime.item", type: "message", role: item.role, status, content: [{ type, text: item.text }] };
 }
