@@ -1,7 +1,7 @@
 // `npm run bench:structured`: what a JSON-schema grammar costs, Loom beside llama-server on the same model file,
 // threads, slots and context, one server at a time. Per model (the bench model, 32k SentencePiece vocabulary, and a
-// bench-shaped model on the 128k Llama-3 vocabulary) and per engine: chat completions at 1 and 16 clients with and
-// without `response_format: json_schema` (a schema whose output stays structural: an array of small objects, so
+// bench-shaped model on the 128k Llama-3 vocabulary) and per engine: completions at 1 and 16 clients with and
+// without a `json_schema` (a schema whose output stays structural: an array of small objects, so
 // the grammar decides most tokens and every request reaches max_tokens), completion tok/s, and the ratio
 // schema ÷ none. Goal (issue 11): Loom's ratio ≥ llama-server's, i.e. its overhead no larger.
 // Env: LOOM_STRUCT_MODELS=spm,bpe  LOOM_STRUCT_LEVELS=1,16  LOOM_ANCHOR_ENGINES=llama-server,loom-prebuilt.
@@ -19,6 +19,13 @@ import { startLlamaServer } from "./llama-server-process.js";
 import { anchorLlamaServer, CTX_SIZE, PARALLEL } from "./workloads.js";
 
 const RESULTS = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
+
+/**
+ * The same sampler chain on both engines (llama-server's defaults, sent explicitly): Loom's defaults are OpenAI's
+ * (no top-k/top-p/min-p), llama-server's are top_k 40, top_p 0.95, min_p 0.05, so without this the two would do
+ * different sampling work per token. LOOM_STRUCT_SAMPLING=defaults sends only temperature (each server's own).
+ */
+const SAMPLING = process.env.LOOM_STRUCT_SAMPLING === "defaults" ? {} : { top_k: 40, top_p: 0.95, min_p: 0.05 };
 const MAX_TOKENS = 128;
 
 /** Structural output: integers, enums and short strings in objects, at least 40 of them (past max_tokens). */
@@ -63,16 +70,22 @@ interface Outcome {
   readonly finish: string;
 }
 
+/**
+ * Legacy completions with llama-server's `json_schema` field (Loom takes it too). Not chat + response_format: on
+ * this llama-server version that fails for the synthetic models' template ("Failed to initialize samplers": its chat
+ * grammar embeds the generation prompt), and its /v1/completions ignores response_format without a word.
+ */
 async function chat(url: string, model: string, seed: number, schema: boolean): Promise<Outcome> {
   const body = {
     model,
-    messages: [{ role: "user", content: `List items, please (${seed}).` }],
+    prompt: `List items, please (${seed}):`,
     max_tokens: MAX_TOKENS,
     temperature: 1,
     seed,
-    ...(schema ? { response_format: { type: "json_schema", json_schema: { name: "items", schema: BENCH_SCHEMA } } } : {}),
+    ...SAMPLING,
+    ...(schema ? { json_schema: BENCH_SCHEMA } : {}),
   };
-  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   const json = (await res.json()) as { usage?: { completion_tokens?: number }; choices?: { finish_reason?: string }[]; error?: unknown };
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${JSON.stringify(json.error ?? json)}`);
   return { tokens: json.usage?.completion_tokens ?? 0, finish: json.choices?.[0]?.finish_reason ?? "?" };
@@ -164,6 +177,7 @@ async function main(): Promise<void> {
     threads: base.threads,
     threadsBatch: base.threadsBatch,
     maxTokens: MAX_TOKENS,
+    sampling: SAMPLING,
     schema: BENCH_SCHEMA,
     rows,
   };
@@ -174,9 +188,10 @@ async function main(): Promise<void> {
   process.stdout.write(renderMarkdown(report));
 }
 
-function renderMarkdown(r: { date: string; cpu: string; threads: number; threadsBatch: number; rows: readonly Row[] }): string {
+function renderMarkdown(r: { date: string; cpu: string; threads: number; threadsBatch: number; sampling: object; rows: readonly Row[] }): string {
+  const sampling = Object.keys(r.sampling).length === 0 ? "each server's default sampler" : `temperature 1 + ${JSON.stringify(r.sampling)} on both`;
   const lines = [
-    `# JSON-schema grammar cost (${r.date}, ${r.cpu}, threads ${r.threads}/${r.threadsBatch}, ${PARALLEL} slots, max_tokens ${MAX_TOKENS})`,
+    `# JSON-schema grammar cost (${r.date}, ${r.cpu}, threads ${r.threads}/${r.threadsBatch}, ${PARALLEL} slots, max_tokens ${MAX_TOKENS}, ${sampling})`,
     "",
     "| model vocab | engine | clients | tok/s none | tok/s schema | schema ÷ none | schema finishes |",
     "|---|---|---|---|---|---|---|",

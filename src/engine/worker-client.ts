@@ -8,7 +8,7 @@ import type { GenerateRequest } from "../request/generate-request.js";
 import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
 import { TokenStream } from "./token-stream.js";
-import { toolCallParserFor } from "../chat/tool-call-ids.js";
+import { toolCallParserFor } from "../chat/tool-calls-for-request.js";
 import type { EngineStats, EngineWorkerData, FromWorker, SequenceEvent, ToWorker } from "../engine-worker/worker-messages.js";
 import type { EngineObserver, RequestMeta, Transport } from "./request-stats.js";
 

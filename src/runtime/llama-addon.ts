@@ -28,9 +28,9 @@ export interface NativeSampler {
 /** applyConfig takes the whole configuration every time (absent fields reset); unchanged parts are kept, RNG too. */
 export interface NativeSamplerConfig {
   temperature: number;
-  topK: number;
-  topP: number;
-  minP: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
   seed: number;
   repeatPenalty?: number;
   repeatPenaltyMaxTokens?: number;

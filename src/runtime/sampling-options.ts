@@ -6,19 +6,23 @@ import type { SamplingParams } from "../request/generate-request.js";
 
 export interface NativeSamplerOptions {
   temperature: number;
-  topK: number;
-  topP: number;
-  minP: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
   seed: number;
 }
 
+/**
+ * Only the filters that filter: node-llama-cpp turns topK 0 into a top-k over the whole vocabulary, which sorts all
+ * of it on every sample (measured: 16 streams at temperature 1 ran at half of llama-server's tok/s with it, the
+ * same as llama-server without it). An absent field removes that sampler from the chain.
+ */
 export function nativeSamplerOptions(p: SamplingParams): NativeSamplerOptions {
   return {
     temperature: p.temperature,
-    // llama.cpp treats top_k <= 0 as "whole vocabulary"; node-llama-cpp's own default (40) must not leak in.
-    topK: p.topK,
-    topP: p.topP,
-    minP: p.minP,
+    ...(p.topK > 0 ? { topK: p.topK } : {}),
+    ...(p.topP < 1 ? { topP: p.topP } : {}),
+    ...(p.minP > 0 ? { minP: p.minP } : {}),
     // The native sampler takes an unsigned 32-bit seed; the wire accepts any safe integer.
     seed: p.seed >>> 0,
   };

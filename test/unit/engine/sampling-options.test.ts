@@ -6,8 +6,12 @@ import { logprobOf, nativeSamplerOptions, needsPenalties } from "../../../src/ru
 
 describe("nativeSamplerOptions", () => {
   it("copies the request's knobs", () => {
-    const p = { ...DEFAULT_SAMPLING, temperature: 0.7, topK: 0, topP: 0.9, minP: 0.05, seed: 1234 };
-    expect(nativeSamplerOptions(p)).toEqual({ temperature: 0.7, topK: 0, topP: 0.9, minP: 0.05, seed: 1234 });
+    const p = { ...DEFAULT_SAMPLING, temperature: 0.7, topK: 5, topP: 0.9, minP: 0.05, seed: 1234 };
+    expect(nativeSamplerOptions(p)).toEqual({ temperature: 0.7, topK: 5, topP: 0.9, minP: 0.05, seed: 1234 });
+  });
+
+  it("leaves out filters that keep everything (a top-k over the whole vocabulary would sort it every token)", () => {
+    expect(nativeSamplerOptions({ ...DEFAULT_SAMPLING, temperature: 1, seed: 3 })).toEqual({ temperature: 1, seed: 3 });
   });
 
   it("reduces any safe-integer seed to a distinct uint32", () => {
