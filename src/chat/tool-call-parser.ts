@@ -112,6 +112,7 @@ export class ToolCallParser {
   }
 
   private inContent(final: boolean): boolean {
+    if (this.marker === "") return this.go("text"); // Llama 3 calls only open a reply
     const at = this.buf.indexOf(this.marker);
     if (at >= 0) {
       const before = this.buf.slice(0, at);
@@ -157,13 +158,17 @@ export class ToolCallParser {
     if (this.buf === "") return false;
     let args = "";
     let i = 0;
-    for (; i < this.buf.length && !this.scanner.done && !this.scanner.failed; i++) {
+    while (i < this.buf.length && !this.scanner.done) {
       const ch = this.buf[i] as string;
-      this.raw += ch;
       const key = this.scanner.key; // the key a value character belongs to (cleared as its last one is read)
       const event = this.scanner.push(ch);
+      if (this.scanner.failed) break; // the character that broke the call stays in the buffer
+      this.raw += ch;
+      i++;
       if (this.scanner.inValue && this.isArgsKey(key)) {
         this.argsSeen = true;
+        // Llama 3 only: the name alone does not make a JSON reply a call; its arguments key does.
+        if (!this.announced && this.name !== null) this.announce();
         if (this.announced) args += ch;
         else this.argsBuffered += ch;
       }
@@ -172,8 +177,8 @@ export class ToolCallParser {
       if (pending !== null) this.onScan(pending, args, (flushed) => (args = flushed));
     }
     this.buf = this.buf.slice(i);
-    if (this.scanner.failed) return this.abandonCall();
     if (args !== "") this.emitArgs(args);
+    if (this.scanner.failed) return this.abandonCall();
     if (this.scanner.done) return this.closeCall();
     return false;
   }
@@ -192,8 +197,8 @@ export class ToolCallParser {
       return;
     }
     if (args !== "") this.emitArgs(args);
-    this.announce();
     setArgs("");
+    if (this.syntax.family !== "llama3" || this.argsSeen) this.announce();
   }
 
   private announce(): void {
@@ -213,7 +218,8 @@ export class ToolCallParser {
   }
 
   private closeCall(): boolean {
-    if (this.name === null) return this.abandonCall();
+    // A Llama 3 JSON reply without an arguments key is content (a JSON answer with a "name"), not a call.
+    if (this.name === null || (this.syntax.family === "llama3" && !this.argsSeen)) return this.abandonCall();
     if (!this.announced) this.announce();
     if (!this.argsSeen) this.emitArgs("{}");
     this.calls++;
@@ -221,17 +227,17 @@ export class ToolCallParser {
     return this.go("after");
   }
 
-  /** Not a call after all: its text so far is content. */
+  /** Not a (well-formed) call after all: its text so far is content, and later calls are still found. */
   private abandonCall(): boolean {
     if (this.announced) {
-      // The name is out already: keep the call (its arguments end where the text did).
+      // The name is out already: keep the call (its arguments end where the text did), skip its close tag.
       this.calls++;
       this.raw = "";
-      return this.go("text");
+      return this.go("after");
     }
     this.content(this.raw);
     this.raw = "";
-    return this.go("text");
+    return this.go(this.marker === "" ? "text" : "content");
   }
 
   private afterCall(final: boolean): boolean {

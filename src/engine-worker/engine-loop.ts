@@ -8,6 +8,7 @@ import type { FinishReason, GenerateRequestFields } from "../request/generate-re
 import type { ModelBackend } from "../runtime/model-backend.js";
 import { PromptBuilder } from "../runtime/prompt-builder.js";
 import { outputGrammar } from "../chat/output-grammar.js";
+import { GrammarError } from "../grammar/grammar-error.js";
 import { toolSyntaxOf, type ToolSyntax } from "../chat/tool-syntax.js";
 import type { EngineStats, SequenceEvent } from "./worker-messages.js";
 import { newOutputState, processToken, usageOf, type OutputState } from "./output-processor.js";
@@ -74,13 +75,23 @@ export class EngineLoop {
     const { sampling, stopping, logprobs, output } = rec.fields;
     const maxNew = this.checkFits(prompt.length, stopping.maxTokens);
     // Parsed (and cached) before the request is accepted: a grammar llama.cpp refuses is the client's 400.
-    const grammar = outputGrammar(output, this.toolSyntax);
+    const grammar = this.grammarFor(output);
     if (grammar !== null) this.backend.prepareGrammar(grammar);
     rec.seq = new Sequence({ id: rec.id, promptTokens: prompt, maxNewTokens: maxNew, arrivalStep: this.scheduler.step });
     rec.out = newOutputState(this.backend, rec.seq, sampling, stopping, logprobs, grammar);
     this.scheduler.submit(rec.seq);
     this.sink.accepted(rec.id, prompt.length);
     this.notify();
+  }
+
+  /** The request's whole grammar for this model's tool syntax; what cannot be enforced is the client's 400. */
+  private grammarFor(output: GenerateRequestFields["output"]): string | null {
+    try {
+      return outputGrammar(output, this.toolSyntax);
+    } catch (err) {
+      if (err instanceof GrammarError) throw new LoomError("invalid_request", `The output format cannot be enforced: ${err.message}.`, "tools");
+      throw err;
+    }
   }
 
   /** Takes effect at the next step boundary: never while the sequence's tokens are inside a decode. */

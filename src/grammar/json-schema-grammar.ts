@@ -111,7 +111,8 @@ export class JsonSchemaCompiler {
     if (!isSchemaObject(schema)) throw new GrammarError(path, "a schema must be an object or a boolean");
     checkKeywords(schema, path);
     if (schema["$ref"] !== undefined) return this.compileRef(schema, path);
-    if (schema["allOf"] !== undefined) return this.compileSchema(this.mergeAllOf(schema, path), path);
+    // Through compile(): a merge that leads back to itself ($ref "#" inside allOf) meets the depth limit.
+    if (schema["allOf"] !== undefined) return this.compile(this.mergeAllOf(schema, path), path);
     for (const key of ["anyOf", "oneOf"] as const) {
       if (schema[key] === undefined) continue;
       const branches = nonEmptyArray(schema[key], child(path, key));
@@ -129,7 +130,7 @@ export class JsonSchemaCompiler {
     const ref = schema["$ref"];
     if (typeof ref !== "string") throw new GrammarError(child(path, "$ref"), "`$ref` must be a string");
     const rest = without(schema, "$ref");
-    if (hasConstraints(rest)) return this.compileSchema({ allOf: [{ $ref: ref }, rest] }, path);
+    if (hasConstraints(rest)) return this.compile({ allOf: [{ $ref: ref }, rest] }, path);
     const known = this.refs.get(ref);
     if (known !== undefined) return known;
     const target = resolvePointer(this.document, ref, child(path, "$ref"));
@@ -214,7 +215,9 @@ export class JsonSchemaCompiler {
     }
     const members = [...names, ...required.filter((r) => !names.includes(r))].map((name) => ({
       key: name,
-      value: this.compile(props[name] ?? true, child(path, "properties", name)),
+      // Own properties only ("constructor" is a property name, not Object.prototype's); a required name without a
+      // schema of its own takes additionalProperties'.
+      value: this.compile(Object.hasOwn(props, name) ? props[name] : additional === undefined ? true : additional, child(path, "properties", name)),
       required: required.includes(name),
     }));
     const ws = primitive(this.g, "ws");
@@ -247,14 +250,20 @@ export class JsonSchemaCompiler {
     const sep = `"," ${ws}`;
     if (prefixItems !== undefined) {
       const tuple = nonEmptyArray(prefixItems, child(path, "prefixItems")).map((s, i) => `${this.compile(s, child(path, "prefixItems", i))} ${ws}`);
-      const restMax = max === null ? null : max - tuple.length;
-      if (restMax !== null && restMax < 0) throw new GrammarError(path, "maxItems is below the number of prefixItems");
-      let rest = "";
-      if (items !== undefined && items !== false && restMax !== 0) {
+      // Prefix items beyond minItems may be left out (from the end); maxItems may cut the tuple short.
+      const cap = max === null ? tuple.length : Math.min(max, tuple.length);
+      const allowMore = items !== undefined && items !== false && cap === tuple.length && (max === null || max > tuple.length);
+      if (min > tuple.length && !allowMore) throw new GrammarError(path, "minItems exceeds prefixItems and no further items are allowed");
+      let tail = "";
+      if (allowMore) {
         const item = this.itemRule(items, child(path, "items"));
-        rest = repeat(`${sep} ${item} ${ws}`, Math.max(0, min - tuple.length), restMax);
-      } else if (min > tuple.length) throw new GrammarError(path, "minItems exceeds prefixItems and no further items are allowed");
-      return `"[" ${ws} ${tuple.join(` ${sep} `)} ${rest} "]"`.replace(/ {2,}/g, " ");
+        tail = repeat(`${sep} ${item} ${ws}`, Math.max(0, min - tuple.length), max === null ? null : max - tuple.length);
+      }
+      for (let j = cap - 1; j >= 0; j--) {
+        const part = [j > 0 ? sep : "", tuple[j] as string, tail].filter((x) => x !== "").join(" ");
+        tail = j >= min ? `( ${part} )?` : part;
+      }
+      return `"[" ${ws} ${tail} "]"`.replace(/ {2,}/g, " ");
     }
     if (items === false) {
       if (min > 0) throw new GrammarError(path, "minItems > 0 with items: false");

@@ -17,13 +17,16 @@ interface ClassSet {
   readonly escaped: readonly string[];
 }
 
+/** What ECMAScript's \s matches beyond ASCII whitespace (as class text; none of it needs a JSON escape). */
+const UNICODE_SPACES = "\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff";
+
 const ESCAPE_CLASSES: Readonly<Record<string, ClassSet>> = {
   d: { body: "0-9", negated: false, escaped: [] },
   D: { body: "0-9", negated: true, escaped: [] },
   w: { body: "a-zA-Z0-9_", negated: false, escaped: [] },
   W: { body: "a-zA-Z0-9_", negated: true, escaped: [] },
-  s: { body: " ", negated: false, escaped: ["\t", "\n", "\r"] },
-  S: { body: " ", negated: true, escaped: [] },
+  s: { body: ` ${UNICODE_SPACES}`, negated: false, escaped: ["\t", "\n", "\r", "\f", "\v"] },
+  S: { body: ` ${UNICODE_SPACES}`, negated: true, escaped: [] },
 };
 
 /** How a character of the decoded string is written inside a JSON string literal. */
@@ -204,8 +207,9 @@ class RegexParser {
         this.pos++;
         const to = this.classMember();
         if (to < from) this.fail("a reversed range");
-        if (needsJsonEscape(from) || needsJsonEscape(to)) this.fail('a range over characters JSON escapes (", \\, controls)');
-        body += `${classChar(from)}-${classChar(to)}`;
+        const part = this.rangeParts(from, to, negated);
+        body += part.body;
+        escaped.push(...part.escaped);
         continue;
       }
       if (needsJsonEscape(from)) {
@@ -217,6 +221,29 @@ class RegexParser {
     }
     this.pos++;
     return renderClass({ body, negated, escaped });
+  }
+
+  /**
+   * A range as class text. A negated class already leaves out what JSON escapes (SAFE); otherwise `"` and `\`
+   * inside the range are cut out of it and offered in their escaped form, and control characters are refused.
+   */
+  private rangeParts(from: string, to: string, negated: boolean): { body: string; escaped: string[] } {
+    const lo = from.codePointAt(0) as number;
+    const hi = to.codePointAt(0) as number;
+    if (negated) return { body: `${classChar(from)}-${classChar(to)}`, escaped: [] };
+    if (lo < 0x20 || (lo <= 0x7f && hi >= 0x7f)) this.fail("a range over control characters");
+    const cuts = [0x22, 0x5c].filter((c) => c >= lo && c <= hi);
+    const pieces: string[] = [];
+    let start = lo;
+    for (const c of [...cuts, hi + 1]) {
+      if (start <= c - 1) {
+        const a = String.fromCodePoint(start);
+        const b = String.fromCodePoint(c - 1);
+        pieces.push(start === c - 1 ? classChar(a) : `${classChar(a)}-${classChar(b)}`);
+      }
+      start = c + 1;
+    }
+    return { body: pieces.join(""), escaped: cuts.map((c) => String.fromCodePoint(c)) };
   }
 
   private classMember(): string {

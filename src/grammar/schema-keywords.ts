@@ -22,13 +22,17 @@ export function bounds(schema: Schema, path: string): { min: Bound | null; max: 
     if (typeof v !== "number" || !Number.isFinite(v)) throw new GrammarError(child(path, key), `\`${key}\` must be a number`);
     return v;
   };
-  const pick = (inclusive: string, exclusive: string): Bound | null => {
+  // Both forms may be given: the tighter one holds (draft 4's boolean flag makes `minimum` itself exclusive).
+  const pick = (inclusive: string, exclusive: string, lower: boolean): Bound | null => {
     const excl = num(exclusive);
-    if (excl !== null) return { value: excl, exclusive: true };
     const incl = num(inclusive);
-    return incl === null ? null : { value: incl, exclusive: schema[exclusive] === true };
+    const a: Bound | null = excl === null ? null : { value: excl, exclusive: true };
+    const b: Bound | null = incl === null ? null : { value: incl, exclusive: schema[exclusive] === true };
+    if (a === null || b === null) return a ?? b;
+    if (a.value === b.value) return a;
+    return (lower ? a.value > b.value : a.value < b.value) ? a : b;
   };
-  return { min: pick("minimum", "exclusiveMinimum"), max: pick("maximum", "exclusiveMaximum") };
+  return { min: pick("minimum", "exclusiveMinimum", true), max: pick("maximum", "exclusiveMaximum", false) };
 }
 
 export function count(schema: Schema, key: string, path: string): number | null {
@@ -53,7 +57,12 @@ export function resolvePointer(document: unknown, ref: string, path: string): un
   if (!ref.startsWith("#")) throw new GrammarError(path, `only local $ref ("#/...") is supported, not ${JSON.stringify(ref)}`);
   let node: unknown = document;
   for (const raw of ref.slice(1).split("/").slice(1)) {
-    const key = decodeURIComponent(raw).replace(/~1/g, "/").replace(/~0/g, "~");
+    let key: string;
+    try {
+      key = decodeURIComponent(raw).replace(/~1/g, "/").replace(/~0/g, "~");
+    } catch {
+      throw new GrammarError(path, `$ref ${JSON.stringify(ref)} is not a valid JSON pointer`);
+    }
     node = isSchemaObject(node) ? node[key] : Array.isArray(node) ? node[Number(key)] : undefined;
     if (node === undefined) throw new GrammarError(path, `$ref ${JSON.stringify(ref)} points at nothing`);
   }

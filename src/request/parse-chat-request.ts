@@ -3,7 +3,7 @@
 // grammar parse-response-format's, and the shared sampling and stopping fields parse-sampling's. It must not render the chat template (the engine worker owns the
 // tokenizer) and must not let a wrongly typed known field through.
 
-import type { ChatMessage, ChatRole } from "./generate-request.js";
+import type { ChatMessage, ChatRole, OutputConstraint } from "./generate-request.js";
 import {
   checkIgnoredFields,
   invalid,
@@ -22,6 +22,9 @@ import {
   type ParsedGenerationRequest,
 } from "./parse-sampling.js";
 import { parseContentFormat } from "./parse-response-format.js";
+import { alt, GrammarBuilder } from "../grammar/gbnf.js";
+import { GrammarError } from "../grammar/grammar-error.js";
+import { finish, JsonSchemaCompiler } from "../grammar/json-schema-grammar.js";
 import { parseMessageToolCalls, parseTools } from "./parse-tools.js";
 
 export type ParsedChatRequest = ParsedGenerationRequest;
@@ -50,7 +53,27 @@ export function parseChatRequest(body: unknown): ParsedChatRequest {
   rejectUnsupportedN(obj);
   rejectUnsupportedExtensions(obj);
   checkIgnoredFields(obj, CHAT_IGNORED_FIELDS);
-  return finishParse(obj, model, { kind: "chat", messages }, parseChatLogprobs(obj), { content, ...tools });
+  const output = { content, ...tools };
+  checkOutputGrammarSize(output);
+  return finishParse(obj, model, { kind: "chat", messages }, parseChatLogprobs(obj), output);
+}
+
+/**
+ * Each schema fit on its own; the worker joins them (every tool, and the content format) into one grammar, so the
+ * union is compiled once here too (without the few literals of the call syntax) and held to the same size limit.
+ */
+function checkOutputGrammarSize(output: OutputConstraint): void {
+  if (output.tools.length === 0 || output.toolChoice.kind === "none") return;
+  const g = new GrammarBuilder();
+  try {
+    const rules = output.tools.map((t, i) => new JsonSchemaCompiler(g, t.parameters, `t${i}-`).compile({ ...t.parameters, type: "object" }, ""));
+    if (output.content.kind === "json" && output.content.schema !== null)
+      rules.push(new JsonSchemaCompiler(g, output.content.schema, "c-").compile(output.content.schema, ""));
+    finish(g, alt(rules));
+  } catch (err) {
+    if (!(err instanceof GrammarError)) throw err;
+    throw invalid("tools", `The tools and response format together cannot be enforced: ${err.message}.`);
+  }
 }
 
 /** `messages` of a body: a non-empty array of text messages (shared with the tokenize parser). */

@@ -118,7 +118,14 @@ export function grpcSessionFields(message: unknown): JsonObject {
   const m = asObject(message);
   const model = typeof m["model"] === "string" && m["model"] !== "" ? { model: m["model"] } : {};
   const top = m["top_logprobs"];
-  return { ...model, ...nested(m, "sampling"), ...nested(m, "stopping"), ...(top === undefined ? {} : { logprobs: true, top_logprobs: top }) };
+  return {
+    ...model,
+    ...nested(m, "sampling"),
+    ...nested(m, "stopping"),
+    ...(top === undefined ? {} : { logprobs: true, top_logprobs: top }),
+    ...responseFormat(m),
+    ...tools(m),
+  };
 }
 
 /** Session settings (grpcSessionFields) plus the conversation → the Chat parser's request. */

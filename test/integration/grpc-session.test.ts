@@ -11,7 +11,7 @@ type Msg = Record<string, unknown>;
 interface GenerationClient extends Client {
   ChatSession: (meta?: Metadata, opts?: { deadline?: number }) => ClientDuplexStream<Msg, Msg>;
 }
-type Kind = "delta" | "finished" | "error";
+type Kind = "delta" | "finished" | "error" | "tool_call";
 
 let h: Harness;
 let c: GenerationClient;
@@ -80,6 +80,39 @@ const reasonOf = (m: Msg): unknown => (m["finished"] as Msg)["reason"];
 const errorOf = (m: Msg): Msg => m["error"] as Msg;
 
 describe("gRPC ChatSession", () => {
+  it("tools: a turn's calls stream as tool_call messages and join the conversation, answered by a tool message", async () => {
+    const s = Session.open();
+    const parameters = JSON.stringify({ type: "object", properties: { n: { type: "integer", minimum: 1, maximum: 9 } }, required: ["n"] });
+    s.send({
+      configure: {
+        model: TEST_MODEL,
+        tools: [{ name: "roll", parameters }],
+        tool_choice: "required",
+        parallel_tool_calls: false,
+        stopping: { max_tokens: 60 },
+      },
+    });
+    s.send({ append: { messages: [{ role: "user", content: "roll" }] } });
+    s.send({ respond: {}, event_id: "t1" });
+    const first = (await s.take("tool_call"))["tool_call"] as Msg;
+    expect(first["name"]).toBe("roll");
+    const done = (await s.take("finished"))["finished"] as Msg;
+    expect(done["reason"]).toBe("FINISH_REASON_TOOL_CALLS");
+    const args = s.received
+      .filter((m) => m["tool_call"] !== undefined)
+      .map((m) => String((m["tool_call"] as Msg)["arguments"] ?? ""))
+      .join("");
+    expect((JSON.parse(args) as { n: number }).n).toBeGreaterThanOrEqual(1);
+    s.send({ configure: { tool_choice: "none", stopping: { max_tokens: 3 } } });
+    s.send({ append: { messages: [{ role: "tool", content: "4", tool_call_id: first["id"] }] } });
+    s.send({ respond: {}, event_id: "t2" });
+    const next = (await s.take("finished"))["finished"] as Msg;
+    expect(next["reason"]).toBe("FINISH_REASON_LENGTH");
+    expect(Number((next["usage"] as Msg)["prompt_tokens"])).toBeGreaterThan(Number((done["usage"] as Msg)["prompt_tokens"]));
+    s.call.end();
+    await s.status;
+  });
+
   it("runs a multi-turn conversation: each reply joins the history and the next turn reuses its KV", async () => {
     const s = Session.open();
     s.send({ configure: { model: TEST_MODEL, sampling: { temperature: 0 }, stopping: { max_tokens: 8 }, instructions: "Be brief." } });

@@ -49,7 +49,12 @@ describe("Realtime over WebSocket (ws client)", () => {
     const parameters = { type: "object", properties: { city: { type: "string", maxLength: 10 } }, required: ["city"], additionalProperties: false };
     c.send({
       type: "session.update",
-      session: { tools: [{ type: "function", name: "get_weather", description: "Weather", parameters }], tool_choice: "required", max_output_tokens: 200 },
+      session: {
+        tools: [{ type: "function", name: "get_weather", description: "Weather", parameters }],
+        tool_choice: "required",
+        parallel_tool_calls: false,
+        max_output_tokens: 200,
+      },
     });
     await c.next("session.updated");
     c.say("Weather in Oslo?");

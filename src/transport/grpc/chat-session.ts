@@ -119,18 +119,25 @@ export class GrpcChatSession {
   private async run(t: Turn): Promise<void> {
     let text = "";
     let ended = false;
+    const calls: { id: string; name: string; arguments: string }[] = [];
     try {
       for await (const ev of t.stream) {
         if (ev.type === "error") return this.error(ev.error, t.eventId);
         if (ev.type === "delta") text += ev.text;
+        if (ev.type === "tool_call") calls[ev.index] = { id: ev.id, name: ev.name, arguments: "" };
+        if (ev.type === "tool_arguments" && calls[ev.index] !== undefined) (calls[ev.index] as { arguments: string }).arguments += ev.text;
         ended ||= ev.type === "done";
         await this.write(ev, t);
       }
     } catch (err) {
       this.error(LoomError.from(err).toData(), t.eventId);
     } finally {
-      // A finished turn always joins (keeps user/assistant alternating for strict templates); a failed one if it said anything.
-      if (ended || text !== "") this.conversation.splice(t.insertAt, 0, { role: "assistant", content: text });
+      // A finished turn always joins (keeps user/assistant alternating for strict templates); a failed one if it said
+      // anything. Its tool calls join with it, so the client's `tool` messages answer them.
+      const toolCalls = calls.filter((c) => isJsonObjectText(c.arguments));
+      if (ended || text !== "" || toolCalls.length > 0) {
+        this.conversation.splice(t.insertAt, 0, { role: "assistant", content: text, ...(toolCalls.length > 0 ? { toolCalls } : {}) });
+      }
       this.turn = null;
       if (this.halfClosed) this.endCall();
     }
@@ -161,5 +168,15 @@ export class GrpcChatSession {
     if (this.closed) return;
     this.closed = true;
     this.opts.end();
+  }
+}
+
+/** A call cut short (max_tokens) has arguments that are not an object yet: it cannot be part of the history. */
+function isJsonObjectText(text: string): boolean {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
   }
 }

@@ -261,6 +261,7 @@ export class RealtimeSession {
       "min_tokens",
       "ignore_eos",
       "stop_token_ids",
+      "parallel_tool_calls",
     ];
     return {
       model: s["model"],

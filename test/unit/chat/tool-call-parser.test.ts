@@ -80,6 +80,8 @@ describe("tool-call parser", () => {
     expect(r).toEqual({ content: "", calls: [{ id: "call_1", name: "lookup", arguments: '{"q": "a\\"b"}' }] });
     expect(both("llama3", '<|python_tag|>{"name": "f", "parameters": {}}').calls).toHaveLength(1);
     expect(both("llama3", 'Hello {"name": "f"}')).toEqual({ content: 'Hello {"name": "f"}', calls: [] });
+    // A JSON answer that happens to have a "name" is content, not a call.
+    expect(both("llama3", '{"name": "Bob", "age": 3}')).toEqual({ content: '{"name": "Bob", "age": 3}', calls: [] });
   });
 
   it("mistral: [TOOL_CALLS] and a JSON array of calls", () => {
@@ -93,6 +95,18 @@ describe("tool-call parser", () => {
   it("generic: the hermes form, after content", () => {
     const r = both("generic", 'ok <tool_call>\n{"name": "f", "arguments": {"k": true}}\n</tool_call>');
     expect(r).toEqual({ content: "ok", calls: [{ id: "call_1", name: "f", arguments: '{"k": true}' }] });
+  });
+
+  it("a malformed call keeps its arguments, skips its close tag, and later calls are still found", () => {
+    const r = both("hermes", '<tool_call>\n{"name": "f", "arguments": {"x": 1}\n</tool_call>\n<tool_call>\n{"name": "g", "arguments": {}}\n</tool_call>');
+    expect(r).toEqual({
+      content: "",
+      calls: [
+        { id: "call_1", name: "f", arguments: '{"x": 1}' },
+        { id: "call_2", name: "g", arguments: "{}" },
+      ],
+    });
+    expect(both("hermes", 'x <tool_call> oops <tool_call>{"name": "h", "arguments": {}}</tool_call>').calls.map((c) => c.name)).toEqual(["h"]);
   });
 
   it("a call without arguments gets {}; an unfinished one keeps what it had", () => {

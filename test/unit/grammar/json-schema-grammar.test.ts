@@ -53,6 +53,8 @@ describe("JSON schema → GBNF (checked with llama.cpp's grammar engine)", () =>
     await accepts({ type: "object", properties: { a: { type: "integer" } } }, [{}, { a: 2 }], ['{"a":2,}', '{"b":2}']);
     await accepts({ type: "object", additionalProperties: { type: "integer" } }, [{}, { x: 1, y: 2 }], ['{"x":"s"}']);
     await accepts({ type: "object", properties: { a: { type: "integer" } }, additionalProperties: true }, [{ a: 1, z: [null] }], []);
+    await accepts({ type: "object", required: ["x"], additionalProperties: { type: "integer" } }, [{ x: 1 }], ['{"x":"s"}', "{}"]);
+    await accepts({ type: "object", required: ["constructor"], additionalProperties: true }, [{ constructor: 1 }], ["{}"]);
   });
 
   it("arrays: items, bounds and tuples", async () => {
@@ -65,7 +67,17 @@ describe("JSON schema → GBNF (checked with llama.cpp's grammar engine)", () =>
       ],
       ["[1]", "[1,2,3,4]"],
     );
-    await accepts({ type: "array", prefixItems: [{ type: "string" }, { type: "integer" }] }, [["a", 1]], ['["a"]', '["a",1,2]']);
+    await accepts({ type: "array", prefixItems: [{ type: "string" }, { type: "integer" }] }, [["a", 1], ["a"], []], ["[1]", '["a",1,2]']);
+    await accepts({ type: "array", prefixItems: [{ type: "string" }, { type: "integer" }], minItems: 2 }, [["a", 1]], ['["a"]']);
+    await accepts({ type: "array", prefixItems: [{ type: "string" }, { type: "integer" }], maxItems: 1 }, [["a"], []], ['["a",1]']);
+    await accepts(
+      { type: "array", prefixItems: [{ type: "string" }], items: { type: "integer" }, minItems: 2 },
+      [
+        ["a", 1],
+        ["a", 1, 2],
+      ],
+      ['["a"]'],
+    );
   });
 
   it("strings: lengths, formats and patterns", async () => {
@@ -77,6 +89,9 @@ describe("JSON schema → GBNF (checked with llama.cpp's grammar engine)", () =>
     await accepts({ type: "string", pattern: "^[A-Z]{2}-\\d{3}$" }, ["AB-123"], ['"AB-12"', '"ab-123"']);
     await accepts({ type: "string", pattern: "^(cat|dog)s?$" }, ["cat", "dogs"], ['"cow"']);
     await accepts({ type: "string", pattern: 'a"b' }, ['xa"by'], ['"ab"']);
+    // A range over `"` and `\` yields their escaped forms, never a raw quote that would end the string.
+    await accepts({ type: "string", pattern: "^[ -~]{1,3}$" }, ['a"', "b\\", "~ !"], ['"a"b"', '"\\"']);
+    await accepts({ type: "string", pattern: "^[^\\x00-\\x1f]{1,3}$" }, ["abc"], ['"\\u0001"']);
   });
 
   it("numeric bounds", async () => {
@@ -86,6 +101,7 @@ describe("JSON schema → GBNF (checked with llama.cpp's grammar engine)", () =>
     await accepts({ type: "number", minimum: 0, maximum: 10 }, [0, 0.5, 9.99, 10, "RAW:10.00"], ["-0.5", "10.5", "11"]);
     await accepts({ type: "number", exclusiveMinimum: 0 }, [0.001, 1, 250.5], ["0", "0.0", "-1"]);
     await accepts({ type: "number", minimum: -2, maximum: -1 }, [-2, -1.5, -1], ["-0.5", "-2.5", "0"]);
+    await accepts({ type: "integer", minimum: 10, exclusiveMinimum: 0 }, [10, 11], ["5", "9"]);
   });
 
   it("anyOf, oneOf, allOf and $ref with recursion", async () => {
@@ -147,5 +163,7 @@ describe("JSON schema → GBNF (checked with llama.cpp's grammar engine)", () =>
     expect(refusal({ $ref: "https://example.com/x.json" }).message).toMatch(/local \$ref/);
     expect(refusal({ $ref: "#/$defs/missing" }).message).toMatch(/points at nothing/);
     expect(refusal(false).message).toMatch(/matches nothing/);
+    expect(refusal({ $ref: "#/%zz" }).message).toMatch(/not a valid JSON pointer/);
+    expect(refusal({ allOf: [{ $ref: "#" }] }).message).toMatch(/nests deeper/);
   });
 });
