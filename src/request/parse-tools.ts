@@ -110,7 +110,8 @@ export function parseMessageToolCalls(value: unknown, path: string): ToolCall[] 
   });
 }
 
-function isJsonObjectText(text: string): boolean {
+/** Whether a text is a JSON object (what a call's arguments must be). */
+export function isJsonObjectText(text: string): boolean {
   try {
     return isPlainObject(JSON.parse(text));
   } catch {

@@ -8,6 +8,7 @@ import { LoomError, grpcMessageFor, grpcStatusNameFor, modelNotFound, type Error
 import type { ChatMessage } from "../../request/generate-request.js";
 import { grpcSessionFields, parseGrpcMessages, parseGrpcSessionTurn } from "../../request/parse-grpc-request.js";
 import { isPlainObject, type JsonObject } from "../../request/parse-sampling.js";
+import { isJsonObjectText } from "../../request/parse-tools.js";
 import { toMessage } from "./wire.js";
 
 export interface ChatSessionOptions {
@@ -134,6 +135,7 @@ export class GrpcChatSession {
     } finally {
       // A finished turn always joins (keeps user/assistant alternating for strict templates); a failed one if it said
       // anything. Its tool calls join with it, so the client's `tool` messages answer them.
+      // A call cut short (max_tokens) has arguments that are not an object yet: it cannot join the history.
       const toolCalls = calls.filter((c) => isJsonObjectText(c.arguments));
       if (ended || text !== "" || toolCalls.length > 0) {
         this.conversation.splice(t.insertAt, 0, { role: "assistant", content: text, ...(toolCalls.length > 0 ? { toolCalls } : {}) });
@@ -168,15 +170,5 @@ export class GrpcChatSession {
     if (this.closed) return;
     this.closed = true;
     this.opts.end();
-  }
-}
-
-/** A call cut short (max_tokens) has arguments that are not an object yet: it cannot be part of the history. */
-function isJsonObjectText(text: string): boolean {
-  try {
-    const v: unknown = JSON.parse(text);
-    return typeof v === "object" && v !== null && !Array.isArray(v);
-  } catch {
-    return false;
   }
 }
