@@ -7,8 +7,7 @@
 // already, so nothing here can be a client error.
 
 import { alt, GrammarBuilder, lit, repeat } from "../grammar/gbnf.js";
-import { finish, JsonSchemaCompiler } from "../grammar/json-schema-grammar.js";
-import { primitive } from "../grammar/json-primitives.js";
+import { finish, jsonContentRule, toolArgumentsRule } from "../grammar/json-schema-grammar.js";
 import type { ContentFormat, OutputConstraint, ToolDefinition } from "../request/generate-request.js";
 import type { ToolSyntax } from "./tool-syntax.js";
 
@@ -24,7 +23,7 @@ export function outputGrammar(output: OutputConstraint, syntax: ToolSyntax): str
   }
   if (choice.kind === "required") return finish(g, callsRule(g, output.tools, syntax, parallel));
   if (output.content.kind === "text") return null;
-  const content = jsonRule(g, output.content.schema);
+  const content = jsonContentRule(g, output.content.schema);
   return finish(g, alt([content, callsRule(g, output.tools, syntax, parallel)]));
 }
 
@@ -32,12 +31,7 @@ function contentGrammar(content: ContentFormat): string | null {
   if (content.kind === "text") return null;
   if (content.kind === "gbnf") return content.grammar;
   const g = new GrammarBuilder();
-  return finish(g, jsonRule(g, content.schema));
-}
-
-function jsonRule(g: GrammarBuilder, schema: unknown): string {
-  if (schema === null) return primitive(g, "object");
-  return new JsonSchemaCompiler(g, schema, "c-").compile(schema, "");
+  return finish(g, jsonContentRule(g, content.schema));
 }
 
 /** The block of calls: blockOpen call (separator call)* blockClose. */
@@ -51,8 +45,7 @@ function callsRule(g: GrammarBuilder, tools: readonly ToolDefinition[], syntax: 
 
 /** callOpen {"name": "<name>", "<argumentsKey>": <arguments object>} callClose, spaced as the templates write it. */
 function callRule(g: GrammarBuilder, tool: ToolDefinition, index: number, syntax: ToolSyntax): string {
-  const schema = { ...tool.parameters, type: "object" };
-  const args = new JsonSchemaCompiler(g, schema, `t${index}-`).compile(schema, "");
+  const args = toolArgumentsRule(g, tool.parameters, index);
   const head = `${syntax.callOpen}{"name": ${JSON.stringify(tool.name)}, ${JSON.stringify(syntax.argumentsKey)}: `;
   const tail = `}${syntax.callClose}`;
   return g.define(g.fresh(`call-${index}`), `${lit(head)} ${args} ${lit(tail)}`);

@@ -78,6 +78,18 @@ export function jsonObjectGrammar(): string {
   return finish(g, primitive(g, "object"));
 }
 
+/** A tool's arguments (always a JSON object) as a rule of `g`; `index` keeps each tool's rules apart. */
+export function toolArgumentsRule(g: GrammarBuilder, parameters: Readonly<Record<string, unknown>>, index: number): string {
+  const schema = { ...parameters, type: "object" };
+  return new JsonSchemaCompiler(g, schema, `t${index}-`).compile(schema, "");
+}
+
+/** A JSON content value as a rule of `g`: the schema's, or any object when there is none (json_object). */
+export function jsonContentRule(g: GrammarBuilder, schema: unknown): string {
+  if (schema === null) return primitive(g, "object");
+  return new JsonSchemaCompiler(g, schema, "c-").compile(schema, "");
+}
+
 export function finish(g: GrammarBuilder, root: string): string {
   if (g.size > MAX_GRAMMAR_CHARS) throw new GrammarError("", `the schema compiles to a grammar larger than ${MAX_GRAMMAR_CHARS} characters`);
   return g.render(root);

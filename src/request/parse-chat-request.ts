@@ -24,7 +24,7 @@ import {
 import { parseContentFormat } from "./parse-response-format.js";
 import { alt, GrammarBuilder } from "../grammar/gbnf.js";
 import { GrammarError } from "../grammar/grammar-error.js";
-import { finish, JsonSchemaCompiler } from "../grammar/json-schema-grammar.js";
+import { finish, jsonContentRule, toolArgumentsRule } from "../grammar/json-schema-grammar.js";
 import { parseMessageToolCalls, parseTools } from "./parse-tools.js";
 
 export type ParsedChatRequest = ParsedGenerationRequest;
@@ -66,9 +66,8 @@ function checkOutputGrammarSize(output: OutputConstraint): void {
   if (output.tools.length === 0 || output.toolChoice.kind === "none") return;
   const g = new GrammarBuilder();
   try {
-    const rules = output.tools.map((t, i) => new JsonSchemaCompiler(g, t.parameters, `t${i}-`).compile({ ...t.parameters, type: "object" }, ""));
-    if (output.content.kind === "json" && output.content.schema !== null)
-      rules.push(new JsonSchemaCompiler(g, output.content.schema, "c-").compile(output.content.schema, ""));
+    const rules = output.tools.map((t, i) => toolArgumentsRule(g, t.parameters, i));
+    if (output.content.kind === "json") rules.push(jsonContentRule(g, output.content.schema));
     finish(g, alt(rules));
   } catch (err) {
     if (!(err instanceof GrammarError)) throw err;
