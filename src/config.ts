@@ -53,6 +53,8 @@ export interface ServerConfig {
   readonly metricsCompat: "none" | "vllm";
   /** Put prompt and output text in the per-request log line. */
   readonly logContent: boolean;
+  /** Reuse cached KV for prompt prefixes (off: --no-prefix-cache). */
+  readonly prefixCache: boolean;
   /** OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); null = tracing off. */
   readonly otlpEndpoint: string | null;
 }
@@ -128,6 +130,7 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("batchSize", "--batch-size", "-b", String(DEFAULT_BATCH), "Most tokens one engine step evaluates (every running stream's next token plus prompt chunks); must be ≥ --parallel."),
   doc("ubatchSize", "--ubatch-size", "-ub", String(DEFAULT_UBATCH), "Most tokens per llama_decode call (llama.cpp's n_ubatch: sizes its compute buffer); a larger step runs as several calls."),
   doc("itlTargetMs", "--itl-target", null, String(DEFAULT_ITL_TARGET_MS), "Latency target in ms: while streams decode, a step that also prefills new prompts is sized (from measured step times) to take at most this long, so running streams see at most about this gap per token; lower = smoother streams, higher = faster prompts; 0 = no target (fill --batch-size)."),
+  doc("prefixCache", "--no-prefix-cache", null, "false", "Compute every prompt in full: no KV reuse from earlier requests (per request: `cache_prompt: false`)."),
   doc("flashAttn", "--flash-attn", "-fa", "auto", "llama.cpp flash attention: auto (llama.cpp decides per backend), on or off."),
   doc("gpu", "--gpu", null, "auto", "Backend: auto, cuda, vulkan or cpu."),
   doc("gpuLayers", "--n-gpu-layers", "-ngl", "max", "Layers offloaded to the GPU: a count or `max` (all)."),
@@ -169,7 +172,7 @@ function expandAliases(argv: readonly string[]): string[] {
 }
 
 /** Flags that may be given without a value. */
-const SWITCHES = new Set(["--log-content"]);
+const SWITCHES = new Set(["--log-content", "--no-prefix-cache"]);
 
 /** Every flag is collected as a list: repeatable ones keep all values, the others take the last (as llama-server). */
 function readFlags(argv: readonly string[]): Map<string, string[]> {
@@ -356,6 +359,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     metricsCompat: oneOf(one("--metrics-compat"), "none", ["none", "vllm"] as const),
     otlpEndpoint: url(one("--otlp-endpoint")),
     logContent: bool(one("--log-content")),
+    prefixCache: !bool(one("--no-prefix-cache")),
   };
   return Object.freeze(config);
 }

@@ -50,6 +50,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       batchSize: cfg.batchSize,
       ubatchSize: cfg.ubatchSize,
       itlTargetMs: cfg.itlTargetMs,
+      prefixCache: cfg.prefixCache,
       flashAttn: cfg.flashAttn,
       threads: cfg.threads,
       threadsBatch: cfg.threadsBatch,

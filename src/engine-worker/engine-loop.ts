@@ -4,7 +4,7 @@
 // the worker entry passes `emit`, and a test can drive it directly.
 
 import { LoomError, type ErrorData } from "../errors.js";
-import type { FinishReason, GenerateRequestFields } from "../request/generate-request.js";
+import { DEFAULT_CACHE_POLICY, type FinishReason, type GenerateRequestFields } from "../request/generate-request.js";
 import type { ModelBackend } from "../runtime/model-backend.js";
 import { PromptBuilder } from "../runtime/prompt-builder.js";
 import { outputGrammar } from "../chat/output-grammar.js";
@@ -14,7 +14,7 @@ import type { EngineStats, SequenceEvent } from "./worker-messages.js";
 import { newOutputState, processToken, usageOf, type OutputState } from "./output-processor.js";
 import { WorkerRequest, type CancelReason } from "./request.js";
 import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "./scheduler.js";
-import { Sequence } from "./sequence.js";
+import { scopeOf, Sequence } from "./sequence.js";
 import type { SampledToken, StepPlan } from "../runtime/step-plan.js";
 
 export interface EngineLoopSink {
@@ -37,7 +37,7 @@ export class EngineLoop {
   private readonly requests = new Map<string, WorkerRequest>();
   private wake: (() => void) | null = null;
   private stopping = false;
-  private lastStep = { ms: 0, tokens: 0, decode: 0, prefill: 0 };
+  private lastStep = { ms: 0, tokens: 0, decode: 0, prefill: 0, copies: 0 };
   /** How this model writes tool calls (from its chat template): what the output grammar of a tool request follows. */
   private readonly toolSyntax: ToolSyntax;
 
@@ -77,7 +77,15 @@ export class EngineLoop {
     // Parsed (and cached) before the request is accepted: a grammar llama.cpp refuses is the client's 400.
     const grammar = this.grammarFor(output);
     if (grammar !== null) this.backend.prepareGrammar(grammar);
-    rec.seq = new Sequence({ id: rec.id, promptTokens: prompt, maxNewTokens: maxNew, arrivalStep: this.scheduler.step });
+    const cache = rec.fields.cache ?? DEFAULT_CACHE_POLICY;
+    rec.seq = new Sequence({
+      id: rec.id,
+      promptTokens: prompt,
+      maxNewTokens: maxNew,
+      arrivalStep: this.scheduler.step,
+      cacheScope: scopeOf(cache.salt),
+      reuseCache: cache.reuse,
+    });
     rec.out = newOutputState(this.backend, rec.seq, sampling, stopping, logprobs, grammar);
     this.scheduler.submit(rec.seq);
     this.sink.accepted(rec.id, prompt.length);
@@ -130,6 +138,7 @@ export class EngineLoop {
       lastBatchTokens: this.lastStep.tokens,
       lastDecodeTokens: this.lastStep.decode,
       lastPrefillTokens: this.lastStep.prefill,
+      lastKvCopies: this.lastStep.copies,
       prefillChunk: this.scheduler.prefillChunk,
     };
   }
@@ -162,7 +171,8 @@ export class EngineLoop {
     }
     const ms = performance.now() - t0;
     this.scheduler.observeStep(plan, ms);
-    this.lastStep = { ms, tokens: plan.decodeTokens + plan.prefillTokens, decode: plan.decodeTokens, prefill: plan.prefillTokens };
+    const copies = plan.kvOps.filter((op) => op.kind === "copy").length;
+    this.lastStep = { ms, tokens: plan.decodeTokens + plan.prefillTokens, decode: plan.decodeTokens, prefill: plan.prefillTokens, copies };
     this.sink.step(events, this.stats());
   }
 

@@ -93,6 +93,11 @@ export class PrefillBudget {
     return Math.max(MIN_CHUNK, Math.min(max, growthCap, allowed));
   }
 
+  /** What one prompt token costs to compute (ms), as measured; null before any prefill was seen. */
+  prefillTokenMs(): number | null {
+    return this.coldPerTokenMs ?? this.perTokenMs;
+  }
+
   /** Decode-only step time at d: observed, interpolated between observed counts, or extrapolated; null if none. */
   aloneMs(d: number): number | null {
     const exact = this.alone.get(d);

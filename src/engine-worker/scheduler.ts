@@ -25,6 +25,8 @@ import type { KvOp, SampledToken, StepEntry, StepPlan, StepResult } from "../run
 
 /** A finishing prompt waits for the rest of its cohort only behind prompts at most this many times its length. */
 export const HOLD_RATIO = 2;
+/** A KV copy is planned only when it saves more than this many prompt tokens, whatever the measured costs say. */
+export const MIN_COPY_GAIN = 8;
 
 export interface SchedulerOptions {
   readonly slots: number;
@@ -37,6 +39,10 @@ export interface SchedulerOptions {
    * Short prompts jump ahead of long ones; aging stops a stream of short prompts from starving a long one.
    */
   readonly agingStepsPerToken?: number;
+  /** What copying one slot's KV into another costs (ms; measured by the backend at start-up). */
+  readonly kvCopyMs?: number;
+  /** False (--no-prefix-cache): no prompt reuses cached KV. Default true. */
+  readonly prefixCache?: boolean;
 }
 
 /** What applyResult reports for each sequence that produced a token this step. */
@@ -132,6 +138,7 @@ export class Scheduler {
       const seq = this.running.get(entry.seqId);
       if (seq === undefined) continue; // finished (cancelled) while the step ran
       seq.computed = entry.start + entry.tokens.length;
+      if (seq.status === "prefilling") this.recordPrefill(seq);
       if (entry.sampleAt.length === 0) continue;
       const samples = result.sampled.get(entry.seqId);
       if (samples?.length !== entry.sampleAt.length)
@@ -155,19 +162,46 @@ export class Scheduler {
     return n;
   }
 
-  /** Give waiting sequences free slots; what a slot held beyond the reused prefix is erased before this step. */
+  /**
+   * Give waiting sequences free slots, in arrival order. A slot's KV beyond the reused prefix is erased before this
+   * step; a prefix copied from another slot is copied first. A prompt that should wait for a sharing prompt's
+   * prefill stays queued while later ones are admitted.
+   */
   private admit(kvOps: KvOp[]): void {
-    while (this.waiting.length > 0 && this.slots.free > 0) {
-      const seq = this.waiting.shift() as Sequence;
-      const got = this.slots.acquire(seq.id, seq.promptTokens);
+    const copyCostTokens = this.copyCostTokens();
+    for (let i = 0; i < this.waiting.length && this.slots.free > 0;) {
+      const seq = this.waiting[i] as Sequence;
+      const got = this.slots.acquire(seq.id, {
+        scope: seq.cacheScope,
+        prompt: seq.promptTokens,
+        reuse: seq.reuseCache && this.opts.prefixCache !== false,
+        copyCostTokens,
+      });
       if (got === null) throw new InvariantError("free slot vanished");
+      if (got === "wait") {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
       seq.slot = got.slot;
-      if (got.heldTokens > got.reusedTokens) kvOps.push({ kind: "erase", slot: got.slot, from: got.reusedTokens, to: null });
+      if (got.copyFrom !== null) kvOps.push({ kind: "copy", fromSlot: got.copyFrom, toSlot: got.slot });
+      if (got.eraseTail) kvOps.push({ kind: "erase", slot: got.slot, from: got.reusedTokens, to: null });
       seq.computed = got.reusedTokens;
       seq.cachedTokens = got.reusedTokens;
       seq.transition("prefilling");
       this.running.set(seq.id, seq);
     }
+  }
+
+  /**
+   * Prefill tokens a KV copy must save: llama.cpp copies a slot's whole KV stream (measured at start-up) against
+   * what a prompt token costs to compute here (measured as steps run). At least MIN_COPY_GAIN.
+   */
+  private copyCostTokens(): number {
+    const perToken = this.budget.prefillTokenMs();
+    const copyMs = this.opts.kvCopyMs ?? 0;
+    if (perToken === null || !(perToken > 0)) return MIN_COPY_GAIN;
+    return Math.max(MIN_COPY_GAIN, Math.ceil(copyMs / perToken));
   }
 
   private planPrefills(entries: StepEntry[], prefilling: Sequence[], budget: number, cohort: boolean, idleStart: boolean): number {
@@ -190,11 +224,18 @@ export class Scheduler {
     return seq.remainingPrompt - (this.stepCounter - seq.arrivalStep) / aging;
   }
 
+  /** The prompt tokens computed so far are in the slot's KV: later prompts may copy them. */
+  private recordPrefill(seq: Sequence): void {
+    const slot = seq.slot as number;
+    this.slots.setCached(slot, seq.cacheScope, seq.promptTokens.slice(0, seq.computed));
+    if (seq.computed >= seq.promptTokens.length) this.slots.prefilled(slot);
+  }
+
   private releaseSlot(seq: Sequence): void {
     const slot = seq.slot as number;
     const kept: number[] = [];
     for (let i = 0; i < seq.computed; i++) kept.push(seq.tokenAt(i));
-    this.slots.setCached(slot, kept);
+    this.slots.setCached(slot, seq.cacheScope, kept);
     this.slots.release(slot);
     seq.slot = null;
   }

@@ -6,7 +6,9 @@
 //      │                   │                                        │
 //      └─────────cancel────┴──────────────cancel / stop / length────┴──▶ finished
 
+import { createHash } from "node:crypto";
 import type { FinishReason } from "../request/generate-request.js";
+import { DEFAULT_SCOPE } from "./slot-table.js";
 
 export type SequenceStatus = "waiting" | "prefilling" | "decoding" | "finished";
 
@@ -28,6 +30,10 @@ export interface SequenceInit {
   readonly maxNewTokens: number;
   /** Scheduler step at arrival, for prefill aging. */
   readonly arrivalStep: number;
+  /** KV is shared only within one scope (the request's cache salt; scopeOf). Default: the unsalted scope. */
+  readonly cacheScope?: number;
+  /** False: this prompt reuses no cached KV (cache_prompt: false, --no-prefix-cache). Default true. */
+  readonly reuseCache?: boolean;
 }
 
 export class Sequence {
@@ -35,11 +41,13 @@ export class Sequence {
   readonly promptTokens: readonly number[];
   readonly maxNewTokens: number;
   readonly arrivalStep: number;
+  readonly cacheScope: number;
+  readonly reuseCache: boolean;
   private _status: SequenceStatus = "waiting";
   private readonly _outputTokens: number[] = [];
   /** Tokens of prompt+output already evaluated into this sequence's KV. */
   computed = 0;
-  /** Prompt tokens whose KV was reused from the slot's previous occupant. */
+  /** Prompt tokens whose KV was reused (the slot's previous occupant's, or copied from another slot). */
   cachedTokens = 0;
   slot: number | null = null;
   finishReason: FinishReason | null = null;
@@ -49,6 +57,8 @@ export class Sequence {
     this.promptTokens = init.promptTokens;
     this.maxNewTokens = init.maxNewTokens;
     this.arrivalStep = init.arrivalStep;
+    this.cacheScope = init.cacheScope ?? DEFAULT_SCOPE;
+    this.reuseCache = init.reuseCache ?? true;
   }
 
   get status(): SequenceStatus {
@@ -98,4 +108,14 @@ export class Sequence {
     this.transition("finished");
     this.finishReason = reason;
   }
+}
+
+/**
+ * The cache scope of a salt: a negative number (token ids are never negative) from 52 bits of its SHA-256, so two
+ * salts share a scope only by a hash collision (about 2^-52 per pair). No salt: DEFAULT_SCOPE.
+ */
+export function scopeOf(salt: string | null): number {
+  if (salt === null) return DEFAULT_SCOPE;
+  const bits = Number.parseInt(createHash("sha256").update(salt).digest("hex").slice(0, 13), 16);
+  return -2 - bits;
 }

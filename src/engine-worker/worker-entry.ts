@@ -70,6 +70,8 @@ async function main(): Promise<void> {
       slots: data.slots,
       batchSize: data.batchSize,
       itlTargetMs: data.itlTargetMs,
+      kvCopyMs: backend.info.kvCopyMs,
+      prefixCache: data.prefixCache,
     },
     {
       accepted: (id, promptTokens) => post({ type: "accepted", id, promptTokens }),

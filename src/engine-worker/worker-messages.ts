@@ -30,6 +30,8 @@ export interface EngineTuning {
   readonly ubatchSize: number;
   /** While streams decode, steps that also prefill aim to take at most this many ms; 0 = no target. */
   readonly itlTargetMs: number;
+  /** False: no prompt reuses cached KV (--no-prefix-cache). */
+  readonly prefixCache: boolean;
   readonly flashAttn: "auto" | "on" | "off";
   readonly threads: number;
   readonly threadsBatch: number;
@@ -74,6 +76,8 @@ export interface EngineStats {
   readonly lastBatchTokens: number;
   readonly lastDecodeTokens: number;
   readonly lastPrefillTokens: number;
+  /** KV copies between slots (prefix reuse) the last step ran. */
+  readonly lastKvCopies: number;
   /** Current adaptive prefill chunk (tokens per step while streams decode). */
   readonly prefillChunk: number;
 }

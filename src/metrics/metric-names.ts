@@ -45,6 +45,12 @@ export const METRICS = {
     type: "counter",
     labels: ["model"],
   },
+  prefixCopies: {
+    name: "loom_prefix_cache_copies_total",
+    help: "KV copies from one slot into another, so a prompt prefilled only what no slot held.",
+    type: "counter",
+    labels: ["model"],
+  },
   generationTokens: { name: "loom_generation_tokens_total", help: "Generated tokens.", type: "counter", labels: ["model"] },
   requests: {
     name: "loom_requests_total",
@@ -81,6 +87,13 @@ export const VLLM_COMPAT = {
   ttft: h("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", ["model_name"], LATENCY),
   itl: h("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", ["model_name"], TOKEN_LATENCY),
   e2e: h("vllm:e2e_request_latency_seconds", "Histogram of end to end request latency in seconds.", ["model_name"], LATENCY),
+  prefixQueries: {
+    name: "vllm:prefix_cache_queries",
+    help: "Prefix cache queries, in terms of number of queried tokens.",
+    type: "counter",
+    labels: ["model_name"],
+  },
+  prefixHits: { name: "vllm:prefix_cache_hits", help: "Prefix cache hits, in terms of number of cached tokens.", type: "counter", labels: ["model_name"] },
 } as const satisfies Record<string, MetricDef>;
 
 export type LoomMetric = keyof typeof METRICS;

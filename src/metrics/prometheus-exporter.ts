@@ -55,6 +55,10 @@ export class PrometheusExporter implements EngineObserver {
     if (s.errorCode !== null) this.counter(METRICS.errors.name).inc({ code: s.errorCode });
     this.counter(METRICS.promptTokens.name).inc(model, s.promptTokens);
     this.counter(METRICS.cachedPromptTokens.name).inc(model, s.cachedTokens);
+    if (this.vllmCompat) {
+      this.counter(VLLM_COMPAT.prefixQueries.name).inc({ model_name: s.model }, s.promptTokens);
+      this.counter(VLLM_COMPAT.prefixHits.name).inc({ model_name: s.model }, s.cachedTokens);
+    }
     this.counter(METRICS.generationTokens.name).inc(model, s.completionTokens);
     this.histogram(METRICS.promptLength.name).observe(model, s.promptTokens);
     this.histogram(METRICS.generationLength.name).observe(model, s.completionTokens);
@@ -79,6 +83,7 @@ export class PrometheusExporter implements EngineObserver {
     this.lastStep.set(key, stats.steps);
     this.histogram(METRICS.stepTokens.name).observe({ model }, stats.lastBatchTokens);
     this.histogram(METRICS.stepDuration.name).observe({ model }, stats.lastStepMs / 1000);
+    if (stats.lastKvCopies > 0) this.counter(METRICS.prefixCopies.name).inc({ model }, stats.lastKvCopies);
   }
 
   /** Errors refused before reaching the engine (validation, auth, queue full, …). */

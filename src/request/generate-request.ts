@@ -97,7 +97,19 @@ export interface GenerateRequestFields {
   /** null: no logprobs; otherwise how many top alternatives per token (0..20). */
   readonly logprobs: number | null;
   readonly output: OutputConstraint;
+  /** Prefix-cache use; absent: DEFAULT_CACHE_POLICY. */
+  readonly cache?: CachePolicy;
 }
+
+/** How a request may use the prefix cache. */
+export interface CachePolicy {
+  /** False (cache_prompt: false): compute the whole prompt; its KV may still serve later requests. */
+  readonly reuse: boolean;
+  /** KV is shared only among requests with the same salt (vLLM's cache_salt); null: the unsalted scope. */
+  readonly salt: string | null;
+}
+
+export const DEFAULT_CACHE_POLICY: CachePolicy = { reuse: true, salt: null };
 
 declare const validated: unique symbol;
 /** A request that went through a parse-* function. */

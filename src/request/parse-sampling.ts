@@ -8,6 +8,7 @@ import {
   DEFAULT_SAMPLING,
   FREE_OUTPUT,
   markValidated,
+  type CachePolicy,
   type GenerateRequest,
   type OutputConstraint,
   type PromptInput,
@@ -232,6 +233,18 @@ export function parseStoppingParams(body: JsonObject): StoppingParams {
   };
 }
 
+/** Longest accepted `cache_salt`: a salt is a tenant or user key, not a payload. */
+const MAX_CACHE_SALT_CHARS = 1024;
+
+/** llama-server's `cache_prompt` (default true) and vLLM's `cache_salt` (a non-empty string). */
+export function parseCachePolicy(body: JsonObject): CachePolicy {
+  const salt = present(body, "cache_salt");
+  if (salt !== undefined && (typeof salt !== "string" || salt.length === 0 || salt.length > MAX_CACHE_SALT_CHARS)) {
+    throw invalid("cache_salt", `\`cache_salt\` must be a non-empty string of at most ${MAX_CACHE_SALT_CHARS} characters. Given: ${show(salt)}`);
+  }
+  return { reuse: optionalBoolean(body, "cache_prompt", true), salt: salt ?? null };
+}
+
 /** Chat: `logprobs` boolean plus `top_logprobs` 0..20. Returns null (off) or the number of alternatives. */
 export function parseChatLogprobs(body: JsonObject): number | null {
   const on = optionalBoolean(body, "logprobs", false);
@@ -290,7 +303,7 @@ export function finishParse(
   if (output.content.kind === "gbnf" && output.toolChoice.kind !== "none") {
     throw invalid("grammar", '`grammar` cannot be combined with tools; use `response_format` with a JSON schema, or tool_choice "none".');
   }
-  const request = markValidated({ model, prompt, sampling: parseSamplingParams(body), stopping, logprobs, output });
+  const request = markValidated({ model, prompt, sampling: parseSamplingParams(body), stopping, logprobs, output, cache: parseCachePolicy(body) });
   return { request, stream, includeUsage, logprobs: logprobs !== null };
 }
 

@@ -16,6 +16,7 @@ import {
 import type { StepPlan, StepResult } from "./step-plan.js";
 import type { ModelBackend, ModelInfo, SequenceSampling } from "./model-backend.js";
 import { BatchExecutor } from "./batch-executor.js";
+import { measureKvCopyMs } from "./kv-copy-cost.js";
 import { nativeHandles } from "./llama-addon.js";
 import { cuttableSpecials, safeCuts, tokenizeAtCuts, type SpecialPiece } from "./special-token-cuts.js";
 
@@ -60,7 +61,9 @@ export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<Llama
   });
   const sequences: LlamaContextSequence[] = [];
   for (let i = 0; i < opts.slots; i++) sequences.push(context.getSequence());
-  return new LlamaBackend(llama, model, context, sequences, opts);
+  const backend = new LlamaBackend(llama, model, context, sequences, opts);
+  await backend.measureKvCopy();
+  return backend;
 }
 
 /**
@@ -84,7 +87,7 @@ function forwardLog(log: LlamaBackendOptions["log"], level: LlamaLogLevel, messa
 }
 
 export class LlamaBackend implements ModelBackend {
-  readonly info: ModelInfo;
+  info: ModelInfo;
   private readonly tokenizeCut: Tokenize;
   private readonly executor: BatchExecutor;
 
@@ -120,7 +123,15 @@ export class LlamaBackend implements ModelBackend {
       threadsBatch: opts.threadsBatch,
       buildType: llama.buildType,
       maxTokenBytes: maxTokenBytes(model),
+      kvCopyMs: 0,
     };
+  }
+
+  /** Measure what a cross-slot KV copy costs here (kv-copy-cost.ts); the scheduler weighs prefix copies with it. */
+  async measureKvCopy(): Promise<void> {
+    const token = this.model.tokens.bos ?? 0;
+    const kvCopyMs = await measureKvCopyMs((plan) => this.executor.step(plan, unusedSampling), this.info.slots, token);
+    this.info = { ...this.info, kvCopyMs };
   }
 
   tokenize(text: string, special: boolean, addBos = true): number[] {
@@ -237,4 +248,8 @@ export async function loadVocabTokenizer(modelPath: string, nativeBuild: "auto" 
       await llama.dispose();
     },
   };
+}
+
+function unusedSampling(): never {
+  throw new Error("the KV copy probe samples nothing");
 }

@@ -21,6 +21,8 @@ export interface ModelInfo {
   readonly buildType: string;
   /** Upper bound on the UTF-8 bytes one token stands for: a text longer than slotContextSize × this cannot fit. */
   readonly maxTokenBytes: number;
+  /** What copying one slot's KV into another adds to a step (ms, measured at load; 0 with one slot). */
+  readonly kvCopyMs: number;
 }
 
 /** Per-sequence sampling state the backend reads each step; owned by the engine loop. */

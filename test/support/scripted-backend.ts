@@ -14,6 +14,11 @@ export interface ScriptedBackendOptions {
   readonly slotContextSize?: number;
   /** The token sampled for a sequence at its nth output (default: "a".."z" cycling). */
   readonly next?: (seqId: string, outputIndex: number) => number;
+  /**
+   * Instead of `next`: the token sampled at a position from the slot's KV content up to and including it, as a real
+   * model's would be: a wrong KV operation (a bad copy, a missed erase) changes the output.
+   */
+  readonly fromContext?: (context: readonly number[]) => number;
   /** How long step number `step` takes, in ms (default 0). */
   readonly stepMs?: (step: number) => number;
   /** Throw from this step (a failed llama_decode). */
@@ -23,15 +28,15 @@ export interface ScriptedBackendOptions {
 export class ScriptedBackend implements ModelBackend {
   readonly info: ModelInfo;
   readonly stepsRun: StepPlan[] = [];
-  /** KV cells each slot holds (what positions may continue). */
-  readonly held: number[];
+  /** The token ids each slot's KV holds, by position. */
+  readonly kv: number[][];
   private readonly live = new Set<SequenceSampling>();
   private readonly releasedOnce = new WeakSet<SequenceSampling>();
   released = 0;
   doubleReleases = 0;
 
   constructor(private readonly opts: ScriptedBackendOptions) {
-    this.held = new Array<number>(opts.slots).fill(0);
+    this.kv = Array.from({ length: opts.slots }, () => []);
     this.info = {
       path: "scripted",
       trainContextSize: opts.slotContextSize ?? 256,
@@ -46,6 +51,7 @@ export class ScriptedBackend implements ModelBackend {
       threadsBatch: 1,
       buildType: "scripted",
       maxTokenBytes: 4,
+      kvCopyMs: 0,
     };
   }
 
@@ -83,20 +89,25 @@ export class ScriptedBackend implements ModelBackend {
     await new Promise((resolve) => setTimeout(resolve, ms));
     if (this.opts.failStep?.(plan.step) === true) throw new Error(`scripted failure in step ${plan.step}`);
     for (const op of plan.kvOps) {
-      if (op.kind === "erase") this.held[op.slot] = Math.min(this.held[op.slot] ?? 0, op.from);
-      else this.held[op.toSlot] = this.held[op.fromSlot] ?? 0;
+      if (op.kind === "erase") {
+        const kv = this.slotKv(op.slot);
+        if (op.to === null) kv.splice(op.from);
+        else kv.splice(op.from, op.to - op.from);
+      } else this.kv[op.toSlot] = [...this.slotKv(op.fromSlot)];
     }
     const sampled = new Map<string, SampledToken[]>();
     for (const e of plan.entries) {
-      if (e.start !== this.held[e.slot]) throw new Error(`step ${plan.step}: ${e.seqId} writes slot ${e.slot} at ${e.start}, which holds ${this.held[e.slot]}`);
-      this.held[e.slot] = e.start + e.tokens.length;
+      const kv = this.slotKv(e.slot);
+      if (e.start !== kv.length) throw new Error(`step ${plan.step}: ${e.seqId} writes slot ${e.slot} at ${e.start}, which holds ${kv.length}`);
+      kv.push(...e.tokens);
       if (e.sampleAt.length === 0) continue;
       const s = sampling(e.seqId);
       this.live.add(s);
       const next = this.opts.next ?? ((_id: string, i: number) => 97 + (i % 26));
+      const fromContext = this.opts.fromContext;
       sampled.set(
         e.seqId,
-        e.sampleAt.map((_, k) => ({ token: next(e.seqId, s.outputTokens.length + k) })),
+        e.sampleAt.map((at, k) => ({ token: fromContext ? fromContext(kv.slice(0, e.start + at + 1)) : next(e.seqId, s.outputTokens.length + k) })),
       );
     }
     return { sampled };
@@ -108,8 +119,19 @@ export class ScriptedBackend implements ModelBackend {
     this.releasedOnce.add(sampling);
   }
 
+  /** KV cells each slot holds (what positions may continue). */
+  get held(): number[] {
+    return this.kv.map((k) => k.length);
+  }
+
   kvCellsUsed(): number {
-    return this.held.reduce((n, c) => n + c, 0);
+    return this.kv.reduce((n, k) => n + k.length, 0);
+  }
+
+  private slotKv(slot: number): number[] {
+    const kv = this.kv[slot];
+    if (kv === undefined) throw new Error(`no slot ${slot}`);
+    return kv;
   }
 
   dispose(): Promise<void> {

@@ -55,6 +55,7 @@ describe("parseServerConfig", () => {
       metricsCompat: "none",
       otlpEndpoint: null,
       logContent: false,
+      prefixCache: true,
     });
   });
 });
@@ -116,6 +117,7 @@ describe("parseServerConfig: flags", () => {
       "http://127.0.0.1:4318/v1/traces",
       "--log-content",
       "true",
+      "--no-prefix-cache",
     ]);
     expect(cfg).toEqual({
       models: [{ name: "tiny", path: "/m/tiny.gguf" }],
@@ -145,6 +147,7 @@ describe("parseServerConfig: flags", () => {
       metricsCompat: "vllm",
       otlpEndpoint: "http://127.0.0.1:4318/v1/traces",
       logContent: true,
+      prefixCache: false,
     });
     expect(perSlotContext(cfg)).toBe(2048);
   });
@@ -193,6 +196,7 @@ describe("parseServerConfig: env", () => {
       LOOM_METRICS_COMPAT: "vllm",
       LOOM_OTLP_ENDPOINT: "http://collector:4318/v1/traces",
       LOOM_LOG_CONTENT: "yes",
+      LOOM_NO_PREFIX_CACHE: "true",
     });
     expect(cfg).toEqual({
       models: [
@@ -225,6 +229,7 @@ describe("parseServerConfig: env", () => {
       metricsCompat: "vllm",
       otlpEndpoint: "http://collector:4318/v1/traces",
       logContent: true,
+      prefixCache: false,
     });
   });
 

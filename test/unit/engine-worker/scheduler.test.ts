@@ -11,8 +11,10 @@ import type { SampledToken, StepPlan } from "../../../src/runtime/step-plan.js";
 
 const range = (n: number, base = 100): number[] => Array.from({ length: n }, (_, i) => base + i);
 
+let distinct = 0;
+/** A prompt of n tokens (distinct from every other mk prompt, so none shares a prefix unless a test says so). */
 function mk(s: Scheduler, id: string, prompt: number | readonly number[], maxNewTokens = 64): Sequence {
-  const promptTokens = typeof prompt === "number" ? range(prompt) : prompt;
+  const promptTokens = typeof prompt === "number" ? range(prompt, 100_000 * ++distinct) : prompt;
   const seq = new Sequence({ id, promptTokens, maxNewTokens, arrivalStep: s.step });
   s.submit(seq);
   return seq;

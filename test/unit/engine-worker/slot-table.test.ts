@@ -1,8 +1,13 @@
-// Unit tests for SlotTable: slot ownership (acquire/release, busy/free), the longest-shared-prefix choice among free
-// slots (ties to the lowest index, busy slots never chosen), the rule that a full-prompt match still leaves one
-// prompt token to evaluate, and cachedCells for the KV gauge.
+// Unit tests for SlotTable: slot ownership (acquire/release, busy/free); prefix reuse from a free slot (longest
+// shared prefix, ties to the lowest index, a full-prompt match still leaves one token to evaluate, only the divergent
+// tail erased); copies from another slot only when they save more than their cost, into the least recently used
+// free slot; waiting for a prompt still being prefilled; scopes (cache salts) that never share; reuse off; and
+// cachedCells for the KV gauge.
 import { describe, expect, it } from "vitest";
-import { SlotTable } from "../../../src/engine-worker/slot-table.js";
+import { DEFAULT_SCOPE, SlotTable, type PrefixQuery } from "../../../src/engine-worker/slot-table.js";
+
+const q = (prompt: number[], over: Partial<PrefixQuery> = {}): PrefixQuery => ({ scope: DEFAULT_SCOPE, prompt, reuse: true, copyCostTokens: 2, ...over });
+const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
 
 describe("SlotTable: ownership", () => {
   it("starts all free", () => {
@@ -13,125 +18,175 @@ describe("SlotTable: ownership", () => {
 
   it("acquire hands out distinct slots, lowest first, until none is free", () => {
     const t = new SlotTable(3);
-    const got = ["a", "b", "c"].map((id) => t.acquire(id, [1, 2]));
-    expect(got.map((g) => g?.slot)).toEqual([0, 1, 2]);
+    const got = ["a", "b", "c"].map((id, i) => t.acquire(id, q([i + 1, 2])));
+    expect(got.map((g) => (g === null || g === "wait" ? g : g.slot))).toEqual([0, 1, 2]);
     expect([0, 1, 2].map((s) => t.ownerOf(s))).toEqual(["a", "b", "c"]);
     expect({ busy: t.busy, free: t.free }).toEqual({ busy: 3, free: 0 });
-    expect(t.acquire("d", [1, 2])).toBeNull();
+    expect(t.acquire("d", q([1, 2]))).toBeNull();
   });
 
   it("release frees the slot for the next acquire", () => {
     const t = new SlotTable(2);
-    t.acquire("a", [1]);
-    t.acquire("b", [1]);
+    t.acquire("a", q([1]));
+    t.acquire("b", q([2]));
     t.release(0);
-    expect({ busy: t.busy, free: t.free, owner0: t.ownerOf(0), owner1: t.ownerOf(1) }).toEqual({
-      busy: 1,
-      free: 1,
-      owner0: null,
-      owner1: "b",
-    });
-    expect(t.acquire("c", [1])?.slot).toBe(0);
+    expect({ busy: t.busy, free: t.free, owner0: t.ownerOf(0), owner1: t.ownerOf(1) }).toEqual({ busy: 1, free: 1, owner0: null, owner1: "b" });
+    expect(t.acquire("c", q([1]))).toMatchObject({ slot: 0 });
     expect(t.ownerOf(0)).toBe("c");
   });
 
-  it("ownerOf an out-of-range slot is null", () => {
+  it("ownerOf an out-of-range slot is null; a zero-size table never hands out a slot", () => {
     expect(new SlotTable(1).ownerOf(5)).toBeNull();
-  });
-
-  it("a zero-size table never hands out a slot", () => {
     const t = new SlotTable(0);
     expect(t.free).toBe(0);
-    expect(t.acquire("a", [1])).toBeNull();
+    expect(t.acquire("a", q([1]))).toBeNull();
   });
 });
 
-describe("SlotTable: prefix reuse", () => {
-  it("a fresh table reuses nothing", () => {
-    expect(new SlotTable(2).acquire("a", [1, 2, 3])).toMatchObject({ slot: 0, reusedTokens: 0 });
+describe("SlotTable: reuse from a free slot", () => {
+  it("a fresh table reuses nothing and erases nothing", () => {
+    expect(new SlotTable(2).acquire("a", q([1, 2, 3]))).toEqual({ slot: 0, reusedTokens: 0, copyFrom: null, eraseTail: false });
   });
 
   it("picks the free slot sharing the longest prefix with the prompt", () => {
     const t = new SlotTable(3);
-    t.setCached(0, [1, 2, 9]);
-    t.setCached(1, [1, 2, 3, 4, 5]);
-    t.setCached(2, [7, 7]);
-    expect(t.acquire("a", [1, 2, 3, 4, 6, 6])).toMatchObject({ slot: 1, reusedTokens: 4 });
+    t.setCached(0, DEFAULT_SCOPE, [1, 2, 9]);
+    t.setCached(1, DEFAULT_SCOPE, [1, 2, 3, 4, 5]);
+    t.setCached(2, DEFAULT_SCOPE, [7, 7]);
+    expect(t.acquire("a", q([1, 2, 3, 4, 6, 6]))).toEqual({ slot: 1, reusedTokens: 4, copyFrom: null, eraseTail: true });
   });
 
-  it("breaks ties by lowest index", () => {
+  it("breaks ties by lowest index; with no shared prefix anywhere, takes the lowest free slot", () => {
     const t = new SlotTable(3);
-    t.setCached(0, [5]);
-    t.setCached(1, [1, 2, 8]);
-    t.setCached(2, [1, 2, 9]);
-    expect(t.acquire("a", [1, 2, 3])).toMatchObject({ slot: 1, reusedTokens: 2 });
+    t.setCached(0, DEFAULT_SCOPE, [5]);
+    t.setCached(1, DEFAULT_SCOPE, [1, 2, 8]);
+    t.setCached(2, DEFAULT_SCOPE, [1, 2, 9]);
+    expect(t.acquire("a", q([1, 2, 3]))).toMatchObject({ slot: 1, reusedTokens: 2 });
+    expect(t.acquire("b", q([6, 7]))).toMatchObject({ slot: 0, reusedTokens: 0, eraseTail: true });
   });
 
-  it("with no shared prefix anywhere, takes the lowest free slot", () => {
+  it("a prompt fully cached, or a strict prefix of the cache, still leaves its last token to evaluate", () => {
     const t = new SlotTable(2);
-    t.setCached(0, [4]);
-    t.setCached(1, [5]);
-    expect(t.acquire("a", [6, 7])).toMatchObject({ slot: 0, reusedTokens: 0 });
-  });
-
-  it("never chooses a busy slot, even with a better prefix", () => {
-    const t = new SlotTable(2);
-    t.setCached(0, [1, 2, 3]);
-    expect(t.acquire("owner", [9])?.slot).toBe(0);
-    expect(t.acquire("b", [1, 2, 3, 4])).toMatchObject({ slot: 1, reusedTokens: 0 });
-    expect(t.ownerOf(0)).toBe("owner");
-  });
-
-  it("a prompt fully cached still leaves its last token to evaluate", () => {
-    const t = new SlotTable(1);
-    t.setCached(0, [1, 2, 3]);
-    expect(t.acquire("a", [1, 2, 3])).toMatchObject({ slot: 0, reusedTokens: 2 });
-  });
-
-  it("a prompt that is a strict prefix of the cache also leaves one token", () => {
-    const t = new SlotTable(1);
-    t.setCached(0, [1, 2, 3, 4, 5, 6]);
-    expect(t.acquire("a", [1, 2, 3])).toMatchObject({ slot: 0, reusedTokens: 2 });
+    t.setCached(0, DEFAULT_SCOPE, [1, 2, 3]);
+    t.setCached(1, DEFAULT_SCOPE, [4, 5, 6, 7, 8, 9]);
+    expect(t.acquire("a", q([1, 2, 3]))).toEqual({ slot: 0, reusedTokens: 2, copyFrom: null, eraseTail: true });
+    expect(t.acquire("b", q([4, 5, 6]))).toEqual({ slot: 1, reusedTokens: 2, copyFrom: null, eraseTail: true });
   });
 
   it("a one-token prompt reuses nothing; an empty prompt never reports negative reuse", () => {
     const t = new SlotTable(2);
-    t.setCached(0, [1, 2]);
-    t.setCached(1, [1, 2]);
-    expect(t.acquire("a", [1])).toMatchObject({ slot: 0, reusedTokens: 0 });
-    expect(t.acquire("b", [])).toMatchObject({ slot: 1, reusedTokens: 0 });
+    t.setCached(0, DEFAULT_SCOPE, [1, 2]);
+    t.setCached(1, DEFAULT_SCOPE, [1, 2]);
+    expect(t.acquire("a", q([1]))).toMatchObject({ slot: 0, reusedTokens: 0 });
+    expect(t.acquire("b", q([]))).toMatchObject({ slot: 1, reusedTokens: 0 });
   });
 
   it("keeps the cache across release so a follow-up turn reuses it", () => {
     const t = new SlotTable(2);
-    const first = t.acquire("turn1", [1, 2, 3]);
-    expect(first?.slot).toBe(0);
-    t.setCached(0, [1, 2, 3, 40, 41]);
+    expect(t.acquire("turn1", q([1, 2, 3]))).toMatchObject({ slot: 0 });
+    t.setCached(0, DEFAULT_SCOPE, [1, 2, 3, 40, 41]);
     t.release(0);
-    t.setCached(1, [1]);
-    expect(t.acquire("turn2", [1, 2, 3, 40, 41, 50, 51])).toMatchObject({ slot: 0, reusedTokens: 5 });
+    expect(t.acquire("turn2", q([1, 2, 3, 40, 41, 50, 51]))).toMatchObject({ slot: 0, reusedTokens: 5, copyFrom: null });
+  });
+});
+
+describe("SlotTable: copy from another slot", () => {
+  it("copies a busy slot's longer prefix when it saves more than the copy costs", () => {
+    const t = new SlotTable(3);
+    t.acquire("owner", q(range(100, 40)));
+    t.setCached(0, DEFAULT_SCOPE, range(100, 40));
+    expect(t.acquire("a", q([...range(100, 30), 7, 7], { copyCostTokens: 10 }))).toEqual({ slot: 1, reusedTokens: 30, copyFrom: 0, eraseTail: true });
   });
 
-  it("reports how many tokens the slot held, so what is not reused can be erased", () => {
-    const t = new SlotTable(1);
-    expect(t.acquire("a", [1, 2])?.heldTokens).toBe(0);
-    t.setCached(0, [1, 2, 3, 4, 5]);
+  it("recomputes when the saving is at most the copy's cost", () => {
+    const t = new SlotTable(2);
+    t.acquire("owner", q(range(100, 40)));
+    t.setCached(0, DEFAULT_SCOPE, range(100, 40));
+    expect(t.acquire("a", q([...range(100, 10), 7], { copyCostTokens: 10 }))).toEqual({ slot: 1, reusedTokens: 0, copyFrom: null, eraseTail: false });
+  });
+
+  it("weighs the copy against the free slot's own prefix, and copies into the least recently used free slot", () => {
+    const t = new SlotTable(4);
+    t.acquire("x", q([1])); // slot 0
+    t.acquire("owner", q(range(100, 50))); // slot 1
+    t.acquire("y", q([2])); // slot 2
+    t.setCached(1, DEFAULT_SCOPE, range(100, 50));
     t.release(0);
-    expect(t.acquire("b", [1, 2, 9])).toEqual({ slot: 0, reusedTokens: 2, heldTokens: 5 });
+    t.setCached(3, DEFAULT_SCOPE, [5, 5]);
+    t.acquire("z", q([5, 5, 6])); // slot 3, now used after slot 0
+    t.release(3);
+    t.setCached(3, DEFAULT_SCOPE, range(100, 5));
+    // Slot 3 holds 5 of the prompt's tokens, the busy slot 1 holds 45: 40 saved > cost 8; slot 0 is the LRU.
+    expect(t.acquire("a", q([...range(100, 45), 1], { copyCostTokens: 8 }))).toEqual({ slot: 0, reusedTokens: 45, copyFrom: 1, eraseTail: true });
+  });
+
+  it("records what a copy's destination holds, so a later prompt reuses it there", () => {
+    const t = new SlotTable(3);
+    t.acquire("a", q(range(100, 30)));
+    t.setCached(0, DEFAULT_SCOPE, range(100, 30));
+    expect(t.acquire("b", q(range(100, 30)))).toMatchObject({ slot: 1, reusedTokens: 29, copyFrom: 0 });
+    t.release(1);
+    t.setCached(0, DEFAULT_SCOPE, []);
+    expect(t.acquire("c", q([...range(100, 29), 5]))).toMatchObject({ slot: 1, reusedTokens: 29, copyFrom: null });
+  });
+});
+
+describe("SlotTable: waiting for a prompt being prefilled", () => {
+  it("a prompt sharing a long prefix with one still prefilling waits; once prefilled, it copies", () => {
+    const t = new SlotTable(3);
+    const prompt = range(100, 64);
+    expect(t.acquire("first", q(prompt))).toMatchObject({ slot: 0, reusedTokens: 0 });
+    expect(t.acquire("sibling", q(prompt))).toBe("wait");
+    t.setCached(0, DEFAULT_SCOPE, prompt.slice(0, 32));
+    expect(t.acquire("sibling", q(prompt))).toBe("wait"); // half done: 31 more to save by waiting
+    t.setCached(0, DEFAULT_SCOPE, prompt);
+    t.prefilled(0);
+    expect(t.acquire("sibling", q(prompt))).toEqual({ slot: 1, reusedTokens: 63, copyFrom: 0, eraseTail: true });
+  });
+
+  it("does not wait for a short shared part, and stops waiting when the other request is released", () => {
+    const t = new SlotTable(4);
+    t.acquire("first", q([1, 2, 3, 4, 5]));
+    expect(t.acquire("short", q([1, 2, 9]))).toMatchObject({ slot: 1 });
+    t.acquire("long", q(range(100, 40)));
+    expect(t.acquire("follower", q(range(100, 40)))).toBe("wait");
+    t.release(2);
+    expect(t.acquire("follower", q(range(100, 40)))).not.toBe("wait");
+  });
+});
+
+describe("SlotTable: scopes and reuse off", () => {
+  it("a prefix cached under one scope is never reused, copied or waited for under another", () => {
+    const t = new SlotTable(3);
+    const prompt = range(100, 40);
+    t.acquire("a", q(prompt, { scope: -7 }));
+    t.setCached(0, -7, prompt);
+    t.prefilled(0);
+    t.release(0);
+    expect(t.acquire("other-salt", q(prompt, { scope: -8 }))).toEqual({ slot: 1, reusedTokens: 0, copyFrom: null, eraseTail: false });
+    expect(t.acquire("same-salt", q(prompt, { scope: -7 }))).toMatchObject({ slot: 0, reusedTokens: 39 });
+    expect(t.acquire("third-salt", q(prompt, { scope: -9 }))).toMatchObject({ slot: 2, reusedTokens: 0, copyFrom: null });
+  });
+
+  it("reuse off takes the least recently used free slot and erases everything it held", () => {
+    const t = new SlotTable(2);
+    t.acquire("a", q([1]));
+    t.setCached(0, DEFAULT_SCOPE, [1, 2, 3]);
+    t.release(0);
+    expect(t.acquire("b", q([1, 2, 3, 4], { reuse: false }))).toEqual({ slot: 1, reusedTokens: 0, copyFrom: null, eraseTail: false });
+    t.release(1);
+    expect(t.acquire("c", q([1, 2, 3, 4], { reuse: false }))).toEqual({ slot: 0, reusedTokens: 0, copyFrom: null, eraseTail: true });
   });
 });
 
 describe("SlotTable: cachedCells", () => {
-  it("sums the cached tokens of every slot, busy or free", () => {
+  it("sums the recorded tokens of every slot, busy or free", () => {
     const t = new SlotTable(3);
     expect(t.cachedCells()).toBe(0);
-    t.setCached(0, [1, 2, 3]);
-    t.setCached(2, [4, 5]);
+    t.setCached(0, DEFAULT_SCOPE, [1, 2, 3]);
+    t.setCached(2, DEFAULT_SCOPE, [4, 5]);
     expect(t.cachedCells()).toBe(5);
-    t.acquire("a", [9]);
-    t.release(0);
-    expect(t.cachedCells()).toBe(5);
-    t.setCached(0, []);
+    t.setCached(0, DEFAULT_SCOPE, []);
     expect(t.cachedCells()).toBe(2);
   });
 });

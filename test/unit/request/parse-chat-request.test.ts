@@ -214,7 +214,7 @@ describe("parseChatRequest happy paths", () => {
     const parsed = parseChatRequest({ ...base, stream: true, stream_options: { include_usage: true } });
     expect(parsed.stream).toBe(true);
     expect(parsed.includeUsage).toBe(true);
-    expect(Object.keys(parsed.request).sort()).toEqual(["logprobs", "model", "output", "prompt", "sampling", "stopping"]);
+    expect(Object.keys(parsed.request).sort()).toEqual(["cache", "logprobs", "model", "output", "prompt", "sampling", "stopping"]);
   });
 
   it("joins text parts with a newline and accepts every role", () => {
