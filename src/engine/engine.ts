@@ -104,16 +104,26 @@ export class Engine {
   }
 
   submit(req: GenerateRequest, opts: SubmitOptions): TokenStream {
+    return this.submitChoices(req, 1, opts)[0] as TokenStream;
+  }
+
+  /**
+   * `n` completions of one prompt (the API's `n`): n requests on one worker, so the prompt is computed once and its
+   * KV copied to the others (the scheduler's prefix sharing), each with its own random stream (seed + i).
+   * All or none: a queue without room for all n is a 429 before any is submitted.
+   */
+  submitChoices(req: GenerateRequest, n: number, opts: SubmitOptions): TokenStream[] {
     const client = this.workerFor(req.model);
-    if (client.inFlight >= this.opts.tuning.slots + this.opts.maxQueue) {
+    if (client.inFlight + n > this.opts.tuning.slots + this.opts.maxQueue) {
       throw new LoomError("queue_full", `The server is at capacity for \`${req.model}\` (${client.inFlight} requests in flight); retry shortly.`);
     }
-    return client.submit(`r${++this.nextId}`, req, opts.deadlineAt, {
+    const meta: RequestMeta = {
       requestId: opts.requestId,
       transport: opts.transport,
       operation: opts.operation,
       ...(opts.traceparent === undefined ? {} : { traceparent: opts.traceparent }),
-    });
+    };
+    return Array.from({ length: n }, (_, i) => client.submit(`r${++this.nextId}`, choiceRequest(req, i), opts.deadlineAt, meta));
   }
 
   /** Token ids as a generation with this prompt would see them; the model's worker owns the tokenizer. */
@@ -203,6 +213,13 @@ export class Engine {
       RESTART_DELAY_MS * Math.min(n, 10),
     ).unref();
   }
+}
+
+/** Choice i of an n-choice request: its own seed, so the n samples differ (greedy ones are identical, as OpenAI's). */
+function choiceRequest(req: GenerateRequest, i: number): GenerateRequest {
+  if (i === 0) return req;
+  const seed = req.sampling.seed + i <= Number.MAX_SAFE_INTEGER ? req.sampling.seed + i : req.sampling.seed - i;
+  return { ...req, sampling: { ...req.sampling, seed } };
 }
 
 function pickLeastLoaded(pool: readonly WorkerClient[]): WorkerClient | null {

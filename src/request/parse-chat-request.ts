@@ -12,7 +12,6 @@ import {
   parseChatLogprobs,
   present,
   rejectUnsupportedExtensions,
-  rejectUnsupportedN,
   requireModel,
   requireObject,
   show,
@@ -50,7 +49,6 @@ export function parseChatRequest(body: unknown): ParsedChatRequest {
   const content = parseContentFormat(obj);
   const tools = parseTools(obj);
   rejectAudio(obj);
-  rejectUnsupportedN(obj);
   rejectUnsupportedExtensions(obj);
   checkIgnoredFields(obj, CHAT_IGNORED_FIELDS);
   const output = { content, ...tools };

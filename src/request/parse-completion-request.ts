@@ -15,7 +15,6 @@ import {
   parseCompletionLogprobs,
   present,
   rejectUnsupportedExtensions,
-  rejectUnsupportedN,
   requireModel,
   requireObject,
   show,
@@ -31,7 +30,6 @@ export function parseCompletionRequest(body: unknown): ParsedCompletionRequest {
   const model = requireModel(obj);
   const prompt = parsePrompt(obj);
   rejectUnsupportedCompletionFields(obj);
-  rejectUnsupportedN(obj);
   rejectUnsupportedExtensions(obj);
   checkIgnoredFields(obj, { user: "string" });
   const content = parseContentFormat(obj);

@@ -152,7 +152,8 @@ export function parseGrpcMessages(message: unknown): ChatMessage[] {
 }
 
 function common(m: JsonObject): JsonObject {
-  return { model: m["model"], ...nested(m, "sampling"), ...nested(m, "stopping"), stream: false };
+  const optional = Object.fromEntries(["n", "cache_prompt", "cache_salt"].filter((k) => m[k] !== undefined).map((k) => [k, m[k]]));
+  return { model: m["model"], ...nested(m, "sampling"), ...nested(m, "stopping"), ...optional, stream: false };
 }
 
 /** The fields of a sub-message, with empty repeated/map fields dropped (protobuf cannot tell empty from absent). */

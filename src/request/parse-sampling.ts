@@ -123,10 +123,12 @@ export function rejectUnsupportedExtensions(body: JsonObject): void {
   if (optionalBoolean(body, "use_beam_search", false)) throw invalid("use_beam_search", "Beam search is not supported.");
 }
 
-/** Only one choice per request; the engine's slot model has no shared-prefix fan-out yet. */
-export function rejectUnsupportedN(body: JsonObject): void {
-  const n = optionalNumber(body, "n", { min: 1, max: Infinity, integer: true, text: "a positive integer" }, 1);
-  if (n > 1) throw invalid("n", `\`n\` > 1 is not supported; send one request per completion. Given: ${n}`);
+/** OpenAI's limit on `n`. */
+export const MAX_CHOICES = 128;
+
+/** How many choices (`n`): 1..MAX_CHOICES, each its own sequence sharing the prompt's KV. */
+export function parseChoiceCount(body: JsonObject): number {
+  return optionalNumber(body, "n", { min: 1, max: MAX_CHOICES, integer: true, text: `an integer from 1 to ${MAX_CHOICES}` }, 1);
 }
 
 function parseTopK(body: JsonObject): number {
@@ -287,6 +289,8 @@ export interface ParsedGenerationRequest {
   readonly includeUsage: boolean;
   /** Whether the response carries `choices[].logprobs` (request.logprobs holds how many alternatives). */
   readonly logprobs: boolean;
+  /** Choices to generate (`n`). */
+  readonly n: number;
 }
 
 /** The common tail of both endpoint parsers: sampling, stopping and stream settings, then the brand. */
@@ -304,7 +308,7 @@ export function finishParse(
     throw invalid("grammar", '`grammar` cannot be combined with tools; use `response_format` with a JSON schema, or tool_choice "none".');
   }
   const request = markValidated({ model, prompt, sampling: parseSamplingParams(body), stopping, logprobs, output, cache: parseCachePolicy(body) });
-  return { request, stream, includeUsage, logprobs: logprobs !== null };
+  return { request, stream, includeUsage, logprobs: logprobs !== null, n: parseChoiceCount(body) };
 }
 
 /**

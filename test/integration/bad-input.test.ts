@@ -66,7 +66,7 @@ describe("bad requests", () => {
     [{ ...ok, messages: undefined }, "messages"],
     [{ ...ok, temperature: -1 }, "temperature"],
     [{ ...ok, max_tokens: 0 }, "max_tokens"],
-    [{ ...ok, n: 2 }, "n"],
+    [{ ...ok, n: 129 }, "n"],
     [{ ...ok, top_logprobs: 3 }, "top_logprobs"],
     [{ ...ok, stop: 5 }, "stop"],
     [{ ...ok, messages: [{ role: "wizard", content: "x" }] }, "messages[0].role"],

@@ -1,5 +1,5 @@
-// loom.v1.Generation handlers: decoded protobuf → the shared parser → engine.submit → a stream of
-// GenerateResponse messages (ChatSession: see chat-session.ts; Tokenize: engine.tokenize). Client cancel and the
+// loom.v1.Generation handlers: decoded protobuf → the shared parser → engine.submitChoices (n choices) → a stream of
+// GenerateResponse messages, each naming its choice (ChatSession: see chat-session.ts; Tokenize: engine.tokenize). Client cancel and the
 // call deadline take the engine's one abort path; note that grpc-js also emits 'cancelled' after a normal end, so
 // only a call we have not ended counts as cancelled.
 
@@ -8,6 +8,7 @@ import type { Engine } from "../../engine/engine.js";
 import { LoomError, grpcMessageFor, grpcStatusFor, type ErrorData } from "../../errors.js";
 import type { ParsedGenerationRequest } from "../../request/parse-sampling.js";
 import { parseGrpcChat, parseGrpcGenerate, parseGrpcTokenize } from "../../request/parse-grpc-request.js";
+import { mergeChoices } from "../../engine/choice-streams.js";
 import { GrpcChatSession } from "./chat-session.js";
 import { toMessage } from "./wire.js";
 
@@ -82,20 +83,24 @@ async function serve(opts: GenerationServiceOptions, call: Writable, parse: () =
     opts.authorize(call);
     if (!opts.accepting()) throw new LoomError("unavailable", "The server is draining for shutdown.");
     const parsed = parse();
-    const stream = opts.engine.submit(parsed.request, {
+    const streams = opts.engine.submitChoices(parsed.request, parsed.n, {
       deadlineAt: deadlineOf(call, opts.requestTimeoutMs),
       requestId: requestIdOf(call),
       transport: "grpc",
       operation,
     });
     call.on("cancelled", () => {
-      if (!ended) stream.abort();
+      if (!ended) streams.forEach((s) => s.abort());
     });
-    for await (const ev of stream) {
+    // Choices interleave as they are generated; each message names its choice.
+    for await (const { index, event: ev } of mergeChoices(
+      streams,
+      streams.map((s) => s[Symbol.asyncIterator]()),
+    )) {
       if (ev.type === "error") throw LoomError.fromData(ev.error);
       if (ev.type === "done" && ev.reason === "cancelled") return;
       const msg = toMessage(ev, parsed.logprobs);
-      if (msg !== null) await write(call, msg);
+      if (msg !== null) await write(call, { ...msg, index });
     }
     ended = true;
     call.end();

@@ -3,8 +3,8 @@
 // to every chunk and one usage chunk with empty choices before [DONE].
 
 import type { TokenLogprobData, Usage } from "../../request/generate-request.js";
-import { toWireUsage, type ChatLogprobsWire, type FinishReasonWire, type ToolCallDeltaWire, type ToolCallWire } from "../../protocol/openai.js";
-import { tokenBytes, type ResponseIdentity, type ResponseRenderer } from "./response-renderer.js";
+import { toWireUsage, type ChatLogprobsWire, type FinishReasonWire, type ToolCallDeltaWire } from "../../protocol/openai.js";
+import { tokenBytes, type ChoiceBody, type ResponseIdentity, type ResponseRenderer } from "./response-renderer.js";
 
 export class ChatRenderer implements ResponseRenderer {
   constructor(
@@ -12,48 +12,44 @@ export class ChatRenderer implements ResponseRenderer {
     private readonly withLogprobs: boolean,
   ) {}
 
-  openingChunks(includeUsage: boolean): unknown[] {
-    return [this.chunk({ role: "assistant", content: "" }, null, null, includeUsage)];
+  openingChunks(n: number, includeUsage: boolean): unknown[] {
+    return Array.from({ length: n }, (_, index) => this.chunk(index, { role: "assistant", content: "" }, null, null, includeUsage));
   }
 
-  deltaChunk(text: string, logprobs: readonly TokenLogprobData[] | null, _offset: number, includeUsage: boolean): unknown {
-    return this.chunk({ content: text }, this.logprobs(logprobs), null, includeUsage);
+  deltaChunk(index: number, text: string, logprobs: readonly TokenLogprobData[] | null, _offset: number, includeUsage: boolean): unknown {
+    return this.chunk(index, { content: text }, this.logprobs(logprobs), null, includeUsage);
   }
 
-  toolCallChunk(call: ToolCallDeltaWire, includeUsage: boolean): unknown {
-    return this.chunk({ tool_calls: [call] }, null, null, includeUsage);
+  toolCallChunk(index: number, call: ToolCallDeltaWire, includeUsage: boolean): unknown {
+    return this.chunk(index, { tool_calls: [call] }, null, null, includeUsage);
   }
 
-  finishChunk(reason: FinishReasonWire, includeUsage: boolean): unknown {
-    return this.chunk({}, null, reason, includeUsage);
+  finishChunk(index: number, reason: FinishReasonWire, includeUsage: boolean): unknown {
+    return this.chunk(index, {}, null, reason, includeUsage);
   }
 
   usageChunk(usage: Usage): unknown {
     return { id: this.ident.id, object: "chat.completion.chunk", created: this.ident.created, model: this.ident.model, choices: [], usage: toWireUsage(usage) };
   }
 
-  body(text: string, logprobs: readonly TokenLogprobData[] | null, reason: FinishReasonWire, usage: Usage, toolCalls: readonly ToolCallWire[]): unknown {
-    const message =
-      toolCalls.length === 0
-        ? { role: "assistant", content: text, refusal: null }
-        : { role: "assistant", content: text === "" ? null : text, refusal: null, tool_calls: toolCalls };
+  body(choices: readonly ChoiceBody[], usage: Usage): unknown {
     return {
       id: this.ident.id,
       object: "chat.completion",
       created: this.ident.created,
       model: this.ident.model,
-      choices: [{ index: 0, message, logprobs: this.logprobs(logprobs), finish_reason: reason }],
+      choices: choices.map((c, index) => ({ index, message: messageOf(c), logprobs: this.logprobs(c.logprobs), finish_reason: c.reason })),
       usage: toWireUsage(usage),
     };
   }
 
-  private chunk(delta: object, logprobs: ChatLogprobsWire | null, reason: FinishReasonWire | null, includeUsage: boolean): unknown {
+  private chunk(index: number, delta: object, logprobs: ChatLogprobsWire | null, reason: FinishReasonWire | null, includeUsage: boolean): unknown {
     return {
       id: this.ident.id,
       object: "chat.completion.chunk",
       created: this.ident.created,
       model: this.ident.model,
-      choices: [{ index: 0, delta, logprobs, finish_reason: reason }],
+      choices: [{ index, delta, logprobs, finish_reason: reason }],
       ...(includeUsage ? { usage: null } : {}),
     };
   }
@@ -68,4 +64,9 @@ export class ChatRenderer implements ResponseRenderer {
     }));
     return { content, refusal: null };
   }
+}
+
+function messageOf(c: ChoiceBody): object {
+  if (c.toolCalls.length === 0) return { role: "assistant", content: c.text, refusal: null };
+  return { role: "assistant", content: c.text === "" ? null : c.text, refusal: null, tool_calls: c.toolCalls };
 }

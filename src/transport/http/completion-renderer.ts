@@ -3,8 +3,15 @@
 
 import type { TokenLogprobData, Usage } from "../../request/generate-request.js";
 import { toWireUsage, type CompletionLogprobsWire, type FinishReasonWire } from "../../protocol/openai.js";
-import type { ResponseIdentity, ResponseRenderer } from "./response-renderer.js";
+import type { ChoiceBody, ResponseIdentity, ResponseRenderer } from "./response-renderer.js";
 import { LoomError } from "../../errors.js";
+
+interface CompletionChoice {
+  readonly index: number;
+  readonly text: string;
+  readonly logprobs: CompletionLogprobsWire | null;
+  readonly finish_reason: FinishReasonWire | null;
+}
 
 export class CompletionRenderer implements ResponseRenderer {
   constructor(
@@ -16,33 +23,34 @@ export class CompletionRenderer implements ResponseRenderer {
     return [];
   }
 
-  deltaChunk(text: string, logprobs: readonly TokenLogprobData[] | null, offset: number, includeUsage: boolean): unknown {
-    return this.object(text, this.logprobs(logprobs, offset), null, includeUsage ? null : undefined);
+  deltaChunk(index: number, text: string, logprobs: readonly TokenLogprobData[] | null, offset: number, includeUsage: boolean): unknown {
+    return this.object([{ index, text, logprobs: this.logprobs(logprobs, offset), finish_reason: null }], includeUsage ? null : undefined);
   }
 
   toolCallChunk(): unknown {
     throw new LoomError("internal_error", "a text completion has no tool calls");
   }
 
-  finishChunk(reason: FinishReasonWire, includeUsage: boolean): unknown {
-    return this.object("", null, reason, includeUsage ? null : undefined);
+  finishChunk(index: number, reason: FinishReasonWire, includeUsage: boolean): unknown {
+    return this.object([{ index, text: "", logprobs: null, finish_reason: reason }], includeUsage ? null : undefined);
   }
 
   usageChunk(usage: Usage): unknown {
     return { id: this.ident.id, object: "text_completion", created: this.ident.created, model: this.ident.model, choices: [], usage: toWireUsage(usage) };
   }
 
-  body(text: string, logprobs: readonly TokenLogprobData[] | null, reason: FinishReasonWire, usage: Usage): unknown {
-    return this.object(text, this.logprobs(logprobs, 0), reason, toWireUsage(usage));
+  body(choices: readonly ChoiceBody[], usage: Usage): unknown {
+    const wire = choices.map((c, index) => ({ index, text: c.text, logprobs: this.logprobs(c.logprobs, 0), finish_reason: c.reason }));
+    return this.object(wire, toWireUsage(usage));
   }
 
-  private object(text: string, logprobs: CompletionLogprobsWire | null, reason: FinishReasonWire | null, usage: unknown): unknown {
+  private object(choices: readonly CompletionChoice[], usage: unknown): unknown {
     return {
       id: this.ident.id,
       object: "text_completion",
       created: this.ident.created,
       model: this.ident.model,
-      choices: [{ index: 0, text, logprobs, finish_reason: reason }],
+      choices,
       ...(usage === undefined ? {} : { usage }),
     };
   }

@@ -1,12 +1,14 @@
-// The driver shared by POST /v1/chat/completions and /v1/completions: engine.submit → wait for the worker to
-// accept (so a too-long prompt is still a plain 400) → SSE or one JSON body. The socket's 'close' is the one
-// cancellation signal: it aborts the stream, which frees the slot at the next engine step.
+// The driver shared by POST /v1/chat/completions and /v1/completions: engine.submitChoices (n streams, n = 1 unless
+// the request asks for more) → wait for the worker to accept them (so a too-long prompt is still a plain 400) → SSE
+// (each chunk names its choice) or one JSON body. The socket's 'close' is the one cancellation signal: it aborts
+// every stream, which frees their slots at the next engine step.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
-import type { Engine, StreamEvent } from "../../engine/engine.js";
+import type { Engine } from "../../engine/engine.js";
+import { combinedUsage, mergeChoices, type ChoiceEvent } from "../../engine/choice-streams.js";
 import { LoomError, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
-import type { FinishReasonWire, ToolCallWire } from "../../protocol/openai.js";
+import type { FinishReasonWire } from "../../protocol/openai.js";
 import type { FinishReason, TokenLogprobData, Usage } from "../../request/generate-request.js";
 import type { ParsedGenerationRequest } from "../../request/parse-sampling.js";
 import { sendError, sendJson } from "./http-respond.js";
@@ -28,87 +30,94 @@ export function newIdentity(prefix: string, model: string): ResponseIdentity {
 export async function runGeneration(ctx: GenerationContext, parsed: ParsedGenerationRequest, renderer: ResponseRenderer): Promise<void> {
   const requestId = ctx.headers["x-request-id"] ?? "";
   const traceparent = ctx.req.headers.traceparent;
-  const stream = ctx.engine.submit(parsed.request, {
+  const streams = ctx.engine.submitChoices(parsed.request, parsed.n, {
     deadlineAt: ctx.deadlineAt,
     requestId,
     transport: "http",
     operation: parsed.request.prompt.kind === "chat" ? "chat" : "text_completion",
     ...(typeof traceparent === "string" ? { traceparent } : {}),
   });
-  ctx.res.once("close", () => stream.abort());
-  const it = stream[Symbol.asyncIterator]();
-  const first = await it.next();
-  if (first.done === true) return;
-  if (first.value.type === "error") return sendError(ctx.res, first.value.error, ctx.headers);
-  if (parsed.stream) await streamSse(ctx, parsed, renderer, it);
-  else await respondJson(ctx, renderer, it);
+  const abortAll = (): void => streams.forEach((s) => s.abort());
+  ctx.res.once("close", abortAll);
+  const iterators = streams.map((s) => s[Symbol.asyncIterator]());
+  // Each choice is accepted or refused as a whole request (a too-long prompt is still a plain 400).
+  const firsts = await Promise.all(iterators.map((it) => it.next()));
+  if (firsts.some((f) => f.done === true)) return abortAll();
+  const refused = firsts.find((f) => f.value.type === "error")?.value;
+  if (refused?.type === "error") {
+    abortAll();
+    return sendError(ctx.res, refused.error, ctx.headers);
+  }
+  const events = mergeChoices(streams, iterators);
+  if (parsed.stream) await streamSse(ctx, parsed, renderer, events);
+  else await respondJson(ctx, parsed.n, renderer, events);
 }
 
-async function streamSse(ctx: GenerationContext, parsed: ParsedGenerationRequest, r: ResponseRenderer, it: AsyncIterator<StreamEvent>): Promise<void> {
+async function streamSse(ctx: GenerationContext, parsed: ParsedGenerationRequest, r: ResponseRenderer, events: AsyncGenerator<ChoiceEvent>): Promise<void> {
   const sse = new SseWriter(ctx.res);
   sse.open(ctx.headers);
-  for (const chunk of r.openingChunks(parsed.includeUsage)) await sse.data(chunk);
-  let offset = 0;
-  for (let next = await it.next(); next.done !== true; next = await it.next()) {
-    const ev = next.value;
+  for (const chunk of r.openingChunks(parsed.n, parsed.includeUsage)) await sse.data(chunk);
+  const offsets = new Array<number>(parsed.n).fill(0);
+  const usages: Usage[] = [];
+  for await (const { index, event: ev } of events) {
     if (ev.type === "delta") {
-      await sse.data(r.deltaChunk(ev.text, parsed.logprobs ? ev.logprobs : null, offset, parsed.includeUsage));
-      offset += ev.text.length;
+      await sse.data(r.deltaChunk(index, ev.text, parsed.logprobs ? ev.logprobs : null, offsets[index] ?? 0, parsed.includeUsage));
+      offsets[index] = (offsets[index] ?? 0) + ev.text.length;
     } else if (ev.type === "tool_call") {
-      await sse.data(r.toolCallChunk({ index: ev.index, id: ev.id, type: "function", function: { name: ev.name, arguments: "" } }, parsed.includeUsage));
+      const call = { index: ev.index, id: ev.id, type: "function" as const, function: { name: ev.name, arguments: "" } };
+      await sse.data(r.toolCallChunk(index, call, parsed.includeUsage));
     } else if (ev.type === "tool_arguments") {
-      await sse.data(r.toolCallChunk({ index: ev.index, function: { arguments: ev.text } }, parsed.includeUsage));
+      await sse.data(r.toolCallChunk(index, { index: ev.index, function: { arguments: ev.text } }, parsed.includeUsage));
     } else if (ev.type === "done") {
       if (ev.reason === "cancelled") return sse.end();
-      await sse.data(r.finishChunk(wireReason(ev.reason), parsed.includeUsage));
-      if (parsed.includeUsage) await sse.data(r.usageChunk(ev.usage));
-      return sse.done();
+      await sse.data(r.finishChunk(index, wireReason(ev.reason), parsed.includeUsage));
+      usages.push(ev.usage);
     } else if (ev.type === "error") {
       // Headers are gone: the SDK turns a data event carrying `error` into an APIError (contract §1.4).
       await sse.data(toOpenAIErrorBody(ev.error));
       return sse.end();
     }
   }
-  sse.end();
+  if (usages.length < parsed.n) return sse.end();
+  if (parsed.includeUsage) await sse.data(r.usageChunk(combinedUsage(usages)));
+  sse.done();
 }
 
-async function respondJson(ctx: GenerationContext, r: ResponseRenderer, it: AsyncIterator<StreamEvent>): Promise<void> {
-  let text = "";
-  const logprobs: TokenLogprobData[] = [];
-  const calls: { id: string; type: "function"; function: { name: string; arguments: string } }[] = [];
-  for (let next = await it.next(); next.done !== true; next = await it.next()) {
-    const ev = next.value;
+interface ChoiceState {
+  text: string;
+  readonly logprobs: TokenLogprobData[];
+  readonly calls: { id: string; type: "function"; function: { name: string; arguments: string } }[];
+  reason: FinishReason | null;
+  usage: Usage | null;
+}
+
+async function respondJson(ctx: GenerationContext, n: number, r: ResponseRenderer, events: AsyncGenerator<ChoiceEvent>): Promise<void> {
+  const choices: ChoiceState[] = Array.from({ length: n }, () => ({ text: "", logprobs: [], calls: [], reason: null, usage: null }));
+  for await (const { index, event: ev } of events) {
+    const c = choices[index] as ChoiceState;
     if (ev.type === "delta") {
-      text += ev.text;
-      if (ev.logprobs !== null) logprobs.push(...ev.logprobs);
+      c.text += ev.text;
+      if (ev.logprobs !== null) c.logprobs.push(...ev.logprobs);
     } else if (ev.type === "tool_call") {
-      calls[ev.index] = { id: ev.id, type: "function", function: { name: ev.name, arguments: "" } };
+      c.calls[ev.index] = { id: ev.id, type: "function", function: { name: ev.name, arguments: "" } };
     } else if (ev.type === "tool_arguments") {
-      const call = calls[ev.index];
+      const call = c.calls[ev.index];
       if (call !== undefined) call.function.arguments += ev.text;
     } else if (ev.type === "done") {
-      return finishJson(ctx, r, text, logprobs, ev.reason, ev.usage, calls);
+      // Only reachable when the client is gone: nobody reads this response.
+      if (ev.reason === "cancelled") return void ctx.res.destroy();
+      c.reason = ev.reason;
+      c.usage = ev.usage;
     } else if (ev.type === "error") {
       return sendError(ctx.res, ev.error, ctx.headers);
     }
   }
-}
-
-function finishJson(
-  ctx: GenerationContext,
-  r: ResponseRenderer,
-  text: string,
-  lp: TokenLogprobData[],
-  reason: FinishReason,
-  usage: Usage,
-  calls: readonly ToolCallWire[],
-): void {
-  if (reason === "cancelled") {
-    // Only reachable when the client is gone: nobody reads this response.
-    ctx.res.destroy();
-    return;
-  }
-  sendJson(ctx.res, 200, r.body(text, lp, wireReason(reason), usage, calls), ctx.headers);
+  if (choices.some((c) => c.usage === null)) return void ctx.res.destroy();
+  const body = r.body(
+    choices.map((c) => ({ text: c.text, logprobs: c.logprobs, reason: wireReason(c.reason as FinishReason), toolCalls: c.calls })),
+    combinedUsage(choices.map((c) => c.usage as Usage)),
+  );
+  sendJson(ctx.res, 200, body, ctx.headers);
 }
 
 function wireReason(reason: FinishReason): FinishReasonWire {

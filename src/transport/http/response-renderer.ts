@@ -10,15 +10,24 @@ export interface ResponseIdentity {
   readonly model: string;
 }
 
+/** One finished choice of a non-streamed response. */
+export interface ChoiceBody {
+  readonly text: string;
+  readonly logprobs: readonly TokenLogprobData[] | null;
+  readonly reason: FinishReasonWire;
+  readonly toolCalls: readonly ToolCallWire[];
+}
+
+/** Every chunk names its choice (`index`: 0..n-1 when the request asked for n choices). */
 export interface ResponseRenderer {
-  /** Chunks sent before any text (chat sends the assistant role first). */
-  openingChunks(includeUsage: boolean): unknown[];
-  deltaChunk(text: string, logprobs: readonly TokenLogprobData[] | null, offset: number, includeUsage: boolean): unknown;
+  /** Chunks sent before any text, for each of the n choices (chat sends the assistant role first). */
+  openingChunks(n: number, includeUsage: boolean): unknown[];
+  deltaChunk(index: number, text: string, logprobs: readonly TokenLogprobData[] | null, offset: number, includeUsage: boolean): unknown;
   /** A piece of a tool call (chat only: the other endpoints never parse calls). */
-  toolCallChunk(call: ToolCallDeltaWire, includeUsage: boolean): unknown;
-  finishChunk(reason: FinishReasonWire, includeUsage: boolean): unknown;
+  toolCallChunk(index: number, call: ToolCallDeltaWire, includeUsage: boolean): unknown;
+  finishChunk(index: number, reason: FinishReasonWire, includeUsage: boolean): unknown;
   usageChunk(usage: Usage): unknown;
-  body(text: string, logprobs: readonly TokenLogprobData[] | null, reason: FinishReasonWire, usage: Usage, toolCalls: readonly ToolCallWire[]): unknown;
+  body(choices: readonly ChoiceBody[], usage: Usage): unknown;
 }
 
 export function tokenBytes(text: string): number[] {

@@ -176,7 +176,7 @@ describe("parseChatRequest errors", () => {
     ],
     ["audio output", { ...base, audio: { voice: "alloy" } }, "audio", "Audio output is not supported."],
     ["audio modality", { ...base, modalities: ["text", "audio"] }, "modalities", '`modalities` may only contain "text". Given: ["text","audio"]'],
-    ["n > 1", { ...base, n: 2 }, "n", "`n` > 1 is not supported; send one request per completion. Given: 2"],
+    ["n > 128", { ...base, n: 200 }, "n", "`n` must be an integer from 1 to 128. Given: 200"],
     ["ignored field wrong type", { ...base, user: 42 }, "user", "`user` must be a string. Given: 42"],
     ["metadata wrong type", { ...base, metadata: "x" }, "metadata", '`metadata` must be an object. Given: "x"'],
     ["store wrong type", { ...base, store: "yes" }, "store", '`store` must be a boolean. Given: "yes"'],

@@ -52,7 +52,7 @@ describe("parseCompletionRequest errors", () => {
     ["suffix wrong type", { ...base, suffix: 1 }, "suffix", "`suffix` must be a string. Given: 1"],
     ["best_of > 1", { ...base, best_of: 3 }, "best_of", "`best_of` > 1 is not supported. Given: 3"],
     ["best_of 0", { ...base, best_of: 0 }, "best_of", "`best_of` must be a positive integer. Given: 0"],
-    ["n > 1", { ...base, n: 4 }, "n", "`n` > 1 is not supported; send one request per completion. Given: 4"],
+    ["n > 128", { ...base, n: 129 }, "n", "`n` must be an integer from 1 to 128. Given: 129"],
     ["logprobs boolean", { ...base, logprobs: true }, "logprobs", "`logprobs` must be an integer between 0 and 5. Given: true"],
     ["logprobs too many", { ...base, logprobs: 10 }, "logprobs", "`logprobs` must be an integer between 0 and 5. Given: 10"],
     [

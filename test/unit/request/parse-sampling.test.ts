@@ -9,7 +9,7 @@ import {
   parseSamplingParams,
   parseStoppingParams,
   parseStreamSettings,
-  rejectUnsupportedN,
+  parseChoiceCount,
   rejectUnsupportedExtensions,
   requireModel,
   requireObject,
@@ -32,7 +32,7 @@ function expectInvalid(fn: () => unknown, param: string, message: string): void 
 const all = (body: JsonObject): void => {
   parseSamplingParams(body);
   parseStoppingParams(body);
-  rejectUnsupportedN(body);
+  parseChoiceCount(body);
   parseStreamSettings(body);
 };
 
@@ -90,8 +90,9 @@ describe("sampling/stopping errors", () => {
       "include_stop_str_in_output",
       "`include_stop_str_in_output` must be a boolean. Given: 1",
     ],
-    ["n > 1", { n: 3 }, "n", "`n` > 1 is not supported; send one request per completion. Given: 3"],
-    ["n 0", { n: 0 }, "n", "`n` must be a positive integer. Given: 0"],
+    ["n > 128", { n: 129 }, "n", "`n` must be an integer from 1 to 128. Given: 129"],
+    ["n 0", { n: 0 }, "n", "`n` must be an integer from 1 to 128. Given: 0"],
+    ["n fractional", { n: 1.5 }, "n", "`n` must be an integer from 1 to 128. Given: 1.5"],
     ["stream string", { stream: "yes" }, "stream", '`stream` must be a boolean. Given: "yes"'],
     ["stream_options without stream", { stream_options: { include_usage: true } }, "stream_options", "`stream_options` is only allowed when `stream` is true."],
     ["stream_options with stream false", { stream: false, stream_options: {} }, "stream_options", "`stream_options` is only allowed when `stream` is true."],
@@ -164,7 +165,7 @@ describe("defaults and extensions", () => {
     const body = { temperature: null, top_p: null, seed: null, stop: null, max_tokens: null, stream: null, n: null };
     expect(parseSamplingParams(body).temperature).toBe(1);
     expect(parseStoppingParams(body).maxTokens).toBeNull();
-    expect(() => rejectUnsupportedN(body)).not.toThrow();
+    expect(parseChoiceCount(body)).toBe(1);
   });
   it("draws a different random 31-bit seed for each unseeded parse", () => {
     const seeds = new Set(Array.from({ length: 8 }, () => parseSamplingParams({}).seed));
