@@ -48,8 +48,8 @@ export interface Percentiles {
   readonly mean: number;
 }
 
-const VOCAB_LOW = 300;
-const VOCAB_SPAN = 29_000;
+export const VOCAB_LOW = 300;
+export const VOCAB_SPAN = 29_000;
 
 export function percentiles(values: readonly number[]): Percentiles {
   if (values.length === 0) return { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 };

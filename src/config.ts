@@ -55,6 +55,10 @@ export interface ServerConfig {
   readonly logContent: boolean;
   /** Reuse cached KV for prompt prefixes (off: --no-prefix-cache). */
   readonly prefixCache: boolean;
+  /** Bytes of evicted prefixes each engine worker keeps in files (0 = none). */
+  readonly kvHostBytes: number;
+  /** Base directory of those files; null: /dev/shm, else the OS temp directory. */
+  readonly kvHostDir: string | null;
   /** OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); null = tracing off. */
   readonly otlpEndpoint: string | null;
 }
@@ -85,6 +89,8 @@ const DEFAULT_BATCH = 2048;
 const DEFAULT_UBATCH = 512;
 /** See README "Scheduling": the default that won the anchor grid and the mixed workload on 2 CPU cores. */
 const DEFAULT_ITL_TARGET_MS = 250;
+/** 1 GiB of evicted prefixes per engine: ~29 prefixes of 1,000 tokens of the bench model (36 KB of KV per token). */
+const DEFAULT_KV_HOST_BYTES = 1024 ** 3;
 
 /**
  * llama.cpp threads for single-token steps. Measured on 2 vCPUs, bench model, one stream: the prebuilt binary ran
@@ -131,6 +137,8 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("ubatchSize", "--ubatch-size", "-ub", String(DEFAULT_UBATCH), "Most tokens per llama_decode call (llama.cpp's n_ubatch: sizes its compute buffer); a larger step runs as several calls."),
   doc("itlTargetMs", "--itl-target", null, String(DEFAULT_ITL_TARGET_MS), "Latency target in ms: while streams decode, a step that also prefills new prompts is sized (from measured step times) to take at most this long, so running streams see at most about this gap per token; lower = smoother streams, higher = faster prompts; 0 = no target (fill --batch-size)."),
   doc("prefixCache", "--no-prefix-cache", null, "false", "Compute every prompt in full: no KV reuse from earlier requests (per request: `cache_prompt: false`)."),
+  doc("kvHostBytes", "--kv-host-bytes", null, "1073741824", "Host tier: bytes per engine of prefixes evicted from slots, kept as KV files and restored instead of recomputed (at most half the directory's free space); 0 = off."),
+  doc("kvHostDir", "--kv-host-dir", null, "/dev/shm (else the OS temp dir)", "Directory for the host tier's files (RAM-backed tmpfs recommended); each engine uses a private subdirectory, removed at exit."),
   doc("flashAttn", "--flash-attn", "-fa", "auto", "llama.cpp flash attention: auto (llama.cpp decides per backend), on or off."),
   doc("gpu", "--gpu", null, "auto", "Backend: auto, cuda, vulkan or cpu."),
   doc("gpuLayers", "--n-gpu-layers", "-ngl", "max", "Layers offloaded to the GPU: a count or `max` (all)."),
@@ -296,6 +304,11 @@ function bool(raw: Raw | null): boolean {
   return v === "false" || v === "0" || v === "no" ? false : fail(raw, "true or false");
 }
 
+function nonEmpty(raw: Raw | null): string | null {
+  if (raw === null) return null;
+  return raw.value !== "" ? raw.value : fail(raw, "a directory path");
+}
+
 function url(raw: Raw | null): string | null {
   if (raw === null) return null;
   return URL.canParse(raw.value) ? raw.value : fail(raw, "an absolute URL such as http://127.0.0.1:4318/v1/traces");
@@ -360,6 +373,8 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     otlpEndpoint: url(one("--otlp-endpoint")),
     logContent: bool(one("--log-content")),
     prefixCache: !bool(one("--no-prefix-cache")),
+    kvHostBytes: int(one("--kv-host-bytes"), DEFAULT_KV_HOST_BYTES, 0),
+    kvHostDir: nonEmpty(one("--kv-host-dir")),
   };
   return Object.freeze(config);
 }

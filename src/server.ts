@@ -51,6 +51,8 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       ubatchSize: cfg.ubatchSize,
       itlTargetMs: cfg.itlTargetMs,
       prefixCache: cfg.prefixCache,
+      kvHostBytes: cfg.kvHostBytes,
+      kvHostDir: cfg.kvHostDir,
       flashAttn: cfg.flashAttn,
       threads: cfg.threads,
       threadsBatch: cfg.threadsBatch,
@@ -191,6 +193,8 @@ function gaugeSnapshot(engine: Engine | null, loop: EventLoopMonitor): GaugeSnap
       kvTotal: sum((s) => s.kvCellsTotal),
       slotsBusy: sum((s) => s.slotsBusy),
       slots: sum((s) => s.slots),
+      hostTierBytes: sum((s) => s.hostTier.bytes),
+      hostTierEntries: sum((s) => s.hostTier.entries),
     };
   });
   return { models, activeStreams: engine.inFlightByTransport(), eventLoopLagP99Ms: loop.snapshot().p99 };

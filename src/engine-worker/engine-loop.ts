@@ -15,7 +15,7 @@ import { newOutputState, processToken, usageOf, type OutputState } from "./outpu
 import { WorkerRequest, type CancelReason } from "./request.js";
 import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "./scheduler.js";
 import { scopeOf, Sequence } from "./sequence.js";
-import type { SampledToken, StepPlan } from "../runtime/step-plan.js";
+import type { KvOp, SampledToken, StepPlan } from "../runtime/step-plan.js";
 
 export interface EngineLoopSink {
   accepted(id: string, promptTokens: number): void;
@@ -37,7 +37,7 @@ export class EngineLoop {
   private readonly requests = new Map<string, WorkerRequest>();
   private wake: (() => void) | null = null;
   private stopping = false;
-  private lastStep = { ms: 0, tokens: 0, decode: 0, prefill: 0, copies: 0 };
+  private lastStep = { ms: 0, tokens: 0, decode: 0, prefill: 0, copies: 0, restores: 0 };
   /** How this model writes tool calls (from its chat template): what the output grammar of a tool request follows. */
   private readonly toolSyntax: ToolSyntax;
 
@@ -139,6 +139,8 @@ export class EngineLoop {
       lastDecodeTokens: this.lastStep.decode,
       lastPrefillTokens: this.lastStep.prefill,
       lastKvCopies: this.lastStep.copies,
+      lastKvRestores: this.lastStep.restores,
+      hostTier: this.scheduler.slots.host?.stats() ?? { entries: 0, bytes: 0, evictions: 0 },
       prefillChunk: this.scheduler.prefillChunk,
     };
   }
@@ -171,8 +173,9 @@ export class EngineLoop {
     }
     const ms = performance.now() - t0;
     this.scheduler.observeStep(plan, ms);
-    const copies = plan.kvOps.filter((op) => op.kind === "copy").length;
-    this.lastStep = { ms, tokens: plan.decodeTokens + plan.prefillTokens, decode: plan.decodeTokens, prefill: plan.prefillTokens, copies };
+    const count = (kind: KvOp["kind"]): number => plan.kvOps.filter((op) => op.kind === kind).length;
+    const tokens = plan.decodeTokens + plan.prefillTokens;
+    this.lastStep = { ms, tokens, decode: plan.decodeTokens, prefill: plan.prefillTokens, copies: count("copy"), restores: count("restore") };
     this.sink.step(events, this.stats());
   }
 
@@ -207,18 +210,25 @@ export class EngineLoop {
     return events;
   }
 
-  /** A failed decode fails only the sequences in it; the engine keeps serving everyone else. */
+  /**
+   * A failed step fails only the sequences in it (those it decoded, and those whose slot its KV operations touched);
+   * the engine keeps serving everyone else.
+   */
   private failStep(plan: StepPlan, err: LoomError): SequenceEvent[] {
     const error: ErrorData = { code: "engine_failure", message: `Engine step failed: ${err.message}`, param: null };
-    const ids = plan.entries.map((e) => this.requests.get(e.seqId)?.requestId ?? e.seqId);
+    const opSlots = plan.kvOps.flatMap((op) => (op.kind === "copy" ? [op.toSlot] : op.kind === "drop" ? [] : [op.slot]));
+    const owners = opSlots.map((slot) => this.scheduler.slots.ownerOf(slot)).filter((id): id is string => id !== null);
+    const seqIds = [...new Set([...plan.entries.map((e) => e.seqId), ...owners])];
+    const ids = seqIds.map((id) => this.requests.get(id)?.requestId ?? id);
     this.sink.log("error", `step ${plan.step} failed (requests ${ids.join(", ")}): ${err.message}`);
     const events: SequenceEvent[] = [];
-    for (const entry of plan.entries) {
-      const rec = this.requests.get(entry.seqId);
+    for (const seqId of seqIds) {
+      const rec = this.requests.get(seqId);
       if (rec?.seq == null) continue;
       const seq = this.finish(rec, "error");
       events.push({ id: seq.id, text: "", tokenIds: [], finish: { reason: "error", usage: usageOf(seq), error } });
     }
+    this.scheduler.stepFailed(plan);
     return events;
   }
 

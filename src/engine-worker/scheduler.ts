@@ -19,7 +19,8 @@
 
 import type { FinishReason } from "../request/generate-request.js";
 import { InvariantError, Sequence } from "./sequence.js";
-import { SlotTable } from "./slot-table.js";
+import { SlotTable, type SlotAssignment } from "./slot-table.js";
+import { HostTier, type HostTierOptions } from "./host-tier.js";
 import { PrefillBudget } from "./prefill-budget.js";
 import type { KvOp, SampledToken, StepEntry, StepPlan, StepResult } from "../runtime/step-plan.js";
 
@@ -43,6 +44,10 @@ export interface SchedulerOptions {
   readonly kvCopyMs?: number;
   /** False (--no-prefix-cache): no prompt reuses cached KV. Default true. */
   readonly prefixCache?: boolean;
+  /** Where prefixes evicted from slots are kept (--kv-host-bytes); absent: they are lost. */
+  readonly hostTier?: HostTierOptions;
+  /** What restoring one token's KV from the host tier costs (ms; measured at load). */
+  readonly kvRestoreMsPerToken?: number;
 }
 
 /** What applyResult reports for each sequence that produced a token this step. */
@@ -61,7 +66,7 @@ export class Scheduler {
 
   constructor(private readonly opts: SchedulerOptions) {
     if (opts.batchSize < opts.slots) throw new InvariantError("batchSize must be >= slots");
-    this.slots = new SlotTable(opts.slots);
+    this.slots = new SlotTable(opts.slots, opts.hostTier === undefined ? null : new HostTier(opts.hostTier));
     this.budget = new PrefillBudget({ batchSize: opts.batchSize, itlTargetMs: opts.itlTargetMs });
   }
 
@@ -133,6 +138,7 @@ export class Scheduler {
 
   /** Record a step's outcome: advance computed counts, append sampled tokens, move finished prefills to decoding. */
   applyResult(plan: StepPlan, result: StepResult): SequenceUpdate[] {
+    for (const op of plan.kvOps) if (op.kind === "save") this.slots.host?.confirm(op.path, result.saved?.get(op.path));
     const updates: SequenceUpdate[] = [];
     for (const entry of plan.entries) {
       const seq = this.running.get(entry.seqId);
@@ -152,6 +158,20 @@ export class Scheduler {
     return updates;
   }
 
+  /**
+   * The step failed (its sequences were finished): the KV of every slot it touched is unknown now, and the host-tier
+   * files it was writing do not count.
+   */
+  stepFailed(plan: StepPlan): void {
+    const slots = new Set(plan.entries.map((e) => e.slot));
+    for (const op of plan.kvOps) {
+      if (op.kind === "save") this.slots.host?.confirm(op.path, undefined);
+      if (op.kind === "copy") slots.add(op.toSlot);
+      else if (op.kind !== "drop") slots.add(op.slot);
+    }
+    for (const slot of slots) this.slots.forget(slot);
+  }
+
   private planDecodes(entries: StepEntry[]): number {
     let n = 0;
     for (const seq of this.running.values()) {
@@ -169,6 +189,7 @@ export class Scheduler {
    */
   private admit(kvOps: KvOp[]): void {
     const copyCostTokens = this.copyCostTokens();
+    const restoreCostTokens = (tokens: number): number => this.restoreCostTokens(tokens);
     for (let i = 0; i < this.waiting.length && this.slots.free > 0;) {
       const seq = this.waiting[i] as Sequence;
       const got = this.slots.acquire(seq.id, {
@@ -176,6 +197,7 @@ export class Scheduler {
         prompt: seq.promptTokens,
         reuse: seq.reuseCache && this.opts.prefixCache !== false,
         copyCostTokens,
+        restoreCostTokens,
       });
       if (got === null) throw new InvariantError("free slot vanished");
       if (got === "wait") {
@@ -184,7 +206,7 @@ export class Scheduler {
       }
       this.waiting.splice(i, 1);
       seq.slot = got.slot;
-      if (got.copyFrom !== null) kvOps.push({ kind: "copy", fromSlot: got.copyFrom, toSlot: got.slot });
+      kvOps.push(...admissionOps(got));
       if (got.eraseTail) kvOps.push({ kind: "erase", slot: got.slot, from: got.reusedTokens, to: null });
       seq.computed = got.reusedTokens;
       seq.cachedTokens = got.reusedTokens;
@@ -202,6 +224,14 @@ export class Scheduler {
     const copyMs = this.opts.kvCopyMs ?? 0;
     if (perToken === null || !(perToken > 0)) return MIN_COPY_GAIN;
     return Math.max(MIN_COPY_GAIN, Math.ceil(copyMs / perToken));
+  }
+
+  /** Prefill tokens a restore of `tokens` costs: its measured file time per token against a prompt token's cost. */
+  private restoreCostTokens(tokens: number): number {
+    const perToken = this.budget.prefillTokenMs();
+    const restoreMs = (this.opts.kvRestoreMsPerToken ?? 0) * tokens;
+    if (perToken === null || !(perToken > 0)) return MIN_COPY_GAIN;
+    return Math.max(MIN_COPY_GAIN, Math.ceil(restoreMs / perToken));
   }
 
   private planPrefills(entries: StepEntry[], prefilling: Sequence[], budget: number, cohort: boolean, idleStart: boolean): number {
@@ -239,6 +269,19 @@ export class Scheduler {
     this.slots.release(slot);
     seq.slot = null;
   }
+}
+
+/** What an admission runs before its prefill: the old content saved, then the prefix copied or restored in. */
+function admissionOps(got: SlotAssignment): KvOp[] {
+  const ops: KvOp[] = [];
+  if (got.save !== null) {
+    for (const path of got.save.drops) ops.push({ kind: "drop", path });
+    ops.push({ kind: "save", slot: got.slot, path: got.save.path, tokens: got.save.tokens });
+  }
+  const source = got.source;
+  if (source?.kind === "slot") ops.push({ kind: "copy", fromSlot: source.slot, toSlot: got.slot });
+  if (source?.kind === "host") ops.push({ kind: "restore", slot: got.slot, path: source.path });
+  return ops;
 }
 
 /** Tokens per prefilling sequence, in order, until the budget runs out. */

@@ -4,23 +4,32 @@
 // - in a free slot: the prompt takes that slot and prefills only the rest (only the divergent tail is erased);
 // - in another slot (busy, or free but not the one taken): its KV is copied into a free slot, when the tokens saved
 //   outweigh the copy (llama.cpp copies a whole slot's KV stream: a fixed cost, measured at start-up, in tokens);
+// - in the host tier (prefixes evicted from slots, host-tier.ts): restored from its file when that beats recompute;
 // - in a prompt still being prefilled: the new prompt waits for it instead of computing the same prefix at the
 //   same time (n > 1 siblings, users sharing a system prompt who arrive together).
+// A free slot's content that a new occupant overwrites goes to the host tier first, unless it is short or held
+// elsewhere.
 // It only records and decides; the scheduler plans the KV operations and the backend runs them.
 
+import { HOST_MIN_TOKENS, type HostTier } from "./host-tier.js";
 import { PrefixIndex } from "./prefix-index.js";
 
 /** Scope of requests with no cache salt; a salted scope is another negative number (scopeOf in sequence.ts). */
 export const DEFAULT_SCOPE = -1;
 
+/** Where a prompt's reused prefix comes from when it is not already in the assigned slot. */
+export type PrefixSource = { readonly kind: "slot"; readonly slot: number } | { readonly kind: "host"; readonly path: string };
+
 export interface SlotAssignment {
   readonly slot: number;
   /** Leading prompt tokens whose KV the slot holds once the step's KV operations ran. */
   readonly reusedTokens: number;
-  /** Copy this slot's KV into the assigned slot first (then erase beyond reusedTokens); null: no copy. */
-  readonly copyFrom: number | null;
-  /** The slot may hold KV beyond reusedTokens (a previous occupant's, or the copy's): erase it before the step. */
+  /** Copy a slot's KV, or restore a host-tier file, into the assigned slot first (then erase beyond reusedTokens). */
+  readonly source: PrefixSource | null;
+  /** The slot may hold KV beyond reusedTokens (a previous occupant's, or the source's): erase it before the step. */
   readonly eraseTail: boolean;
+  /** Before anything else: the slot's old content goes to the host tier (with the files dropped to make room). */
+  readonly save: { readonly path: string; readonly tokens: readonly number[]; readonly drops: readonly string[] } | null;
 }
 
 export interface PrefixQuery {
@@ -31,6 +40,8 @@ export interface PrefixQuery {
   readonly reuse: boolean;
   /** Tokens of prefill a KV copy must save to be worth it (its cost, in prefill tokens). */
   readonly copyCostTokens: number;
+  /** What restoring a prefix of this many tokens from the host tier costs, in prefill tokens. */
+  readonly restoreCostTokens?: (tokens: number) => number;
 }
 
 /** Wait: a prompt being prefilled now shares enough of this one that computing it twice would waste the step. */
@@ -40,15 +51,23 @@ export class SlotTable {
   private readonly owner: (string | null)[];
   /** What each slot's KV holds as [scope, ...tokens]: a prefix of its real content, kept after release. */
   private readonly held = new PrefixIndex<number>();
+  private readonly heldKeys: (readonly number[])[];
   /** Full scope-keyed prompts of slots still prefilling them. */
   private readonly inFlight = new PrefixIndex<number>();
   /** Use clock per slot, for the least recently used free slot as a copy's destination. */
   private readonly lastUsed: number[];
   private clock = 0;
+  /** Slots whose KV content is unknown (a failed step touched them): reused by nothing, erased on next use. */
+  private readonly unknown = new Set<number>();
 
-  constructor(readonly size: number) {
+  constructor(
+    readonly size: number,
+    /** Where prefixes evicted from slots go; null: they are lost. */
+    readonly host: HostTier | null = null,
+  ) {
     this.owner = new Array<string | null>(size).fill(null);
     this.lastUsed = new Array<number>(size).fill(0);
+    this.heldKeys = Array.from({ length: size }, () => []);
   }
 
   get busy(): number {
@@ -64,9 +83,9 @@ export class SlotTable {
   }
 
   /**
-   * A slot for the prompt, with the most of it already in KV: the free slot sharing the longest prefix, or a copy of
-   * a longer prefix held elsewhere when it saves more than it costs; "wait" when a prompt being prefilled will
-   * hold much more of it. Null when every slot is busy.
+   * A slot for the prompt, with the most of it already in KV: the free slot sharing the longest prefix, a copy of a
+   * longer prefix held by another slot, or a restore from the host tier, whichever saves the most prefill beyond its
+   * cost; "wait" when a prompt being prefilled will hold much more of it. Null when every slot is busy.
    */
   acquire(seqId: string, q: PrefixQuery): Acquired {
     const own = this.bestFree(q);
@@ -75,25 +94,41 @@ export class SlotTable {
     // A full-prompt match still evaluates the last prompt token: sampling needs its logits.
     const usable = (n: number): number => Math.max(0, Math.min(n - 1, q.prompt.length - 1));
     const reused = usable(own.length);
-    let pick: SlotAssignment = { slot: own.slot, reusedTokens: reused, copyFrom: null, eraseTail: this.held.lengthOf(own.slot) - 1 > reused };
+    let pick: { slot: number; reusedTokens: number; source: PrefixSource | null } = { slot: own.slot, reusedTokens: reused, source: null };
     if (q.reuse) {
       const elsewhere = this.held.longest(key, (slot) => slot !== own.slot);
       if (elsewhere !== null && usable(elsewhere.length) - pick.reusedTokens > q.copyCostTokens) {
-        pick = { slot: this.leastRecentlyUsedFree(), reusedTokens: usable(elsewhere.length), copyFrom: elsewhere.holder, eraseTail: true };
+        pick = { slot: this.leastRecentlyUsedFree(), reusedTokens: usable(elsewhere.length), source: { kind: "slot", slot: elsewhere.holder } };
+      }
+      const hosted = this.host?.longest(key) ?? null;
+      const restoreCost = q.restoreCostTokens ?? ((): number => q.copyCostTokens);
+      if (hosted !== null && usable(hosted.length) - pick.reusedTokens > restoreCost(usable(hosted.length))) {
+        pick = { slot: this.leastRecentlyUsedFree(), reusedTokens: usable(hosted.length), source: { kind: "host", path: hosted.path } };
       }
       const flight = this.inFlight.longest(key);
       if (flight !== null && usable(flight.length) - pick.reusedTokens > q.copyCostTokens) return "wait";
     }
+    const restoring = pick.source?.kind === "host" ? pick.source.path : null;
+    if (restoring !== null) this.host?.touch(restoring);
+    const save = this.planEviction(pick.slot, pick.source === null ? pick.reusedTokens : 0, restoring);
+    const heldBefore = this.unknown.delete(pick.slot) ? Number.POSITIVE_INFINITY : (this.heldKeys[pick.slot]?.length ?? 0);
     this.owner[pick.slot] = seqId;
     this.lastUsed[pick.slot] = ++this.clock;
-    this.held.set(pick.slot, key.slice(0, 1 + pick.reusedTokens));
+    this.record(pick.slot, key.slice(0, 1 + pick.reusedTokens));
     this.inFlight.set(pick.slot, key);
-    return pick;
+    return { ...pick, eraseTail: pick.source !== null || heldBefore - 1 > pick.reusedTokens, save };
   }
 
   /** Record the tokens now in the slot's KV (as prefill advances, and at release). */
   setCached(slot: number, scope: number, tokens: readonly number[]): void {
-    this.held.set(slot, keyOf(scope, tokens));
+    this.record(slot, keyOf(scope, tokens));
+  }
+
+  /** A failed step may have left anything in the slot: reuse nothing from it, erase it all on its next use. */
+  forget(slot: number): void {
+    this.record(slot, []);
+    this.inFlight.delete(slot);
+    this.unknown.add(slot);
   }
 
   /** The slot's prompt is in KV: later prompts sharing it copy it instead of waiting. */
@@ -112,6 +147,24 @@ export class SlotTable {
     let n = 0;
     for (let slot = 0; slot < this.size; slot++) n += Math.max(0, this.held.lengthOf(slot) - 1);
     return n;
+  }
+
+  /**
+   * The slot's old content is about to be lost beyond `kept` tokens: save it to the host tier when it is long
+   * enough to be worth a file and no other slot or host entry holds all of it.
+   */
+  private planEviction(slot: number, kept: number, keep: string | null): SlotAssignment["save"] {
+    const old = this.heldKeys[slot] ?? [];
+    const host = this.host;
+    if (host === null || old.length - 1 <= kept || old.length - 1 < HOST_MIN_TOKENS) return null;
+    if ((this.held.longest(old, (s) => s !== slot)?.length ?? 0) >= old.length || host.holds(old)) return null;
+    const planned = host.planSave(old, keep);
+    return planned === null ? null : { path: planned.path, tokens: old.slice(1), drops: planned.drops };
+  }
+
+  private record(slot: number, key: readonly number[]): void {
+    this.heldKeys[slot] = key;
+    this.held.set(slot, key);
   }
 
   /** Free slot sharing the longest prefix with the prompt (ties: least recently used, then lowest index). */

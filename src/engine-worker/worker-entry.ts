@@ -6,6 +6,7 @@ import { LoomError } from "../errors.js";
 import { EngineLoop } from "./engine-loop.js";
 import type { GenerateRequestFields } from "../request/generate-request.js";
 import type { EngineWorkerData, FromWorker, ToWorker } from "./worker-messages.js";
+import { defaultHostBase, openHostTierDir } from "./host-tier-dir.js";
 import { loadLlamaBackend } from "../runtime/llama-backend.js";
 import type { ModelBackend } from "../runtime/model-backend.js";
 import { PromptBuilder } from "../runtime/prompt-builder.js";
@@ -47,7 +48,9 @@ function tokenizeRefused(id: string): FromWorker {
 }
 
 async function main(): Promise<void> {
+  const hostDir = data.kvHostBytes > 0 ? openHostTierDir(data.kvHostDir ?? defaultHostBase(), data.workerId, data.kvHostBytes) : null;
   const backend = await loadLlamaBackend({
+    kvProbeDir: hostDir?.dir ?? null,
     modelPath: data.modelPath,
     slots: data.slots,
     slotContextSize: data.slotContextSize,
@@ -70,8 +73,12 @@ async function main(): Promise<void> {
       slots: data.slots,
       batchSize: data.batchSize,
       itlTargetMs: data.itlTargetMs,
-      kvCopyMs: backend.info.kvCopyMs,
+      kvCopyMs: backend.info.kvCosts.copyMs,
+      kvRestoreMsPerToken: backend.info.kvCosts.restoreMsPerToken,
       prefixCache: data.prefixCache,
+      ...(hostDir === null || backend.info.kvCosts.bytesPerToken === 0
+        ? {}
+        : { hostTier: { dir: hostDir.dir, maxBytes: hostDir.maxBytes, bytesPerToken: backend.info.kvCosts.bytesPerToken } }),
     },
     {
       accepted: (id, promptTokens) => post({ type: "accepted", id, promptTokens }),
@@ -103,6 +110,7 @@ async function main(): Promise<void> {
   disposed = true;
   await tokenizer.close();
   await backend.dispose();
+  hostDir?.remove();
   post({ type: "stopped" });
   port?.close();
 }

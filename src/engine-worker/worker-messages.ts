@@ -32,6 +32,9 @@ export interface EngineTuning {
   readonly itlTargetMs: number;
   /** False: no prompt reuses cached KV (--no-prefix-cache). */
   readonly prefixCache: boolean;
+  /** Host-tier bytes per engine worker (--kv-host-bytes; 0 = no host tier) and its base directory (null: default). */
+  readonly kvHostBytes: number;
+  readonly kvHostDir: string | null;
   readonly flashAttn: "auto" | "on" | "off";
   readonly threads: number;
   readonly threadsBatch: number;
@@ -64,6 +67,8 @@ export interface SequenceEvent {
   readonly finish?: { readonly reason: FinishReason; readonly usage: Usage; readonly error?: ErrorData; readonly timings?: EngineTimings };
 }
 
+import type { HostTierStats } from "./host-tier.js";
+
 export interface EngineStats {
   readonly steps: number;
   readonly slots: number;
@@ -78,6 +83,10 @@ export interface EngineStats {
   readonly lastPrefillTokens: number;
   /** KV copies between slots (prefix reuse) the last step ran. */
   readonly lastKvCopies: number;
+  /** Host-tier restores the last step ran. */
+  readonly lastKvRestores: number;
+  /** The host tier now (zeros without one). */
+  readonly hostTier: HostTierStats;
   /** Current adaptive prefill chunk (tokens per step while streams decode). */
   readonly prefillChunk: number;
 }

@@ -51,6 +51,12 @@ export const METRICS = {
     type: "counter",
     labels: ["model"],
   },
+  prefixRestores: {
+    name: "loom_prefix_cache_restores_total",
+    help: "Prefixes restored from the host tier (KV files of prefixes evicted from slots) instead of recomputed.",
+    type: "counter",
+    labels: ["model"],
+  },
   generationTokens: { name: "loom_generation_tokens_total", help: "Generated tokens.", type: "counter", labels: ["model"] },
   requests: {
     name: "loom_requests_total",
@@ -73,6 +79,8 @@ export const METRICS = {
     type: "gauge",
     labels: ["model"],
   },
+  hostTierBytes: { name: "loom_kv_host_tier_bytes", help: "Bytes of KV files the host tier holds.", type: "gauge", labels: ["model"] },
+  hostTierEntries: { name: "loom_kv_host_tier_entries", help: "Prefixes the host tier holds.", type: "gauge", labels: ["model"] },
   slotsBusy: { name: "loom_slots_busy", help: "Engine slots running a request.", type: "gauge", labels: ["model"] },
   slotsFree: { name: "loom_slots_free", help: "Engine slots free.", type: "gauge", labels: ["model"] },
   activeStreams: { name: "loom_active_streams", help: "Requests in flight by transport.", type: "gauge", labels: ["transport"] },

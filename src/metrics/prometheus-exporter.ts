@@ -16,6 +16,8 @@ export interface GaugeSnapshot {
     readonly kvTotal: number;
     readonly slotsBusy: number;
     readonly slots: number;
+    readonly hostTierBytes: number;
+    readonly hostTierEntries: number;
   }[];
   readonly activeStreams: ReadonlyMap<string, number>;
   readonly eventLoopLagP99Ms: number;
@@ -84,6 +86,7 @@ export class PrometheusExporter implements EngineObserver {
     this.histogram(METRICS.stepTokens.name).observe({ model }, stats.lastBatchTokens);
     this.histogram(METRICS.stepDuration.name).observe({ model }, stats.lastStepMs / 1000);
     if (stats.lastKvCopies > 0) this.counter(METRICS.prefixCopies.name).inc({ model }, stats.lastKvCopies);
+    if (stats.lastKvRestores > 0) this.counter(METRICS.prefixRestores.name).inc({ model }, stats.lastKvRestores);
   }
 
   /** Errors refused before reaching the engine (validation, auth, queue full, …). */
@@ -93,8 +96,17 @@ export class PrometheusExporter implements EngineObserver {
 
   private refreshGauges(): void {
     const snap = this.snapshot();
-    for (const g of [METRICS.running, METRICS.waiting, METRICS.kvUsage, METRICS.slotsBusy, METRICS.slotsFree, METRICS.activeStreams])
-      this.gauge(g.name).reset();
+    const gauges = [
+      METRICS.running,
+      METRICS.waiting,
+      METRICS.kvUsage,
+      METRICS.slotsBusy,
+      METRICS.slotsFree,
+      METRICS.activeStreams,
+      METRICS.hostTierBytes,
+      METRICS.hostTierEntries,
+    ];
+    for (const g of gauges) this.gauge(g.name).reset();
     for (const s of snap.models) {
       const kv = s.kvTotal > 0 ? s.kvUsed / s.kvTotal : 0;
       this.setBoth(METRICS.running.name, VLLM_COMPAT.running.name, s.model, s.running);
@@ -102,6 +114,8 @@ export class PrometheusExporter implements EngineObserver {
       this.setBoth(METRICS.kvUsage.name, VLLM_COMPAT.kvUsage.name, s.model, kv);
       this.gauge(METRICS.slotsBusy.name).set({ model: s.model }, s.slotsBusy);
       this.gauge(METRICS.slotsFree.name).set({ model: s.model }, s.slots - s.slotsBusy);
+      this.gauge(METRICS.hostTierBytes.name).set({ model: s.model }, s.hostTierBytes);
+      this.gauge(METRICS.hostTierEntries.name).set({ model: s.model }, s.hostTierEntries);
     }
     for (const [transport, n] of snap.activeStreams) this.gauge(METRICS.activeStreams.name).set({ transport }, n);
     this.gauge(METRICS.eventLoopLag.name).set(snap.eventLoopLagP99Ms / 1000);

@@ -5,6 +5,7 @@
 // with its SequenceSampling (created on first use, freed by release()), so its random stream is its own and batch
 // neighbours never advance it.
 
+import { rm } from "node:fs/promises";
 import { GrammarCache, type GrammarFactory } from "./grammar-cache.js";
 import type { NativeContext, NativeGrammarState, NativeSampler, NativeSamplerConfig } from "./llama-addon.js";
 import type { SequenceSampling } from "./model-backend.js";
@@ -28,6 +29,8 @@ export interface BatchExecutorOptions extends GrammarFactory {
   readonly threadsBatch: number;
   /** Most tokens per llama_decode call: the context's n_ubatch (node-llama-cpp sets n_ubatch = n_batch). */
   readonly ubatchSize: number;
+  /** KV cells per slot: the most tokens a restored file can hold. */
+  readonly slotContextSize: number;
 }
 
 /** One entry's tokens within one llama_decode call; sampleAt indexes into this piece's tokens. */
@@ -72,12 +75,13 @@ export class BatchExecutor {
   }
 
   async step(plan: StepPlan, sampling: (seqId: string) => SequenceSampling): Promise<StepResult> {
-    for (const op of plan.kvOps) await this.runKvOp(op);
+    const saved = new Map<string, number>();
+    for (const op of plan.kvOps) await this.runKvOp(op, saved);
     const sampled = new Map<string, SampledToken[]>();
     // A step may hold more tokens than one llama_decode (the context's n_ubatch): its parts run in order, each
     // sampled before the next decodes (the logits buffer is per call), so a sequence's positions keep their order.
     for (const part of splitIntoUbatches(plan.entries, this.opts.ubatchSize)) await this.decodePart(part, sampling, sampled);
-    return { sampled };
+    return saved.size === 0 ? { sampled } : { sampled, saved };
   }
 
   private async decodePart(part: readonly Piece[], sampling: (seqId: string) => SequenceSampling, sampled: Map<string, SampledToken[]>): Promise<void> {
@@ -119,13 +123,29 @@ export class BatchExecutor {
     return this.opts.context.getSequenceKvCacheMaxPosition(slot) + 1;
   }
 
-  private async runKvOp(op: KvOp): Promise<void> {
+  private async runKvOp(op: KvOp, saved: Map<string, number>): Promise<void> {
     const ctx = this.opts.context;
-    if (op.kind === "erase") {
-      if (!ctx.removeTokenCellsFromSequence(op.slot, op.from, op.to ?? -1)) throw new Error(`could not erase KV of slot ${op.slot} from ${op.from}`);
-      return;
+    switch (op.kind) {
+      case "erase":
+        if (!ctx.removeTokenCellsFromSequence(op.slot, op.from, op.to ?? -1)) throw new Error(`could not erase KV of slot ${op.slot} from ${op.from}`);
+        return;
+      case "copy":
+        await ctx.copySequenceStateFromOtherSequence(op.toSlot, op.fromSlot);
+        return;
+      case "save":
+        // A save that fails (the tier's disk is full) only loses the cache entry: it is reported by its absence.
+        try {
+          saved.set(op.path, await ctx.saveSequenceStateToFile(op.path, op.slot, Uint32Array.from(op.tokens)));
+        } catch {
+          await rm(op.path, { force: true });
+        }
+        return;
+      case "restore":
+        await ctx.loadSequenceStateFromFile(op.path, op.slot, this.opts.slotContextSize);
+        return;
+      case "drop":
+        await rm(op.path, { force: true });
     }
-    await ctx.copySequenceStateFromOtherSequence(op.toSlot, op.fromSlot);
   }
 
   private async sample(index: number, sampler: NativeSampler, s: SequenceSampling): Promise<SampledToken> {

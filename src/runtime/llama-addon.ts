@@ -1,6 +1,6 @@
 // The one file that reaches into node-llama-cpp's internals (pinned to exactly 3.22.1 in package.json): the native
 // context behind a LlamaContext and the native sampler class, typed as far as Loom uses them. Loom drives the batch
-// itself through these (initBatch / addToBatch / decodeBatch / sampleToken, KV erase and copy), so the engine owns
+// itself through these (initBatch / addToBatch / decodeBatch / sampleToken, KV erase, copy, save and restore), so the engine owns
 // what each llama_decode computes. nativeHandles() checks every member first and fails naming the missing one, so an
 // upgrade that changes them fails at load (and in test/integration/backend-contract.test.ts), never mid-decode.
 
@@ -16,6 +16,10 @@ export interface NativeContext {
   /** llama_memory_seq_pos_max: the highest position held, -1 when empty. */
   getSequenceKvCacheMaxPosition(sequenceId: number): number;
   copySequenceStateFromOtherSequence(targetSequenceId: number, sourceSequenceId: number): Promise<number>;
+  /** llama_state_seq_save_file: the sequence's KV cells (and these tokens) to a file; resolves to its size. */
+  saveSequenceStateToFile(path: string, sequenceId: number, tokens: Uint32Array): Promise<number>;
+  /** llama_state_seq_load_file: replaces the sequence's KV with the file's; resolves to the tokens it recorded. */
+  loadSequenceStateFromFile(path: string, sequenceId: number, maxTokens: number): Promise<Uint32Array>;
   setThreads(threads: number): void;
 }
 
@@ -64,6 +68,8 @@ export const REQUIRED_MEMBERS = [
   "LlamaContext._ctx.removeTokenCellsFromSequence",
   "LlamaContext._ctx.getSequenceKvCacheMaxPosition",
   "LlamaContext._ctx.copySequenceStateFromOtherSequence",
+  "LlamaContext._ctx.saveSequenceStateToFile",
+  "LlamaContext._ctx.loadSequenceStateFromFile",
   "LlamaContext._ctx.setThreads",
   "LlamaContextSequence._sequenceId",
   "LlamaModel._model",

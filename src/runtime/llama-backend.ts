@@ -16,7 +16,7 @@ import {
 import type { StepPlan, StepResult } from "./step-plan.js";
 import type { ModelBackend, ModelInfo, SequenceSampling } from "./model-backend.js";
 import { BatchExecutor } from "./batch-executor.js";
-import { measureKvCopyMs } from "./kv-copy-cost.js";
+import { measureKvCosts } from "./kv-costs.js";
 import { nativeHandles } from "./llama-addon.js";
 import { cuttableSpecials, safeCuts, tokenizeAtCuts, type SpecialPiece } from "./special-token-cuts.js";
 
@@ -36,6 +36,8 @@ export interface LlamaBackendOptions {
   /** "never": ignore a local native/ build and use the prebuilt binary. */
   readonly nativeBuild: "auto" | "never";
   readonly log: (level: "error" | "warn" | "info" | "debug", message: string) => void;
+  /** A directory for the host-tier cost probe (a file written and deleted at load); absent: not measured. */
+  readonly kvProbeDir?: string | null;
 }
 
 export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<LlamaBackend> {
@@ -62,7 +64,7 @@ export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<Llama
   const sequences: LlamaContextSequence[] = [];
   for (let i = 0; i < opts.slots; i++) sequences.push(context.getSequence());
   const backend = new LlamaBackend(llama, model, context, sequences, opts);
-  await backend.measureKvCopy();
+  await backend.measureKvCosts(opts.kvProbeDir ?? null);
   return backend;
 }
 
@@ -108,6 +110,7 @@ export class LlamaBackend implements ModelBackend {
       threads: opts.threads,
       threadsBatch: opts.threadsBatch,
       ubatchSize: opts.ubatchSize,
+      slotContextSize: context.contextSize,
     });
     this.info = {
       path: opts.modelPath,
@@ -123,15 +126,15 @@ export class LlamaBackend implements ModelBackend {
       threadsBatch: opts.threadsBatch,
       buildType: llama.buildType,
       maxTokenBytes: maxTokenBytes(model),
-      kvCopyMs: 0,
+      kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0 },
     };
   }
 
-  /** Measure what a cross-slot KV copy costs here (kv-copy-cost.ts); the scheduler weighs prefix copies with it. */
-  async measureKvCopy(): Promise<void> {
+  /** Measure what KV copies and host-tier files cost here (kv-costs.ts); the scheduler weighs prefix reuse with it. */
+  async measureKvCosts(probeDir: string | null): Promise<void> {
     const token = this.model.tokens.bos ?? 0;
-    const kvCopyMs = await measureKvCopyMs((plan) => this.executor.step(plan, unusedSampling), this.info.slots, token);
-    this.info = { ...this.info, kvCopyMs };
+    const kvCosts = await measureKvCosts((plan) => this.executor.step(plan, unusedSampling), this.info.slots, token, probeDir);
+    this.info = { ...this.info, kvCosts };
   }
 
   tokenize(text: string, special: boolean, addBos = true): number[] {

@@ -2,6 +2,7 @@
 // output processing see only this interface; runtime/llama-backend.ts implements it over node-llama-cpp.
 
 import type { SamplingParams } from "../request/generate-request.js";
+import type { KvCosts } from "./kv-costs.js";
 import type { StepPlan, StepResult } from "./step-plan.js";
 
 export interface ModelInfo {
@@ -21,8 +22,8 @@ export interface ModelInfo {
   readonly buildType: string;
   /** Upper bound on the UTF-8 bytes one token stands for: a text longer than slotContextSize × this cannot fit. */
   readonly maxTokenBytes: number;
-  /** What copying one slot's KV into another adds to a step (ms, measured at load; 0 with one slot). */
-  readonly kvCopyMs: number;
+  /** What KV copies between slots and host-tier files cost here (measured at load). */
+  readonly kvCosts: KvCosts;
 }
 
 /** Per-sequence sampling state the backend reads each step; owned by the engine loop. */

@@ -8,7 +8,13 @@ export type KvOp =
   /** Forget the slot's KV cells at positions [from, to) (to null: to the end). */
   | { readonly kind: "erase"; readonly slot: number; readonly from: number; readonly to: number | null }
   /** Make `toSlot` hold exactly what `fromSlot` holds. */
-  | { readonly kind: "copy"; readonly fromSlot: number; readonly toSlot: number };
+  | { readonly kind: "copy"; readonly fromSlot: number; readonly toSlot: number }
+  /** Write the slot's KV (which holds exactly `tokens`) to `path` (the host tier). */
+  | { readonly kind: "save"; readonly slot: number; readonly path: string; readonly tokens: readonly number[] }
+  /** Make the slot hold exactly what the file at `path` holds. */
+  | { readonly kind: "restore"; readonly slot: number; readonly path: string }
+  /** Delete a saved file (evicted from the host tier). */
+  | { readonly kind: "drop"; readonly path: string };
 
 export interface StepEntry {
   readonly seqId: string;
@@ -48,4 +54,6 @@ export interface SampledToken {
 export interface StepResult {
   /** Keyed by seqId: one token per entry of its sampleAt, in order; entries with nothing to sample are absent. */
   readonly sampled: ReadonlyMap<string, readonly SampledToken[]>;
+  /** Bytes written per `save` op's path; a save that failed is absent (its entry must be forgotten). */
+  readonly saved?: ReadonlyMap<string, number>;
 }

@@ -5,7 +5,8 @@
 // one-at-a-time decoding gives; erase and copy leave exactly the KV they claim; and the node-llama-cpp internals the
 // executor needs are all there (an upgrade that changes them fails here, naming the member).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeSyntheticModel } from "../../models/make-synthetic-model.js";
 import { generatedDir } from "../../models/vocab-source.js";
@@ -133,6 +134,39 @@ describe("backend contract", () => {
     const r = await backend.step(plan([entry("x", 0, prompt.length, [t], [0]), entry("y", 3, prompt.length, [t], [0])]), (id) => (id === "x" ? a : b));
     expect(r.sampled.get("y")?.[0]?.token).toBe(r.sampled.get("x")?.[0]?.token);
     for (const x of [s, a, b]) backend.releaseSampling(x);
+  });
+
+  it("save writes a slot's KV to a file; restore into another slot holds exactly it; drop deletes the file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "loom-kv-contract-"));
+    const path = join(dir, "1.kv");
+    const prompt = backend.tokenize("Save this prefix to a file and load it elsewhere", false);
+    const s = greedy();
+    const first = await backend.step(plan([entry("src", 1, 0, prompt, [prompt.length - 1])], [{ kind: "erase", slot: 1, from: 0, to: null }]), () => s);
+    const saved = await backend.step(plan([], [{ kind: "save", slot: 1, path, tokens: prompt }]), greedy);
+    expect(saved.saved?.get(path)).toBeGreaterThan(prompt.length * 100);
+    await backend.step(
+      plan(
+        [],
+        [
+          { kind: "erase", slot: 2, from: 0, to: null },
+          { kind: "restore", slot: 2, path },
+        ],
+      ),
+      greedy,
+    );
+    expect(cells(2)).toBe(prompt.length);
+    const t = first.sampled.get("src")?.[0]?.token as number;
+    const a = greedy();
+    const b = greedy();
+    const r = await backend.step(plan([entry("x", 1, prompt.length, [t], [0]), entry("y", 2, prompt.length, [t], [0])]), (id) => (id === "x" ? a : b));
+    expect(r.sampled.get("y")?.[0]?.token).toBe(r.sampled.get("x")?.[0]?.token);
+    await backend.step(plan([], [{ kind: "drop", path }]), greedy);
+    expect(existsSync(path)).toBe(false);
+    // A save that cannot be written is reported by its absence, not as a failed step.
+    const bad = await backend.step(plan([], [{ kind: "save", slot: 1, path: join(dir, "missing", "x.kv"), tokens: prompt }]), greedy);
+    expect(bad.saved?.size ?? 0).toBe(0);
+    for (const x of [s, a, b]) backend.releaseSampling(x);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

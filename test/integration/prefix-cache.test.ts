@@ -115,4 +115,19 @@ describe("prefix cache", () => {
       expect([res.status, body.error.type, body.error.param]).toEqual([400, "invalid_request_error", Object.keys(bad)[0]]);
     }
   });
+
+  it("a prefix evicted from every slot is restored from the host tier, with the output a full prefill gives", async () => {
+    // Long enough for the host tier (64 tokens or more).
+    const prompt = `${system("epsilon").repeat(3)}List the three steps of the incident process.`;
+    const baseline = await complete(prompt, { cache_prompt: false });
+    await complete(prompt);
+    const restoresBefore = await metric("loom_prefix_cache_restores_total");
+    // Four unrelated long prompts take all four slots, one after another.
+    for (const tag of ["zeta", "eta", "theta", "iota"]) await complete(`${system(tag).repeat(3)}Something else.`, {}, 2);
+    expect(await metric("loom_kv_host_tier_entries")).toBeGreaterThan(0);
+    const restored = await complete(prompt);
+    expect(restored.text).toBe(baseline.text);
+    expect(restored.cached).toBe(restored.promptTokens - 1);
+    expect(await metric("loom_prefix_cache_restores_total")).toBe(restoresBefore + 1);
+  });
 });

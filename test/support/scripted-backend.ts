@@ -5,7 +5,7 @@
 
 import { LoomError } from "../../src/errors.js";
 import type { ModelBackend, ModelInfo, SequenceSampling } from "../../src/runtime/model-backend.js";
-import type { SampledToken, StepPlan, StepResult } from "../../src/runtime/step-plan.js";
+import type { KvOp, SampledToken, StepPlan, StepResult } from "../../src/runtime/step-plan.js";
 
 export const EOS = 2;
 
@@ -51,7 +51,7 @@ export class ScriptedBackend implements ModelBackend {
       threadsBatch: 1,
       buildType: "scripted",
       maxTokenBytes: 4,
-      kvCopyMs: 0,
+      kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0 },
     };
   }
 
@@ -88,13 +88,8 @@ export class ScriptedBackend implements ModelBackend {
     const ms = this.opts.stepMs?.(plan.step) ?? 0;
     await new Promise((resolve) => setTimeout(resolve, ms));
     if (this.opts.failStep?.(plan.step) === true) throw new Error(`scripted failure in step ${plan.step}`);
-    for (const op of plan.kvOps) {
-      if (op.kind === "erase") {
-        const kv = this.slotKv(op.slot);
-        if (op.to === null) kv.splice(op.from);
-        else kv.splice(op.from, op.to - op.from);
-      } else this.kv[op.toSlot] = [...this.slotKv(op.fromSlot)];
-    }
+    const saved = new Map<string, number>();
+    for (const op of plan.kvOps) this.runKvOp(op, saved);
     const sampled = new Map<string, SampledToken[]>();
     for (const e of plan.entries) {
       const kv = this.slotKv(e.slot);
@@ -110,7 +105,35 @@ export class ScriptedBackend implements ModelBackend {
         e.sampleAt.map((at, k) => ({ token: fromContext ? fromContext(kv.slice(0, e.start + at + 1)) : next(e.seqId, s.outputTokens.length + k) })),
       );
     }
-    return { sampled };
+    return saved.size === 0 ? { sampled } : { sampled, saved };
+  }
+
+  /** Saved "files" of the host tier: path → the token ids the slot held. */
+  readonly files = new Map<string, number[]>();
+  /** Paths whose save fails (a full disk). */
+  readonly failSaves = new Set<string>();
+
+  private runKvOp(op: KvOp, saved: Map<string, number>): void {
+    if (op.kind === "erase") {
+      const kv = this.slotKv(op.slot);
+      if (op.to === null) kv.splice(op.from);
+      else kv.splice(op.from, op.to - op.from);
+    } else if (op.kind === "copy") {
+      this.kv[op.toSlot] = [...this.slotKv(op.fromSlot)];
+    } else if (op.kind === "save") {
+      const kv = this.slotKv(op.slot);
+      if (kv.length !== op.tokens.length || kv.some((t, i) => t !== op.tokens[i]))
+        throw new Error(`save of slot ${op.slot}: it does not hold the tokens named`);
+      if (this.failSaves.has(op.path)) return;
+      this.files.set(op.path, [...kv]);
+      saved.set(op.path, kv.length * 100);
+    } else if (op.kind === "restore") {
+      const file = this.files.get(op.path);
+      if (file === undefined) throw new Error(`restore of ${op.path}: no such file`);
+      this.kv[op.slot] = [...file];
+    } else {
+      this.files.delete(op.path);
+    }
   }
 
   releaseSampling(sampling: SequenceSampling): void {

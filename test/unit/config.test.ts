@@ -56,6 +56,8 @@ describe("parseServerConfig", () => {
       otlpEndpoint: null,
       logContent: false,
       prefixCache: true,
+      kvHostBytes: 1024 ** 3,
+      kvHostDir: null,
     });
   });
 });
@@ -118,6 +120,10 @@ describe("parseServerConfig: flags", () => {
       "--log-content",
       "true",
       "--no-prefix-cache",
+      "--kv-host-bytes",
+      "5000",
+      "--kv-host-dir",
+      "/tmp/kv",
     ]);
     expect(cfg).toEqual({
       models: [{ name: "tiny", path: "/m/tiny.gguf" }],
@@ -148,6 +154,8 @@ describe("parseServerConfig: flags", () => {
       otlpEndpoint: "http://127.0.0.1:4318/v1/traces",
       logContent: true,
       prefixCache: false,
+      kvHostBytes: 5000,
+      kvHostDir: "/tmp/kv",
     });
     expect(perSlotContext(cfg)).toBe(2048);
   });
@@ -197,6 +205,8 @@ describe("parseServerConfig: env", () => {
       LOOM_OTLP_ENDPOINT: "http://collector:4318/v1/traces",
       LOOM_LOG_CONTENT: "yes",
       LOOM_NO_PREFIX_CACHE: "true",
+      LOOM_KV_HOST_BYTES: "5000",
+      LOOM_KV_HOST_DIR: "/tmp/kv",
     });
     expect(cfg).toEqual({
       models: [
@@ -230,6 +240,8 @@ describe("parseServerConfig: env", () => {
       otlpEndpoint: "http://collector:4318/v1/traces",
       logContent: true,
       prefixCache: false,
+      kvHostBytes: 5000,
+      kvHostDir: "/tmp/kv",
     });
   });
 

@@ -27,7 +27,7 @@ const backend: ModelBackend = {
     threadsBatch: 1,
     buildType: "fake",
     maxTokenBytes: 8,
-    kvCopyMs: 0,
+    kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0 },
   },
   tokenize: () => [],
   detokenize: (tokens) => tokens.map((t) => VOCAB[t] ?? "?").join(""),

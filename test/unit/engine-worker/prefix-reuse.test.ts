@@ -7,6 +7,7 @@ import { EngineLoop, type EngineLoopSink } from "../../../src/engine-worker/engi
 import type { SequenceEvent } from "../../../src/engine-worker/worker-messages.js";
 import { DEFAULT_SAMPLING, FREE_OUTPUT, type CachePolicy, type GenerateRequestFields, type Usage } from "../../../src/request/generate-request.js";
 import { PromptBuilder } from "../../../src/runtime/prompt-builder.js";
+import type { KvOp, StepPlan } from "../../../src/runtime/step-plan.js";
 import { ScriptedBackend } from "../../support/scripted-backend.js";
 
 /** A deterministic "model": the next token is a hash of everything in the slot's KV up to the sampled position. */
@@ -33,11 +34,23 @@ interface Run {
   readonly usage: Map<string, Usage>;
   readonly prefillTokens: number;
   readonly copies: number;
+  readonly restores: number;
+  readonly saves: number;
+}
+
+interface RunOptions {
+  readonly slots?: number;
+  /** Host-tier bytes (the scripted backend's files count 100 bytes per token); absent: no host tier. */
+  readonly hostBytes?: number;
+  /** Save paths that fail (a full disk). */
+  readonly failSaves?: readonly string[];
 }
 
 /** Submits each wave's requests at once, waits for the wave to finish, then the next; returns what came out. */
-async function run(waves: readonly (readonly [string, GenerateRequestFields])[][], prefixCache: boolean, slots = 4): Promise<Run> {
+async function run(waves: readonly (readonly [string, GenerateRequestFields])[][], prefixCache: boolean, o: RunOptions = {}): Promise<Run> {
+  const slots = o.slots ?? 4;
   const backend = new ScriptedBackend({ slots, fromContext });
+  for (const path of o.failSaves ?? []) backend.failSaves.add(path);
   const texts = new Map<string, string>();
   const usage = new Map<string, Usage>();
   const waiters = new Map<string, () => void>();
@@ -58,7 +71,8 @@ async function run(waves: readonly (readonly [string, GenerateRequestFields])[][
       throw new Error(message);
     },
   };
-  const loop = new EngineLoop(backend, { slots, batchSize: 64, itlTargetMs: 0, prefixCache }, sink, new PromptBuilder(backend, null));
+  const hostTier = o.hostBytes === undefined ? {} : { hostTier: { dir: "/scripted", maxBytes: o.hostBytes, bytesPerToken: 100 } };
+  const loop = new EngineLoop(backend, { slots, batchSize: 64, itlTargetMs: 0, prefixCache, ...hostTier }, sink, new PromptBuilder(backend, null));
   const running = loop.run();
   for (const wave of waves) {
     const ended = wave.map(([id]) => new Promise<void>((resolve) => waiters.set(id, resolve)));
@@ -73,8 +87,14 @@ async function run(waves: readonly (readonly [string, GenerateRequestFields])[][
     texts,
     usage,
     prefillTokens: plans.reduce((n, p) => n + p.prefillTokens, 0),
-    copies: plans.reduce((n, p) => n + p.kvOps.filter((op) => op.kind === "copy").length, 0),
+    copies: count(plans, "copy"),
+    restores: count(plans, "restore"),
+    saves: count(plans, "save"),
   };
+}
+
+function count(plans: readonly StepPlan[], kind: KvOp["kind"]): number {
+  return plans.reduce((n, p) => n + p.kvOps.filter((op) => op.kind === kind).length, 0);
 }
 
 const SYSTEM = "You are a helpful assistant. Answer briefly and politely. ";
@@ -121,5 +141,44 @@ describe("prefix reuse through the engine loop", () => {
     expect(r.usage.get("off")?.cachedTokens).toBe(0);
     expect(r.usage.get("none")?.cachedTokens).toBe(0);
     expect(new Set(r.texts.values()).size).toBe(1);
+  });
+
+  it("a conversation evicted from every slot is restored from the host tier, with the same output", async () => {
+    const long = (tag: string): string => `${tag}: ${SYSTEM.repeat(2)}`;
+    const waves: [string, GenerateRequestFields][][] = [
+      [["a1", request(`${long("Alice")}first question`)]],
+      // Two other conversations take both slots, evicting Alice's.
+      [
+        ["b1", request(`${long("Bob")}his question`)],
+        ["c1", request(`${long("Carol")}her question`)],
+      ],
+      [["a2", request(`${long("Alice")}first question, and a second one`)]],
+    ];
+    const hosted = await run(waves, true, { slots: 2, hostBytes: 1_000_000 });
+    const plain = await run(waves, false, { slots: 2 });
+    expect(Object.fromEntries(hosted.texts)).toEqual(Object.fromEntries(plain.texts));
+    expect(hosted.saves).toBeGreaterThan(0);
+    expect(hosted.restores).toBe(1);
+    expect(hosted.usage.get("a2")?.cachedTokens).toBeGreaterThan(long("Alice").length);
+    // Without the host tier the evicted conversation is recomputed.
+    const lost = await run(waves, true, { slots: 2 });
+    expect(lost.usage.get("a2")?.cachedTokens).toBeLessThan(3);
+  });
+
+  it("a host tier too small for a prefix, or a save that fails, loses the entry but never the output", async () => {
+    const waves: [string, GenerateRequestFields][][] = [
+      [["a1", request(`Alice: ${SYSTEM.repeat(2)}q`)]],
+      [["b1", request(`Bob: ${SYSTEM.repeat(2)}q`)]],
+      [["a2", request(`Alice: ${SYSTEM.repeat(2)}q and more`)]],
+    ];
+    const plain = await run(waves, false, { slots: 1 });
+    const tiny = await run(waves, true, { slots: 1, hostBytes: 1000 });
+    const failing = await run(waves, true, { slots: 1, hostBytes: 1_000_000, failSaves: ["/scripted/1.kv"] });
+    for (const r of [tiny, failing]) {
+      expect(Object.fromEntries(r.texts)).toEqual(Object.fromEntries(plain.texts));
+      expect(r.restores).toBe(0);
+    }
+    expect(tiny.saves).toBe(0);
+    expect(failing.saves).toBeGreaterThan(0);
   });
 });

@@ -4,6 +4,7 @@
 // free slot; waiting for a prompt still being prefilled; scopes (cache salts) that never share; reuse off; and
 // cachedCells for the KV gauge.
 import { describe, expect, it } from "vitest";
+import { HostTier } from "../../../src/engine-worker/host-tier.js";
 import { DEFAULT_SCOPE, SlotTable, type PrefixQuery } from "../../../src/engine-worker/slot-table.js";
 
 const q = (prompt: number[], over: Partial<PrefixQuery> = {}): PrefixQuery => ({ scope: DEFAULT_SCOPE, prompt, reuse: true, copyCostTokens: 2, ...over });
@@ -45,7 +46,7 @@ describe("SlotTable: ownership", () => {
 
 describe("SlotTable: reuse from a free slot", () => {
   it("a fresh table reuses nothing and erases nothing", () => {
-    expect(new SlotTable(2).acquire("a", q([1, 2, 3]))).toEqual({ slot: 0, reusedTokens: 0, copyFrom: null, eraseTail: false });
+    expect(new SlotTable(2).acquire("a", q([1, 2, 3]))).toEqual({ slot: 0, reusedTokens: 0, source: null, eraseTail: false, save: null });
   });
 
   it("picks the free slot sharing the longest prefix with the prompt", () => {
@@ -53,7 +54,7 @@ describe("SlotTable: reuse from a free slot", () => {
     t.setCached(0, DEFAULT_SCOPE, [1, 2, 9]);
     t.setCached(1, DEFAULT_SCOPE, [1, 2, 3, 4, 5]);
     t.setCached(2, DEFAULT_SCOPE, [7, 7]);
-    expect(t.acquire("a", q([1, 2, 3, 4, 6, 6]))).toEqual({ slot: 1, reusedTokens: 4, copyFrom: null, eraseTail: true });
+    expect(t.acquire("a", q([1, 2, 3, 4, 6, 6]))).toEqual({ slot: 1, reusedTokens: 4, source: null, eraseTail: true, save: null });
   });
 
   it("breaks ties by lowest index; with no shared prefix anywhere, takes the lowest free slot", () => {
@@ -69,8 +70,8 @@ describe("SlotTable: reuse from a free slot", () => {
     const t = new SlotTable(2);
     t.setCached(0, DEFAULT_SCOPE, [1, 2, 3]);
     t.setCached(1, DEFAULT_SCOPE, [4, 5, 6, 7, 8, 9]);
-    expect(t.acquire("a", q([1, 2, 3]))).toEqual({ slot: 0, reusedTokens: 2, copyFrom: null, eraseTail: true });
-    expect(t.acquire("b", q([4, 5, 6]))).toEqual({ slot: 1, reusedTokens: 2, copyFrom: null, eraseTail: true });
+    expect(t.acquire("a", q([1, 2, 3]))).toEqual({ slot: 0, reusedTokens: 2, source: null, eraseTail: true, save: null });
+    expect(t.acquire("b", q([4, 5, 6]))).toEqual({ slot: 1, reusedTokens: 2, source: null, eraseTail: true, save: null });
   });
 
   it("a one-token prompt reuses nothing; an empty prompt never reports negative reuse", () => {
@@ -86,7 +87,7 @@ describe("SlotTable: reuse from a free slot", () => {
     expect(t.acquire("turn1", q([1, 2, 3]))).toMatchObject({ slot: 0 });
     t.setCached(0, DEFAULT_SCOPE, [1, 2, 3, 40, 41]);
     t.release(0);
-    expect(t.acquire("turn2", q([1, 2, 3, 40, 41, 50, 51]))).toMatchObject({ slot: 0, reusedTokens: 5, copyFrom: null });
+    expect(t.acquire("turn2", q([1, 2, 3, 40, 41, 50, 51]))).toMatchObject({ slot: 0, reusedTokens: 5, source: null });
   });
 });
 
@@ -95,14 +96,20 @@ describe("SlotTable: copy from another slot", () => {
     const t = new SlotTable(3);
     t.acquire("owner", q(range(100, 40)));
     t.setCached(0, DEFAULT_SCOPE, range(100, 40));
-    expect(t.acquire("a", q([...range(100, 30), 7, 7], { copyCostTokens: 10 }))).toEqual({ slot: 1, reusedTokens: 30, copyFrom: 0, eraseTail: true });
+    expect(t.acquire("a", q([...range(100, 30), 7, 7], { copyCostTokens: 10 }))).toEqual({
+      slot: 1,
+      reusedTokens: 30,
+      source: { kind: "slot", slot: 0 },
+      eraseTail: true,
+      save: null,
+    });
   });
 
   it("recomputes when the saving is at most the copy's cost", () => {
     const t = new SlotTable(2);
     t.acquire("owner", q(range(100, 40)));
     t.setCached(0, DEFAULT_SCOPE, range(100, 40));
-    expect(t.acquire("a", q([...range(100, 10), 7], { copyCostTokens: 10 }))).toEqual({ slot: 1, reusedTokens: 0, copyFrom: null, eraseTail: false });
+    expect(t.acquire("a", q([...range(100, 10), 7], { copyCostTokens: 10 }))).toEqual({ slot: 1, reusedTokens: 0, source: null, eraseTail: false, save: null });
   });
 
   it("weighs the copy against the free slot's own prefix, and copies into the least recently used free slot", () => {
@@ -117,17 +124,23 @@ describe("SlotTable: copy from another slot", () => {
     t.release(3);
     t.setCached(3, DEFAULT_SCOPE, range(100, 5));
     // Slot 3 holds 5 of the prompt's tokens, the busy slot 1 holds 45: 40 saved > cost 8; slot 0 is the LRU.
-    expect(t.acquire("a", q([...range(100, 45), 1], { copyCostTokens: 8 }))).toEqual({ slot: 0, reusedTokens: 45, copyFrom: 1, eraseTail: true });
+    expect(t.acquire("a", q([...range(100, 45), 1], { copyCostTokens: 8 }))).toEqual({
+      slot: 0,
+      reusedTokens: 45,
+      source: { kind: "slot", slot: 1 },
+      eraseTail: true,
+      save: null,
+    });
   });
 
   it("records what a copy's destination holds, so a later prompt reuses it there", () => {
     const t = new SlotTable(3);
     t.acquire("a", q(range(100, 30)));
     t.setCached(0, DEFAULT_SCOPE, range(100, 30));
-    expect(t.acquire("b", q(range(100, 30)))).toMatchObject({ slot: 1, reusedTokens: 29, copyFrom: 0 });
+    expect(t.acquire("b", q(range(100, 30)))).toMatchObject({ slot: 1, reusedTokens: 29, source: { kind: "slot", slot: 0 } });
     t.release(1);
     t.setCached(0, DEFAULT_SCOPE, []);
-    expect(t.acquire("c", q([...range(100, 29), 5]))).toMatchObject({ slot: 1, reusedTokens: 29, copyFrom: null });
+    expect(t.acquire("c", q([...range(100, 29), 5]))).toMatchObject({ slot: 1, reusedTokens: 29, source: null });
   });
 });
 
@@ -141,7 +154,7 @@ describe("SlotTable: waiting for a prompt being prefilled", () => {
     expect(t.acquire("sibling", q(prompt))).toBe("wait"); // half done: 31 more to save by waiting
     t.setCached(0, DEFAULT_SCOPE, prompt);
     t.prefilled(0);
-    expect(t.acquire("sibling", q(prompt))).toEqual({ slot: 1, reusedTokens: 63, copyFrom: 0, eraseTail: true });
+    expect(t.acquire("sibling", q(prompt))).toEqual({ slot: 1, reusedTokens: 63, source: { kind: "slot", slot: 0 }, eraseTail: true, save: null });
   });
 
   it("does not wait for a short shared part, and stops waiting when the other request is released", () => {
@@ -163,9 +176,9 @@ describe("SlotTable: scopes and reuse off", () => {
     t.setCached(0, -7, prompt);
     t.prefilled(0);
     t.release(0);
-    expect(t.acquire("other-salt", q(prompt, { scope: -8 }))).toEqual({ slot: 1, reusedTokens: 0, copyFrom: null, eraseTail: false });
+    expect(t.acquire("other-salt", q(prompt, { scope: -8 }))).toEqual({ slot: 1, reusedTokens: 0, source: null, eraseTail: false, save: null });
     expect(t.acquire("same-salt", q(prompt, { scope: -7 }))).toMatchObject({ slot: 0, reusedTokens: 39 });
-    expect(t.acquire("third-salt", q(prompt, { scope: -9 }))).toMatchObject({ slot: 2, reusedTokens: 0, copyFrom: null });
+    expect(t.acquire("third-salt", q(prompt, { scope: -9 }))).toMatchObject({ slot: 2, reusedTokens: 0, source: null });
   });
 
   it("reuse off takes the least recently used free slot and erases everything it held", () => {
@@ -173,9 +186,9 @@ describe("SlotTable: scopes and reuse off", () => {
     t.acquire("a", q([1]));
     t.setCached(0, DEFAULT_SCOPE, [1, 2, 3]);
     t.release(0);
-    expect(t.acquire("b", q([1, 2, 3, 4], { reuse: false }))).toEqual({ slot: 1, reusedTokens: 0, copyFrom: null, eraseTail: false });
+    expect(t.acquire("b", q([1, 2, 3, 4], { reuse: false }))).toEqual({ slot: 1, reusedTokens: 0, source: null, eraseTail: false, save: null });
     t.release(1);
-    expect(t.acquire("c", q([1, 2, 3, 4], { reuse: false }))).toEqual({ slot: 0, reusedTokens: 0, copyFrom: null, eraseTail: true });
+    expect(t.acquire("c", q([1, 2, 3, 4], { reuse: false }))).toEqual({ slot: 0, reusedTokens: 0, source: null, eraseTail: true, save: null });
   });
 });
 
@@ -188,5 +201,37 @@ describe("SlotTable: cachedCells", () => {
     expect(t.cachedCells()).toBe(5);
     t.setCached(0, DEFAULT_SCOPE, []);
     expect(t.cachedCells()).toBe(2);
+  });
+});
+
+describe("SlotTable: the host tier", () => {
+  const hosted = (slots: number): SlotTable => new SlotTable(slots, new HostTier({ dir: "/d", maxBytes: 100_000, bytesPerToken: 10 }));
+
+  it("saves a free slot's long content before a new occupant overwrites it, and restores it later", () => {
+    const t = hosted(1);
+    const alice = range(100, 80);
+    t.acquire("a", q(alice));
+    t.setCached(0, DEFAULT_SCOPE, alice);
+    t.release(0);
+    const bob = t.acquire("b", q(range(500, 80)));
+    expect(bob).toEqual({ slot: 0, reusedTokens: 0, source: null, eraseTail: true, save: { path: "/d/1.kv", tokens: alice, drops: [] } });
+    t.host?.confirm("/d/1.kv", 800);
+    t.setCached(0, DEFAULT_SCOPE, range(500, 80));
+    t.release(0);
+    expect(t.acquire("a2", q([...alice, 1, 2]))).toMatchObject({ slot: 0, reusedTokens: 80, source: { kind: "host", path: "/d/1.kv" }, eraseTail: true });
+  });
+
+  it("does not save short content, content another slot still holds, or content it already has", () => {
+    const t = hosted(2);
+    t.acquire("short", q(range(100, 10)));
+    t.setCached(0, DEFAULT_SCOPE, range(100, 10));
+    t.release(0);
+    expect(t.acquire("x", q(range(900, 80)))).toMatchObject({ save: null });
+    const shared = range(200, 80);
+    t.setCached(0, DEFAULT_SCOPE, shared);
+    t.setCached(1, DEFAULT_SCOPE, shared);
+    t.release(0);
+    // Slot 1 still holds the same tokens: overwriting slot 0 loses nothing.
+    expect(t.acquire("y", q(range(700, 80), { reuse: false }))).toMatchObject({ save: null });
   });
 });

@@ -1,0 +1,173 @@
+// `npm run bench:prefix`: the prefix cache on three workloads, each run in one go against Loom, Loom with
+// --no-prefix-cache and llama-server (built as the anchor: same model file, slots, context and threads; its
+// cache_prompt is on by default). Token-id prompts on /v1/completions, streamed, greedy, ignore_eos; TTFT per request.
+//   (a) shared system prompt: 32 users, one 1,000-token system prompt, a distinct 50-token question each, 8 at a time;
+//   (b) multi-turn: 8 conversations × 10 turns, interleaved; each turn re-sends the conversation so far (its own
+//       200-token system prompt, then per turn a 50-token question and a fixed 32-token "answer") plus a new question;
+//   (c) shared prefix in a busy slot: one long request holds a 1,000-token prefix in its slot while it decodes, the
+//       other slots hold unrelated prompts, then 16 clients send that prefix plus a question each, at once.
+// Goals (issue 9): Loom's TTFT p50 with the cache ≥ 5× lower than without it, and ≥ 2× lower than llama-server's on (a)
+// and (c), no higher on (b). Env: LOOM_PREFIX_ENGINES=llama-server,loom,loom-no-cache  LOOM_PREFIX_WORKLOADS=a,b,c.
+// Writes bench/results/prefix-<date>.json and prefix-latest.md.
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { Xoshiro128 } from "../../models/prng.js";
+import { benchConfig, serverFlags, type BenchConfig } from "../bench-config.js";
+import { percentiles, sleep, streamOne, VOCAB_LOW, VOCAB_SPAN, type Percentiles, type RequestSample } from "../load-generator.js";
+import { startBenchServer, type BenchServer } from "../server-process.js";
+import { ensureLlamaServer } from "./build-llama-server.js";
+import { setFetchTimeouts } from "./fetch-timeouts.js";
+import { startLlamaServer } from "./llama-server-process.js";
+import { anchorLlamaServer, CTX_SIZE, PARALLEL, type Target } from "./workloads.js";
+
+const RESULTS = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
+const MAX_TOKENS = 16;
+
+/** `n` token ids from their own seeded stream: prompts of different seeds share nothing. */
+function tokens(seed: number, n: number): number[] {
+  const rng = new Xoshiro128(seed);
+  return Array.from({ length: n }, () => VOCAB_LOW + (rng.nextU32() % VOCAB_SPAN));
+}
+
+interface WorkloadResult {
+  readonly workload: string;
+  readonly engine: string;
+  readonly requests: number;
+  readonly wallMs: number;
+  readonly ttftMs: Percentiles;
+}
+
+const ask = (t: Target, prompt: number[], maxTokens = MAX_TOKENS, signal?: AbortSignal): Promise<RequestSample> =>
+  streamOne({ url: t.url, model: t.model, maxTokens }, 0, prompt, signal);
+
+/** (a) 32 users share a 1,000-token system prompt; 8 clients, 4 users each, back to back. */
+async function sharedSystemPrompt(t: Target, seed: number): Promise<RequestSample[]> {
+  const system = tokens(seed, 1000);
+  const samples: RequestSample[] = [];
+  await Promise.all(
+    Array.from({ length: 8 }, async (_, c) => {
+      for (let u = 0; u < 4; u++) samples.push(await ask(t, [...system, ...tokens(seed + 1 + c * 4 + u, 50)]));
+    }),
+  );
+  return samples;
+}
+
+/** (b) 8 conversations × 10 turns, all conversations in flight at once, each turn after the previous one's answer. */
+async function multiTurn(t: Target, seed: number): Promise<RequestSample[]> {
+  const samples: RequestSample[] = [];
+  await Promise.all(
+    Array.from({ length: 8 }, async (_, c) => {
+      let history = tokens(seed + 100 * c, 200);
+      for (let turn = 0; turn < 10; turn++) {
+        const prompt = [...history, ...tokens(seed + 100 * c + 1 + turn, 50)];
+        samples.push(await ask(t, prompt));
+        history = [...prompt, ...tokens(seed + 100 * c + 50 + turn, 32)];
+      }
+    }),
+  );
+  return samples;
+}
+
+/** (c) The prefix sits only in a busy slot (the rest hold other prompts) when 16 clients send it at once. */
+async function busyPrefix(t: Target, seed: number): Promise<RequestSample[]> {
+  const prefix = tokens(seed, 1000);
+  // Fill every slot with an unrelated prompt first, so no free slot holds the prefix.
+  await Promise.all(Array.from({ length: PARALLEL }, (_, i) => ask(t, tokens(seed + 500 + i, 1050), 1)));
+  const holder = new AbortController();
+  const held = ask(t, [...prefix, ...tokens(seed + 1, 50)], 1000, holder.signal);
+  await sleep(3000); // its prefill done: it decodes while the others arrive
+  const samples = await Promise.all(Array.from({ length: 16 }, (_, i) => ask(t, [...prefix, ...tokens(seed + 2 + i, 50)])));
+  holder.abort();
+  await held.catch(() => undefined);
+  return samples;
+}
+
+const WORKLOADS: Record<string, (t: Target, seed: number) => Promise<RequestSample[]>> = {
+  a: sharedSystemPrompt,
+  b: multiTurn,
+  c: busyPrefix,
+};
+
+const list = (env: string | undefined, dflt: string): string[] =>
+  (env ?? dflt)
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+
+function log(line: string): void {
+  process.stderr.write(`[prefix] ${line}\n`);
+}
+
+async function startEngine(engine: string, cfg: BenchConfig, llamaServer: () => Promise<string>): Promise<BenchServer> {
+  if (engine === "llama-server") return startLlamaServer(anchorLlamaServer(await llamaServer(), cfg));
+  const flags = ["--parallel", String(PARALLEL), "--ctx-size", String(CTX_SIZE), "--native-build", "never"];
+  if (engine === "loom-no-cache") flags.push("--no-prefix-cache");
+  else if (engine !== "loom") throw new Error(`unknown engine ${engine} (want llama-server, loom or loom-no-cache)`);
+  return startBenchServer(serverFlags(cfg, flags));
+}
+
+async function main(): Promise<void> {
+  const cfg = benchConfig();
+  const engines = list(process.env.LOOM_PREFIX_ENGINES, "llama-server,loom,loom-no-cache");
+  const workloads = list(process.env.LOOM_PREFIX_WORKLOADS, "a,b,c");
+  await setFetchTimeouts({ headersTimeout: 0, bodyTimeout: 0 });
+  const llamaServer = async (): Promise<string> => (await ensureLlamaServer(cfg.modelPath)).binary;
+  const results: WorkloadResult[] = [];
+  for (const engine of engines) {
+    log(`starting ${engine}`);
+    const server = await startEngine(engine, cfg, llamaServer);
+    const target = { url: server.url, model: cfg.modelName };
+    try {
+      await ask(target, tokens(1, 64)); // warm-up
+      for (const [i, w] of workloads.entries()) {
+        const run = WORKLOADS[w];
+        if (run === undefined) throw new Error(`unknown workload ${w} (want a, b or c)`);
+        const t0 = performance.now();
+        // Each workload has prompts of its own (seeds far apart): nothing carries over between workloads.
+        const samples = await run(target, 1_000_000 * (i + 1));
+        const r = { workload: w, engine, requests: samples.length, wallMs: performance.now() - t0, ttftMs: percentiles(samples.map((s) => s.ttftMs)) };
+        log(
+          `(${w}) ${engine}: TTFT p50 ${r.ttftMs.p50.toFixed(0)} ms, p90 ${r.ttftMs.p90.toFixed(0)} ms, ${r.requests} requests in ${(r.wallMs / 1000).toFixed(1)} s`,
+        );
+        results.push(r);
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+  const report = { date: new Date().toISOString(), cpu: cpus()[0]?.model ?? "unknown", threads: cfg.threads, threadsBatch: cfg.threadsBatch, results };
+  mkdirSync(RESULTS, { recursive: true });
+  const stamp = report.date.replace(/[:.]/g, "-");
+  writeFileSync(`${RESULTS}prefix-${stamp}.json`, JSON.stringify(report, null, 2));
+  writeFileSync(`${RESULTS}prefix-latest.md`, renderMarkdown(report));
+  process.stdout.write(renderMarkdown(report));
+}
+
+function renderMarkdown(r: { date: string; cpu: string; threads: number; threadsBatch: number; results: readonly WorkloadResult[] }): string {
+  const p50 = (w: string, e: string): number | undefined => r.results.find((x) => x.workload === w && x.engine === e)?.ttftMs.p50;
+  const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || a <= 0 ? "–" : (b / a).toFixed(1));
+  const lines = [
+    `# Prefix cache (${r.date}, ${r.cpu}, threads ${r.threads}/${r.threadsBatch}, ${PARALLEL} slots × ${CTX_SIZE / PARALLEL} cells, max_tokens ${MAX_TOKENS})`,
+    "",
+    "| workload | engine | requests | TTFT p50 ms | TTFT p90 ms | wall s |",
+    "|---|---|---|---|---|---|",
+    ...r.results.map(
+      (x) => `| ${x.workload} | ${x.engine} | ${x.requests} | ${x.ttftMs.p50.toFixed(0)} | ${x.ttftMs.p90.toFixed(0)} | ${(x.wallMs / 1000).toFixed(1)} |`,
+    ),
+    "",
+    "| workload | no-cache ÷ Loom (TTFT p50; goal ≥ 5) | llama-server ÷ Loom (goal ≥ 2 on a and c, ≥ 1 on b) |",
+    "|---|---|---|",
+    ...[...new Set(r.results.map((x) => x.workload))].map(
+      (w) => `| ${w} | ${ratio(p50(w, "loom"), p50(w, "loom-no-cache"))} | ${ratio(p50(w, "loom"), p50(w, "llama-server"))} |`,
+    ),
+    "",
+  ];
+  return lines.join("\n");
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
