@@ -68,6 +68,10 @@ export async function startLlamaServer(o: LlamaServerOptions): Promise<BenchServ
     if (status === 200) break;
     await new Promise((r) => setTimeout(r, 200));
   }
+  // A crash mid-run would otherwise show only as "fetch failed" in the client.
+  child.once("exit", (code, signal) => {
+    if (code !== 0 && signal !== "SIGTERM") process.stderr.write(`llama-server exited (code ${code}, signal ${signal}):\n${tail}\n`);
+  });
   return {
     url,
     process: child,

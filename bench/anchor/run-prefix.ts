@@ -39,8 +39,21 @@ interface WorkloadResult {
   readonly ttftMs: Percentiles;
 }
 
-const ask = (t: Target, prompt: number[], maxTokens = MAX_TOKENS, signal?: AbortSignal): Promise<RequestSample> =>
-  streamOne({ url: t.url, model: t.model, maxTokens }, 0, prompt, signal);
+let retries = 0;
+
+/**
+ * One streamed request. A connection that fails before any response ("fetch failed": a keep-alive socket the server
+ * closed as it was reused) is retried once, and counted in the report.
+ */
+async function ask(t: Target, prompt: number[], maxTokens = MAX_TOKENS, signal?: AbortSignal): Promise<RequestSample> {
+  try {
+    return await streamOne({ url: t.url, model: t.model, maxTokens }, 0, prompt, signal);
+  } catch (err) {
+    if (!(err instanceof TypeError) || signal?.aborted === true) throw err;
+    retries++;
+    return streamOne({ url: t.url, model: t.model, maxTokens }, 0, prompt, signal);
+  }
+}
 
 /** (a) 32 users share a 1,000-token system prompt; 8 clients, 4 users each, back to back. */
 async function sharedSystemPrompt(t: Target, seed: number): Promise<RequestSample[]> {
@@ -76,7 +89,7 @@ async function busyPrefix(t: Target, seed: number): Promise<RequestSample[]> {
   // Fill every slot with an unrelated prompt first, so no free slot holds the prefix.
   await Promise.all(Array.from({ length: PARALLEL }, (_, i) => ask(t, tokens(seed + 500 + i, 1050), 1)));
   const holder = new AbortController();
-  const held = ask(t, [...prefix, ...tokens(seed + 1, 50)], 1000, holder.signal);
+  const held = ask(t, [...prefix, ...tokens(seed + 1, 50)], 900, holder.signal);
   await sleep(3000); // its prefill done: it decodes while the others arrive
   const samples = await Promise.all(Array.from({ length: 16 }, (_, i) => ask(t, [...prefix, ...tokens(seed + 2 + i, 50)])));
   holder.abort();
@@ -137,7 +150,7 @@ async function main(): Promise<void> {
       await server.stop();
     }
   }
-  const report = { date: new Date().toISOString(), cpu: cpus()[0]?.model ?? "unknown", threads: cfg.threads, threadsBatch: cfg.threadsBatch, results };
+  const report = { date: new Date().toISOString(), cpu: cpus()[0]?.model ?? "unknown", threads: cfg.threads, threadsBatch: cfg.threadsBatch, retries, results };
   mkdirSync(RESULTS, { recursive: true });
   const stamp = report.date.replace(/[:.]/g, "-");
   writeFileSync(`${RESULTS}prefix-${stamp}.json`, JSON.stringify(report, null, 2));

@@ -150,13 +150,16 @@ export class SlotTable {
   }
 
   /**
-   * The slot's old content is about to be lost beyond `kept` tokens: save it to the host tier when it is long
-   * enough to be worth a file and no other slot or host entry holds all of it.
+   * The slot's old content is about to be lost beyond `kept` tokens: save it to the host tier when what is lost is
+   * long enough to be worth a file and most of what the file would hold (a file holds the whole sequence, and
+   * writing it stalls the step: a shared system prompt with a short unique tail is not saved again and again), and
+   * no other slot or host entry holds all of it.
    */
   private planEviction(slot: number, kept: number, keep: string | null): SlotAssignment["save"] {
     const old = this.heldKeys[slot] ?? [];
     const host = this.host;
-    if (host === null || old.length - 1 <= kept || old.length - 1 < HOST_MIN_TOKENS) return null;
+    const lost = old.length - 1 - kept;
+    if (host === null || lost < HOST_MIN_TOKENS || lost * 2 < old.length - 1) return null;
     if ((this.held.longest(old, (s) => s !== slot)?.length ?? 0) >= old.length || host.holds(old)) return null;
     const planned = host.planSave(old, keep);
     return planned === null ? null : { path: planned.path, tokens: old.slice(1), drops: planned.drops };
