@@ -41,6 +41,8 @@ export interface ServerConfig {
   readonly gpu: GpuMode;
   readonly gpuLayers: number | "max";
   readonly apiKeys: readonly string[];
+  /** JSON file of named keys with rate limits and cache salts (admission/gatekeeper.ts); null: none. */
+  readonly apiKeyFile: string | null;
   readonly engines: number;
   readonly maxQueue: number;
   readonly requestTimeoutMs: number;
@@ -64,8 +66,8 @@ export interface ServerConfig {
 }
 
 export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "ConfigError";
   }
 }
@@ -143,6 +145,7 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("gpu", "--gpu", null, "auto", "Backend: auto, cuda, vulkan or cpu."),
   doc("gpuLayers", "--n-gpu-layers", "-ngl", "max", "Layers offloaded to the GPU: a count or `max` (all)."),
   doc("apiKeys", "--api-key", null, "(none: no auth)", "Accepted bearer token; repeatable, env is comma-separated."),
+  doc("apiKeyFile", "--api-key-file", null, "(none)", "JSON file of named API keys with limits: {\"keys\": [{\"key\", \"name\", \"rpm\", \"tpm\", \"cache_salt\"}]}; over a limit → 429 with Retry-After and x-ratelimit-* headers."),
   doc("engines", "--engines", null, "1", "Engine workers per model."),
   doc("maxQueue", "--max-queue", null, "256", "Requests per model allowed to wait beyond the running ones before 429."),
   doc("requestTimeoutMs", "--timeout", null, "600", "Per-request deadline in seconds."),
@@ -361,6 +364,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     gpu: oneOf(one("--gpu"), "auto", GPU_MODES),
     gpuLayers: gpuLayers(one("--n-gpu-layers")),
     apiKeys: apiKeys(list("--api-key")),
+    apiKeyFile: nonEmpty(one("--api-key-file")),
     engines: int(one("--engines"), 1, 1),
     maxQueue: int(one("--max-queue"), 256, 0),
     requestTimeoutMs: seconds(one("--timeout"), 600),

@@ -12,6 +12,7 @@ export type ErrorCode =
   | "method_not_allowed"
   | "payload_too_large"
   | "queue_full"
+  | "rate_limit_exceeded"
   | "unavailable"
   | "deadline_exceeded"
   | "cancelled"
@@ -105,6 +106,13 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
     retryable: true,
     doc: "Admission queue is full; retry after the Retry-After seconds.",
   },
+  rate_limit_exceeded: {
+    httpStatus: 429,
+    openaiType: "rate_limit_exceeded",
+    grpcCode: GrpcCode.RESOURCE_EXHAUSTED,
+    retryable: true,
+    doc: "The API key's requests or tokens per minute are used up; Retry-After says when the budget admits it again.",
+  },
   unavailable: {
     httpStatus: 503,
     openaiType: "unavailable_error",
@@ -141,25 +149,34 @@ export interface ErrorData {
   readonly code: ErrorCode;
   readonly message: string;
   readonly param: string | null;
+  /** Seconds to wait (a rate limit's own; otherwise RETRY_AFTER_SECONDS for retryable codes). */
+  readonly retryAfterSeconds?: number;
+  /** Extra response headers (a rate limit's x-ratelimit-*). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
+
+export type ErrorExtras = Pick<ErrorData, "retryAfterSeconds" | "headers">;
 
 export class LoomError extends Error {
   readonly code: ErrorCode;
   readonly param: string | null;
+  readonly extras: ErrorExtras;
 
-  constructor(code: ErrorCode, message: string, param: string | null = null) {
+  constructor(code: ErrorCode, message: string, param: string | null = null, extras: ErrorExtras = {}) {
     super(message);
     this.name = "LoomError";
     this.code = code;
     this.param = param;
+    this.extras = extras;
   }
 
   toData(): ErrorData {
-    return { code: this.code, message: this.message, param: this.param };
+    return { code: this.code, message: this.message, param: this.param, ...this.extras };
   }
 
   static fromData(data: ErrorData): LoomError {
-    return new LoomError(data.code, data.message, data.param);
+    const { code, message, param, ...extras } = data;
+    return new LoomError(code, message, param, extras);
   }
 
   /** Anything thrown, as a LoomError; unknown throwables become internal_error with their message. */

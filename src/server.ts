@@ -2,6 +2,7 @@
 // starts them in dependency order, and closes them in reverse on shutdown: stop accepting → drain in-flight
 // requests (bounded) → stop workers cooperatively → close sockets.
 
+import { flagKeys, Gatekeeper, loadKeyFile, type ApiKeyEntry } from "./admission/gatekeeper.js";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
@@ -36,6 +37,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   const log = logFn(logger);
   // Before anything starts: a bad certificate path should stop start-up, not leave engines running.
   const grpcTls = cfg.grpcPort === null || cfg.grpcTlsCert === null || cfg.grpcTlsKey === null ? null : loadGrpcTls(cfg.grpcTlsCert, cfg.grpcTlsKey);
+  const gate = gatekeeperFor(cfg);
   const loop = new EventLoopMonitor();
   let engineRef: Engine | null = null;
   const exporter = new PrometheusExporter(() => gaugeSnapshot(engineRef, loop), cfg.metricsCompat === "vllm");
@@ -62,7 +64,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     },
     maxQueue: cfg.maxQueue,
     log,
-    observer: observe(exporter, requestLog, tracer),
+    observer: observe(exporter, requestLog, tracer, gate),
     captureContent: cfg.logContent,
   });
   engineRef = engine;
@@ -70,7 +72,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   let grpc: RunningGrpcServer | null = null;
   const http = createHttpServer({
     engine,
-    apiKeys: cfg.apiKeys,
+    gate,
     bodyLimitBytes: cfg.bodyLimitBytes,
     requestTimeoutMs: cfg.requestTimeoutMs,
     accepting: () => accepting,
@@ -82,7 +84,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   });
   const ws = attachWsServer(http, {
     engine,
-    apiKeys: cfg.apiKeys,
+    gate,
     requestTimeoutMs: cfg.requestTimeoutMs,
     maxPayloadBytes: cfg.bodyLimitBytes,
     accepting: () => accepting,
@@ -97,6 +99,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
             cfg,
             engine,
             grpcTls,
+            gate,
             () => accepting,
             (code) => exporter.error(code),
           );
@@ -146,6 +149,7 @@ function startGrpc(
   cfg: ServerConfig,
   engine: Engine,
   tls: GrpcTls | null,
+  gate: Gatekeeper,
   accepting: () => boolean,
   onError: (code: ErrorCode) => void,
 ): Promise<RunningGrpcServer> {
@@ -154,7 +158,7 @@ function startGrpc(
     engine,
     host: cfg.host,
     port,
-    apiKeys: cfg.apiKeys,
+    gate,
     requestTimeoutMs: cfg.requestTimeoutMs,
     maxMessageBytes: cfg.bodyLimitBytes,
     tls,
@@ -200,14 +204,26 @@ function gaugeSnapshot(engine: Engine | null, loop: EventLoopMonitor): GaugeSnap
   return { models, activeStreams: engine.inFlightByTransport(), eventLoopLagP99Ms: loop.snapshot().p99 };
 }
 
-/** Metrics see everything; each finished request is also traced (when on) and logged with its trace id. */
-function observe(exporter: PrometheusExporter, log: RequestLog, tracer: RequestTracer | null): EngineObserver {
+/** Metrics see everything; each finished request is traced (when on), logged, and charged to its key's tokens. */
+function observe(exporter: PrometheusExporter, log: RequestLog, tracer: RequestTracer | null, gate: Gatekeeper): EngineObserver {
   return {
     requestFinished: (s) => {
       exporter.requestFinished(s);
       log.write(s, tracer?.record(s) ?? null);
+      if (s.caller !== undefined) gate.charge(s.caller, s.promptTokens + s.completionTokens);
     },
     tokens: (model, n, gap) => exporter.tokens(model, n, gap),
     step: (model, id, stats) => exporter.step(model, id, stats),
   };
+}
+
+/** `--api-key` keys (unlimited) and `--api-key-file` keys (named, with limits and cache salts): bad files stop start-up. */
+function gatekeeperFor(cfg: ServerConfig): Gatekeeper {
+  let fileKeys: ApiKeyEntry[];
+  try {
+    fileKeys = cfg.apiKeyFile === null ? [] : loadKeyFile(cfg.apiKeyFile);
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err), { cause: err });
+  }
+  return new Gatekeeper([...flagKeys(cfg.apiKeys), ...fileKeys]);
 }

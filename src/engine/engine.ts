@@ -3,7 +3,7 @@
 // per-request deadline, and restarts a worker that died. It knows nothing of HTTP, WebSocket or gRPC.
 
 import { LoomError, modelNotFound, type ErrorData } from "../errors.js";
-import type { GenerateRequest } from "../request/generate-request.js";
+import { DEFAULT_CACHE_POLICY, type GenerateRequest } from "../request/generate-request.js";
 import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
 import { WorkerClient } from "./worker-client.js";
@@ -36,6 +36,8 @@ export interface EngineOptions {
 export interface SubmitOptions extends RequestMeta {
   /** Absolute epoch ms; the request is cancelled with deadline_exceeded when it passes. */
   readonly deadlineAt: number | null;
+  /** The caller's own cache scope (its API key's cache_salt): its KV is never shared with other keys. */
+  readonly keySalt?: string | null;
 }
 
 export interface ModelCard {
@@ -122,8 +124,10 @@ export class Engine {
       transport: opts.transport,
       operation: opts.operation,
       ...(opts.traceparent === undefined ? {} : { traceparent: opts.traceparent }),
+      ...(opts.caller === undefined ? {} : { caller: opts.caller }),
     };
-    return Array.from({ length: n }, (_, i) => client.submit(`r${++this.nextId}`, choiceRequest(req, i), opts.deadlineAt, meta));
+    const scoped = withKeySalt(req, opts.keySalt ?? null);
+    return Array.from({ length: n }, (_, i) => client.submit(`r${++this.nextId}`, choiceRequest(scoped, i), opts.deadlineAt, meta));
   }
 
   /** Token ids as a generation with this prompt would see them; the model's worker owns the tokenizer. */
@@ -213,6 +217,13 @@ export class Engine {
       RESTART_DELAY_MS * Math.min(n, 10),
     ).unref();
   }
+}
+
+/** The key's salt goes before the request's own: two keys never share KV, whatever salts their requests carry. */
+function withKeySalt(req: GenerateRequest, keySalt: string | null): GenerateRequest {
+  if (keySalt === null) return req;
+  const cache = req.cache ?? DEFAULT_CACHE_POLICY;
+  return { ...req, cache: { ...cache, salt: `key:${keySalt}\u0000${cache.salt ?? ""}` } };
 }
 
 /** Choice i of an n-choice request: its own seed, so the n samples differ (greedy ones are identical, as OpenAI's). */

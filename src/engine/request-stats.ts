@@ -17,6 +17,8 @@ export interface RequestMeta {
   readonly operation: string;
   /** Incoming W3C traceparent, when the client sent one. */
   readonly traceparent?: string;
+  /** The API key's name (never the key); absent when auth is off. */
+  readonly caller?: string;
 }
 
 export interface FinishedRequestStats extends RequestMeta {

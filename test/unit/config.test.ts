@@ -57,6 +57,7 @@ describe("parseServerConfig", () => {
       logContent: false,
       prefixCache: true,
       kvHostBytes: 1024 ** 3,
+      apiKeyFile: null,
       kvHostDir: null,
     });
   });
@@ -124,6 +125,8 @@ describe("parseServerConfig: flags", () => {
       "5000",
       "--kv-host-dir",
       "/tmp/kv",
+      "--api-key-file",
+      "/etc/loom/keys.json",
     ]);
     expect(cfg).toEqual({
       models: [{ name: "tiny", path: "/m/tiny.gguf" }],
@@ -155,6 +158,7 @@ describe("parseServerConfig: flags", () => {
       logContent: true,
       prefixCache: false,
       kvHostBytes: 5000,
+      apiKeyFile: "/etc/loom/keys.json",
       kvHostDir: "/tmp/kv",
     });
     expect(perSlotContext(cfg)).toBe(2048);
@@ -207,6 +211,7 @@ describe("parseServerConfig: env", () => {
       LOOM_NO_PREFIX_CACHE: "true",
       LOOM_KV_HOST_BYTES: "5000",
       LOOM_KV_HOST_DIR: "/tmp/kv",
+      LOOM_API_KEY_FILE: "/etc/loom/keys.json",
     });
     expect(cfg).toEqual({
       models: [
@@ -241,6 +246,7 @@ describe("parseServerConfig: env", () => {
       logContent: true,
       prefixCache: false,
       kvHostBytes: 5000,
+      apiKeyFile: "/etc/loom/keys.json",
       kvHostDir: "/tmp/kv",
     });
   });

@@ -31,6 +31,7 @@ const ALL_CODES = [
   "method_not_allowed",
   "payload_too_large",
   "queue_full",
+  "rate_limit_exceeded",
   "unavailable",
   "deadline_exceeded",
   "cancelled",

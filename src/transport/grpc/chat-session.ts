@@ -3,6 +3,7 @@
 // conversation through the engine and appends the reply, so the slot table's prefix reuse lets turn N+1 reuse turn
 // N's KV. A refused client message gets an `error` reply and changes nothing; the stream survives it.
 
+import type { Caller, Gatekeeper } from "../../admission/gatekeeper.js";
 import type { Engine, StreamEvent, TokenStream } from "../../engine/engine.js";
 import { LoomError, grpcMessageFor, grpcStatusNameFor, modelNotFound, type ErrorCode, type ErrorData } from "../../errors.js";
 import type { ChatMessage } from "../../request/generate-request.js";
@@ -13,6 +14,9 @@ import { toMessage } from "./wire.js";
 
 export interface ChatSessionOptions {
   readonly engine: Engine;
+  /** Rate limits per API key; `caller` is the call's key. */
+  readonly gate: Gatekeeper;
+  readonly caller: Caller;
   readonly requestId: string;
   /** Absolute epoch ms for a turn starting now: the call's deadline or now + --timeout, whichever is sooner. */
   readonly turnDeadline: () => number;
@@ -106,11 +110,14 @@ export class GrpcChatSession {
     if (!this.opts.accepting()) throw new LoomError("unavailable", "The server is draining for shutdown.");
     if (this.conversation.length === 0) throw new LoomError("invalid_request", "The conversation is empty: `append` a message first.", "append");
     const parsed = parseGrpcSessionTurn({ ...this.settings, ...grpcSessionFields(message) }, this.history());
+    this.opts.gate.admit(this.opts.caller);
     const stream = this.opts.engine.submit(parsed.request, {
       deadlineAt: this.opts.turnDeadline(),
       requestId: `${this.opts.requestId}-${++this.turns}`,
       transport: "grpc",
       operation: "chat",
+      caller: this.opts.caller.name,
+      keySalt: this.opts.caller.cacheSalt,
     });
     const turn: Turn = { stream, eventId, withLogprobs: parsed.logprobs, insertAt: this.conversation.length };
     this.turn = turn;

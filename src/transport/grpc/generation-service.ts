@@ -8,6 +8,7 @@ import type { Engine } from "../../engine/engine.js";
 import { LoomError, grpcMessageFor, grpcStatusFor, type ErrorData } from "../../errors.js";
 import type { ParsedGenerationRequest } from "../../request/parse-sampling.js";
 import { parseGrpcChat, parseGrpcGenerate, parseGrpcTokenize } from "../../request/parse-grpc-request.js";
+import type { Caller, Gatekeeper } from "../../admission/gatekeeper.js";
 import { mergeChoices } from "../../engine/choice-streams.js";
 import { GrpcChatSession } from "./chat-session.js";
 import { toMessage } from "./wire.js";
@@ -16,8 +17,9 @@ export interface GenerationServiceOptions {
   readonly engine: Engine;
   readonly requestTimeoutMs: number;
   readonly accepting: () => boolean;
-  /** Throws LoomError(invalid_api_key) when the call's metadata lacks a valid key. */
-  readonly authorize: (call: { metadata: { get(key: string): unknown[] } }) => void;
+  /** The call's caller; throws LoomError(invalid_api_key) when its metadata lacks a valid key. */
+  readonly authorize: (call: { metadata: { get(key: string): unknown[] } }) => Caller;
+  readonly gate: Gatekeeper;
   readonly onError: (code: ErrorData["code"]) => void;
 }
 
@@ -56,8 +58,9 @@ async function tokenize(opts: GenerationServiceOptions, call: Unary, done: sendU
 
 /** Refusals before the session exists (auth, draining) end the call with a status; later problems are messages. */
 function startSession(opts: GenerationServiceOptions, call: Duplex): void {
+  let caller: Caller;
   try {
-    opts.authorize(call);
+    caller = opts.authorize(call);
     if (!opts.accepting()) throw new LoomError("unavailable", "The server is draining for shutdown.");
   } catch (err) {
     call.emit("error", grpcError(LoomError.from(err).toData(), opts));
@@ -65,6 +68,8 @@ function startSession(opts: GenerationServiceOptions, call: Duplex): void {
   }
   const session = new GrpcChatSession({
     engine: opts.engine,
+    gate: opts.gate,
+    caller,
     requestId: requestIdOf(call),
     turnDeadline: () => deadlineOf(call, opts.requestTimeoutMs),
     accepting: opts.accepting,
@@ -80,14 +85,17 @@ function startSession(opts: GenerationServiceOptions, call: Duplex): void {
 async function serve(opts: GenerationServiceOptions, call: Writable, parse: () => ParsedGenerationRequest, operation: string): Promise<void> {
   let ended = false;
   try {
-    opts.authorize(call);
+    const caller = opts.authorize(call);
     if (!opts.accepting()) throw new LoomError("unavailable", "The server is draining for shutdown.");
     const parsed = parse();
+    opts.gate.admit(caller);
     const streams = opts.engine.submitChoices(parsed.request, parsed.n, {
       deadlineAt: deadlineOf(call, opts.requestTimeoutMs),
       requestId: requestIdOf(call),
       transport: "grpc",
       operation,
+      caller: caller.name,
+      keySalt: caller.cacheSalt,
     });
     call.on("cancelled", () => {
       if (!ended) streams.forEach((s) => s.abort());

@@ -13,14 +13,14 @@ import { HealthImplementation } from "grpc-health-check";
 import type { Engine } from "../../engine/engine.js";
 import { ConfigError } from "../../config.js";
 import type { ErrorCode } from "../../errors.js";
-import { bearerToken, checkApiKey } from "../api-keys.js";
+import { bearerToken, type Caller, type Gatekeeper } from "../../admission/gatekeeper.js";
 import { generationHandlers } from "./generation-service.js";
 
 export interface GrpcServerOptions {
   readonly engine: Engine;
   readonly host: string;
   readonly port: number;
-  readonly apiKeys: readonly string[];
+  readonly gate: Gatekeeper;
   readonly requestTimeoutMs: number;
   readonly maxMessageBytes: number;
   /** From loadGrpcTls; null = plaintext. */
@@ -92,7 +92,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
       engine: opts.engine,
       requestTimeoutMs: opts.requestTimeoutMs,
       accepting: opts.accepting,
-      authorize: (call) => authorize(call, opts.apiKeys),
+      authorize: (call) => authorize(call, opts.gate),
+      gate: opts.gate,
       onError: opts.onError,
     }) as never,
   );
@@ -117,8 +118,8 @@ function healthStatuses(engine: Engine, status: "SERVING" | "NOT_SERVING"): Reco
   return out;
 }
 
-function authorize(call: { metadata: { get(key: string): unknown[] } }, keys: readonly string[]): void {
-  checkApiKey(keys, bearerToken(call.metadata.get("authorization")[0]), "`authorization: Bearer <key>` metadata");
+function authorize(call: { metadata: { get(key: string): unknown[] } }, gate: Gatekeeper): Caller {
+  return gate.authenticate(bearerToken(call.metadata.get("authorization")[0]), "`authorization: Bearer <key>` metadata");
 }
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {

@@ -5,6 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
+import type { Caller } from "../../admission/gatekeeper.js";
 import type { Engine } from "../../engine/engine.js";
 import { combinedUsage, mergeChoices, type ChoiceEvent } from "../../engine/choice-streams.js";
 import { LoomError, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
@@ -21,6 +22,7 @@ export interface GenerationContext {
   readonly res: ServerResponse;
   readonly headers: Readonly<Record<string, string>>;
   readonly deadlineAt: number | null;
+  readonly caller: Caller;
 }
 
 export function newIdentity(prefix: string, model: string): ResponseIdentity {
@@ -36,6 +38,8 @@ export async function runGeneration(ctx: GenerationContext, parsed: ParsedGenera
     transport: "http",
     operation: parsed.request.prompt.kind === "chat" ? "chat" : "text_completion",
     ...(typeof traceparent === "string" ? { traceparent } : {}),
+    caller: ctx.caller.name,
+    keySalt: ctx.caller.cacheSalt,
   });
   const abortAll = (): void => streams.forEach((s) => s.abort());
   ctx.res.once("close", abortAll);

@@ -13,6 +13,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 export function sendError(res: ServerResponse, err: ErrorData, headers: Readonly<Record<string, string>> = {}): void {
   const row = ERROR_TABLE[err.code];
-  const extra = row.retryable ? { ...headers, "retry-after": String(RETRY_AFTER_SECONDS) } : headers;
+  const withLimits = { ...headers, ...err.headers };
+  const extra = row.retryable ? { ...withLimits, "retry-after": String(err.retryAfterSeconds ?? RETRY_AFTER_SECONDS) } : withLimits;
   sendJson(res, row.httpStatus, toOpenAIErrorBody(err), extra);
 }

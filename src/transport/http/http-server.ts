@@ -3,7 +3,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
-import { bearerToken, checkApiKey } from "../api-keys.js";
+import { ANONYMOUS, bearerToken, type Caller, type Gatekeeper } from "../../admission/gatekeeper.js";
 import type { Engine } from "../../engine/engine.js";
 import { echo, LoomError, modelNotFound, type ErrorCode } from "../../errors.js";
 import { parseChatRequest } from "../../request/parse-chat-request.js";
@@ -18,7 +18,8 @@ import { sendError, sendJson } from "./http-respond.js";
 
 export interface HttpServerOptions {
   readonly engine: Engine;
-  readonly apiKeys: readonly string[];
+  /** API keys and their rate limits. */
+  readonly gate: Gatekeeper;
   readonly bodyLimitBytes: number;
   readonly requestTimeoutMs: number;
   /** False while draining for shutdown: /ready is 503 and new generations are refused. */
@@ -39,6 +40,8 @@ interface RequestScope {
   readonly res: ServerResponse;
   readonly headers: Readonly<Record<string, string>>;
   readonly path: string;
+  /** Who is asking (routes without auth: anonymous). */
+  readonly caller: Caller;
 }
 
 type Handler = (scope: RequestScope, opts: HttpServerOptions) => Promise<void> | void;
@@ -80,8 +83,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServe
   const path = (req.url ?? "/").split("?")[0] ?? "/";
   try {
     const route = routeFor(path, req.method);
-    if (route.auth) checkApiKey(opts.apiKeys, bearerToken(req.headers.authorization), "`Authorization: Bearer <key>`");
-    await route.handler({ req, res, headers, path }, opts);
+    const caller = route.auth ? opts.gate.authenticate(bearerToken(req.headers.authorization), "`Authorization: Bearer <key>`") : ANONYMOUS;
+    await route.handler({ req, res, headers, path, caller }, opts);
   } catch (err) {
     const e = LoomError.from(err);
     if (e.code === "internal_error") opts.log("error", "unhandled error in request", { err: e.message, stack: (err as Error)?.stack });
@@ -164,9 +167,18 @@ function discardBody(req: IncomingMessage): void {
   req.resume();
 }
 
+/** A valid generation request: refused while draining, else admitted by its key's budget (whose headers it carries). */
 function generationContext(s: RequestScope, opts: HttpServerOptions): GenerationContext {
   if (!opts.accepting()) throw new LoomError("unavailable", "The server is draining for shutdown.");
-  return { engine: opts.engine, req: s.req, res: s.res, headers: s.headers, deadlineAt: Date.now() + opts.requestTimeoutMs };
+  const limits = opts.gate.admit(s.caller);
+  return {
+    engine: opts.engine,
+    req: s.req,
+    res: s.res,
+    headers: { ...s.headers, ...limits },
+    deadlineAt: Date.now() + opts.requestTimeoutMs,
+    caller: s.caller,
+  };
 }
 
 async function chatCompletions(s: RequestScope, opts: HttpServerOptions): Promise<void> {

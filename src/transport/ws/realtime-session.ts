@@ -3,6 +3,7 @@
 // conversation through the engine (the slot table's prefix reuse makes turn N+1 reuse turn N's KV). Closing the
 // socket or response.cancel aborts the active response. Unsupported modalities get an `error` event, never silence.
 
+import type { Caller, Gatekeeper } from "../../admission/gatekeeper.js";
 import { randomBytes } from "node:crypto";
 import type { Engine, TokenStream } from "../../engine/engine.js";
 import { LoomError, modelNotFound, toOpenAIErrorBody, type ErrorData } from "../../errors.js";
@@ -11,6 +12,9 @@ import { isPlainObject, type JsonObject } from "../../request/parse-sampling.js"
 
 export interface RealtimeSessionOptions {
   readonly engine: Engine;
+  /** Rate limits per API key; `caller` is the connection's key. */
+  readonly gate: Gatekeeper;
+  readonly caller: Caller;
   readonly model: string;
   readonly requestTimeoutMs: number;
   /** False while the server drains: new responses are refused. */
@@ -128,12 +132,15 @@ export class RealtimeSession {
     checkModalities(settings["output_modalities"], "response.output_modalities");
     if (settings["model"] !== this.settings["model"]) checkModel(this.opts.engine, settings["model"], "response.model");
     const parsed = parseChatRequest(this.samplingBody(settings, this.messages(settings)));
+    this.opts.gate.admit(this.opts.caller);
     const responseId = id("resp");
     const stream = this.opts.engine.submit(parsed.request, {
       deadlineAt: Date.now() + this.opts.requestTimeoutMs,
       requestId: responseId,
       transport: "ws",
       operation: "chat",
+      caller: this.opts.caller.name,
+      keySalt: this.opts.caller.cacheSalt,
     });
     const active: ActiveResponse = { id: responseId, stream, outputTokens: 0, cancelled: false, calls: [] };
     this.active = active;

@@ -9,11 +9,11 @@ import type { Engine } from "../../engine/engine.js";
 import { echo, ERROR_TABLE, LoomError, modelNotFound, RETRY_AFTER_SECONDS, toOpenAIErrorBody, type ErrorCode, type ErrorData } from "../../errors.js";
 import { parseJsonText } from "../../request/parse-json.js";
 import { RealtimeSession } from "./realtime-session.js";
-import { bearerToken, checkApiKey } from "../api-keys.js";
+import { bearerToken, type Caller, type Gatekeeper } from "../../admission/gatekeeper.js";
 
 export interface WsServerOptions {
   readonly engine: Engine;
-  readonly apiKeys: readonly string[];
+  readonly gate: Gatekeeper;
   readonly requestTimeoutMs: number;
   readonly maxPayloadBytes: number;
   readonly accepting: () => boolean;
@@ -40,11 +40,11 @@ export function attachWsServer(http: Server, opts: WsServerOptions): RunningWsSe
       if (url.pathname !== "/v1/realtime") {
         throw new LoomError("not_found", `No WebSocket endpoint at ${echo(url.pathname)}: the Realtime API is at /v1/realtime.`);
       }
-      authorize(req, opts.apiKeys);
+      const caller = authorize(req, opts.gate);
       if (!opts.accepting()) throw new LoomError("unavailable", "The server is draining for shutdown.");
       const model = url.searchParams.get("model") ?? opts.engine.listModels()[0]?.id ?? "";
       if (!opts.engine.hasModel(model)) throw modelNotFound(model);
-      wss.handleUpgrade(req, socket, head, (ws) => connect(ws, model, opts));
+      wss.handleUpgrade(req, socket, head, (ws) => connect(ws, model, caller, opts));
     } catch (err) {
       const e = LoomError.from(err);
       opts.onError(e.code);
@@ -59,9 +59,11 @@ export function attachWsServer(http: Server, opts: WsServerOptions): RunningWsSe
   };
 }
 
-function connect(ws: WebSocket, model: string, opts: WsServerOptions): void {
+function connect(ws: WebSocket, model: string, caller: Caller, opts: WsServerOptions): void {
   const session = new RealtimeSession({
     engine: opts.engine,
+    gate: opts.gate,
+    caller,
     model,
     requestTimeoutMs: opts.requestTimeoutMs,
     accepting: opts.accepting,
@@ -91,10 +93,13 @@ function sendError(ws: WebSocket, message: string, opts: WsServerOptions): void 
 }
 
 /** Bearer header, or the Realtime API's browser subprotocol `openai-insecure-api-key.<key>` (browsers cannot set headers). */
-function authorize(req: IncomingMessage, keys: readonly string[]): void {
+function authorize(req: IncomingMessage, gate: Gatekeeper): Caller {
   const protocols = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
   const fromProtocol = protocols.find((p) => p.startsWith(API_KEY_PROTOCOL))?.slice(API_KEY_PROTOCOL.length) ?? "";
-  checkApiKey(keys, bearerToken(req.headers.authorization) || fromProtocol, "`Authorization: Bearer <key>` or the `openai-insecure-api-key.<key>` subprotocol");
+  return gate.authenticate(
+    bearerToken(req.headers.authorization) || fromProtocol,
+    "`Authorization: Bearer <key>` or the `openai-insecure-api-key.<key>` subprotocol",
+  );
 }
 
 /** An upgrade we will not accept gets a plain HTTP answer, shaped and coded like every other refusal (errors.ts). */
