@@ -2,14 +2,31 @@
 // FLAG_SPECS is the single table behind parsing, --help and the README flag table, so a flag cannot be parsed
 // without being documented. Flag names and meanings follow llama-server where they overlap.
 
-import { basename } from "node:path";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
+import {
+  apiKeys,
+  bool,
+  ConfigError,
+  corsOrigins,
+  fail,
+  gpuLayers,
+  grpcPort,
+  host,
+  int,
+  models,
+  nonEmpty,
+  oneOf,
+  pemPair,
+  seconds,
+  url,
+  type Lookup,
+  type ModelSpec,
+  type Raw,
+} from "./config-values.js";
 
-export interface ModelSpec {
-  readonly name: string;
-  readonly path: string;
-}
+export { ConfigError, type ModelSpec } from "./config-values.js";
+
 export type GpuMode = "auto" | "cuda" | "vulkan" | "cpu";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 export type NativeBuildMode = "auto" | "never";
@@ -24,6 +41,11 @@ export interface ServerConfig {
   /** PEM certificate chain and private key paths for TLS on the gRPC port; both or neither (null = plaintext). */
   readonly grpcTlsCert: string | null;
   readonly grpcTlsKey: string | null;
+  /** PEM certificate chain and key paths for HTTPS (and wss:) on the HTTP port; both or neither (null = plain HTTP). */
+  readonly sslCertFile: string | null;
+  readonly sslKeyFile: string | null;
+  /** Origins allowed cross-origin requests from browsers ("*" = any); empty: no CORS headers at all. */
+  readonly corsOrigins: readonly string[];
   readonly parallel: number;
   /** llama.cpp threads for single-token steps (one stream decoding). */
   readonly threads: number;
@@ -63,13 +85,6 @@ export interface ServerConfig {
   readonly kvHostDir: string | null;
   /** OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); null = tracing off. */
   readonly otlpEndpoint: string | null;
-}
-
-export class ConfigError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ConfigError";
-  }
 }
 
 export interface FlagDoc {
@@ -131,6 +146,9 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("grpcPort", "--grpc-port", null, "50051", "gRPC port (loom.v1.Generation, health, reflection) on --host; 0 picks a free port, `off` disables."),
   doc("grpcTlsCert", "--grpc-tls-cert", null, "(none: plaintext)", "PEM certificate (chain) file: serve gRPC over TLS; needs --grpc-tls-key."),
   doc("grpcTlsKey", "--grpc-tls-key", null, "(none: plaintext)", "PEM private key file of --grpc-tls-cert."),
+  doc("sslCertFile", "--ssl-cert-file", null, "(none: plain HTTP)", "PEM certificate (chain) file: serve HTTPS (and wss: for the Realtime API) on --port; needs --ssl-key-file (llama-server's names)."),
+  doc("sslKeyFile", "--ssl-key-file", null, "(none: plain HTTP)", "PEM private key file of --ssl-cert-file."),
+  doc("corsOrigins", "--cors-origin", null, "(none: CORS off)", "Origin allowed to call the API from a browser (`https://app.example.com`, or `*` for any); repeatable, env is comma-separated. Off: no CORS headers, preflights refused."),
   doc("parallel", "--parallel", "-np", "16", "Slots (concurrent sequences) per engine."),
   doc("threads", "--threads", "-t", "CPUs ÷ 2", "llama.cpp threads for steps of a single token (one stream decoding)."),
   doc("threadsBatch", "--threads-batch", "-tb", "CPUs", "llama.cpp threads for steps of several tokens (batched decodes, prefill)."),
@@ -158,12 +176,6 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("nativeBuild", "--native-build", null, "never", "`never`: node-llama-cpp's prebuilt binary (measured as fast here: native/README.md); `auto`: a local `npm run build:native` build when present and smoke-tested on this CPU."),
 ]);
 
-/** A raw value and where it came from, so every error can name the flag (and the env var when that supplied it). */
-interface Raw {
-  readonly value: string;
-  readonly source: string;
-}
-type Lookup = (flag: string) => Raw | null;
 type ListLookup = (flag: string) => readonly Raw[];
 
 /** Rewrite aliases to long flags first: parseArgs only knows one-letter short options, and llama-server has -np/-ngl. */
@@ -228,66 +240,11 @@ function makeLookups(argv: readonly string[], env: NodeJS.ProcessEnv): { one: Lo
   return { one, list };
 }
 
-function fail(raw: Raw, expected: string): never {
-  throw new ConfigError(`${raw.source}: expected ${expected}, got ${JSON.stringify(raw.value)}`);
+function httpTls(one: Lookup): Pick<ServerConfig, "sslCertFile" | "sslKeyFile"> {
+  const pair = pemPair(one, "--ssl-cert-file", "--ssl-key-file");
+  return { sslCertFile: pair?.cert ?? null, sslKeyFile: pair?.key ?? null };
 }
 
-function int(raw: Raw | null, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (raw === null) return dflt;
-  const n = /^-?\d+$/.test(raw.value) ? Number(raw.value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    fail(raw, max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`);
-  }
-  return n;
-}
-
-function oneOf<T extends string>(raw: Raw | null, dflt: T, allowed: readonly T[]): T {
-  if (raw === null) return dflt;
-  const found = allowed.find((a) => a === raw.value.toLowerCase());
-  return found ?? fail(raw, `one of ${allowed.join(", ")}`);
-}
-
-function seconds(raw: Raw | null, dflt: number): number {
-  if (raw === null) return dflt * 1000;
-  const s = /^\d+(\.\d+)?$/.test(raw.value) ? Number(raw.value) : Number.NaN;
-  const ms = Math.round(s * 1000);
-  return Number.isSafeInteger(ms) && ms > 0 ? ms : fail(raw, "a positive number of seconds");
-}
-
-function gpuLayers(raw: Raw | null): number | "max" {
-  if (raw === null) return "max";
-  const v = raw.value.toLowerCase();
-  // llama-server spells "all layers" as a large number or "all"; accept "all" as a synonym of "max".
-  if (v === "max" || v === "all") return "max";
-  return int(raw, 0, 0);
-}
-
-/** `name=path` or `path`; the name defaults to the file name without its .gguf extension. */
-function modelSpec(raw: Raw): ModelSpec {
-  const eq = raw.value.indexOf("=");
-  const name = eq < 0 ? basename(raw.value).replace(/\.gguf$/i, "") : raw.value.slice(0, eq).trim();
-  const path = eq < 0 ? raw.value : raw.value.slice(eq + 1).trim();
-  if (name === "" || path === "") fail(raw, "name=path or a path to a .gguf file");
-  return Object.freeze({ name, path });
-}
-
-function models(raws: readonly Raw[]): readonly ModelSpec[] {
-  const specs = raws.map(modelSpec);
-  const seen = new Set<string>();
-  specs.forEach((spec, i) => {
-    const raw = raws[i];
-    if (seen.has(spec.name) && raw !== undefined) fail(raw, `a model name not used twice (${spec.name})`);
-    seen.add(spec.name);
-  });
-  return Object.freeze(specs);
-}
-
-function grpcPort(raw: Raw | null): number | null {
-  if (raw !== null && raw.value.toLowerCase() === "off") return null;
-  return int(raw, 50051, 0, 65535);
-}
-
-/** One TLS file without the other would silently serve plaintext: refuse to start instead. */
 function grpcTls(one: Lookup): Pick<ServerConfig, "grpcTlsCert" | "grpcTlsKey"> {
   const cert = one("--grpc-tls-cert");
   const key = one("--grpc-tls-key");
@@ -298,32 +255,6 @@ function grpcTls(one: Lookup): Pick<ServerConfig, "grpcTlsCert" | "grpcTlsKey"> 
   }
   for (const raw of [cert, key]) if (raw.value === "") fail(raw, "a PEM file path");
   return { grpcTlsCert: cert.value, grpcTlsKey: key.value };
-}
-
-function bool(raw: Raw | null): boolean {
-  if (raw === null) return false;
-  const v = raw.value.toLowerCase();
-  if (v === "true" || v === "1" || v === "yes") return true;
-  return v === "false" || v === "0" || v === "no" ? false : fail(raw, "true or false");
-}
-
-function nonEmpty(raw: Raw | null): string | null {
-  if (raw === null) return null;
-  return raw.value !== "" ? raw.value : fail(raw, "a directory path");
-}
-
-function url(raw: Raw | null): string | null {
-  if (raw === null) return null;
-  return URL.canParse(raw.value) ? raw.value : fail(raw, "an absolute URL such as http://127.0.0.1:4318/v1/traces");
-}
-
-function host(raw: Raw | null): string {
-  if (raw === null) return "127.0.0.1";
-  return raw.value !== "" ? raw.value : fail(raw, "a host name or address");
-}
-
-function apiKeys(raws: readonly Raw[]): readonly string[] {
-  return Object.freeze(raws.map((raw) => (raw.value !== "" ? raw.value : fail(raw, "a non-empty key"))));
 }
 
 /** Slot and batch sizes depend on each other; checked together so the message names both flags. */
@@ -358,6 +289,8 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     port: int(one("--port"), 8080, 0, 65535),
     grpcPort: grpcPort(one("--grpc-port")),
     ...grpcTls(one),
+    ...httpTls(one),
+    corsOrigins: corsOrigins(list("--cors-origin")),
     ...sizes(one),
     threads: int(one("--threads"), defaultThreads(availableParallelism()), 1),
     threadsBatch: int(one("--threads-batch"), defaultThreadsBatch(availableParallelism()), 1),

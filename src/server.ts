@@ -2,6 +2,7 @@
 // starts them in dependency order, and closes them in reverse on shutdown: stop accepting → drain in-flight
 // requests (bounded) → stop workers cooperatively → close sockets.
 
+import { loadTlsFiles } from "./transport/tls-files.js";
 import { flagKeys, Gatekeeper, loadKeyFile, type ApiKeyEntry } from "./admission/gatekeeper.js";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -37,6 +38,8 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   const log = logFn(logger);
   // Before anything starts: a bad certificate path should stop start-up, not leave engines running.
   const grpcTls = cfg.grpcPort === null || cfg.grpcTlsCert === null || cfg.grpcTlsKey === null ? null : loadGrpcTls(cfg.grpcTlsCert, cfg.grpcTlsKey);
+  const httpTls =
+    cfg.sslCertFile === null || cfg.sslKeyFile === null ? null : loadTlsFiles(cfg.sslCertFile, cfg.sslKeyFile, "--ssl-cert-file", "--ssl-key-file");
   const gate = gatekeeperFor(cfg);
   const loop = new EventLoopMonitor();
   let engineRef: Engine | null = null;
@@ -73,6 +76,8 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   const http = createHttpServer({
     engine,
     gate,
+    tls: httpTls,
+    corsOrigins: cfg.corsOrigins,
     bodyLimitBytes: cfg.bodyLimitBytes,
     requestTimeoutMs: cfg.requestTimeoutMs,
     accepting: () => accepting,
@@ -111,7 +116,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     throw err;
   }
   const addr = http.address() as AddressInfo;
-  const url = `http://${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const url = `${httpTls === null ? "http" : "https"}://${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}`;
   let closing: Promise<void> | null = null;
   const close = (drainMs = cfg.drainTimeoutMs): Promise<void> => {
     closing ??= (async () => {

@@ -58,6 +58,9 @@ describe("parseServerConfig", () => {
       prefixCache: true,
       kvHostBytes: 1024 ** 3,
       apiKeyFile: null,
+      sslCertFile: null,
+      sslKeyFile: null,
+      corsOrigins: [],
       kvHostDir: null,
     });
   });
@@ -127,6 +130,12 @@ describe("parseServerConfig: flags", () => {
       "/tmp/kv",
       "--api-key-file",
       "/etc/loom/keys.json",
+      "--ssl-cert-file",
+      "/etc/loom/cert.pem",
+      "--ssl-key-file",
+      "/etc/loom/key.pem",
+      "--cors-origin",
+      "https://app.example.com",
     ]);
     expect(cfg).toEqual({
       models: [{ name: "tiny", path: "/m/tiny.gguf" }],
@@ -159,6 +168,9 @@ describe("parseServerConfig: flags", () => {
       prefixCache: false,
       kvHostBytes: 5000,
       apiKeyFile: "/etc/loom/keys.json",
+      sslCertFile: "/etc/loom/cert.pem",
+      sslKeyFile: "/etc/loom/key.pem",
+      corsOrigins: ["https://app.example.com"],
       kvHostDir: "/tmp/kv",
     });
     expect(perSlotContext(cfg)).toBe(2048);
@@ -212,6 +224,9 @@ describe("parseServerConfig: env", () => {
       LOOM_KV_HOST_BYTES: "5000",
       LOOM_KV_HOST_DIR: "/tmp/kv",
       LOOM_API_KEY_FILE: "/etc/loom/keys.json",
+      LOOM_SSL_CERT_FILE: "/etc/loom/cert.pem",
+      LOOM_SSL_KEY_FILE: "/etc/loom/key.pem",
+      LOOM_CORS_ORIGIN: "https://app.example.com",
     });
     expect(cfg).toEqual({
       models: [
@@ -247,6 +262,9 @@ describe("parseServerConfig: env", () => {
       prefixCache: false,
       kvHostBytes: 5000,
       apiKeyFile: "/etc/loom/keys.json",
+      sslCertFile: "/etc/loom/cert.pem",
+      sslKeyFile: "/etc/loom/key.pem",
+      corsOrigins: ["https://app.example.com"],
       kvHostDir: "/tmp/kv",
     });
   });
@@ -383,5 +401,18 @@ describe("gRPC TLS flags", () => {
     expect(errorOf(["--grpc-tls-cert", "c.pem"])).toMatch(/--grpc-tls-cert: --grpc-tls-cert and --grpc-tls-key go together/);
     expect(errorOf([], { LOOM_GRPC_TLS_KEY: "k.pem" })).toMatch(/LOOM_GRPC_TLS_KEY \(--grpc-tls-key\): .*give both PEM files or neither/);
     expect(errorOf(["--grpc-tls-cert", "", "--grpc-tls-key", "k.pem"])).toMatch(/--grpc-tls-cert: expected a PEM file path/);
+  });
+});
+
+describe("parseServerConfig: HTTPS and CORS", () => {
+  it("takes both PEM files or neither", () => {
+    expect(() => parseServerConfig(["--ssl-cert-file", "/c.pem"], {})).toThrow(/--ssl-cert-file and --ssl-key-file go together/);
+    expect(() => parseServerConfig(["--ssl-key-file", "/k.pem"], {})).toThrow(/go together/);
+  });
+
+  it("takes origins (scheme://host[:port]) or *, and refuses anything with a path", () => {
+    expect(parseServerConfig(["--cors-origin", "*", "--cors-origin", "http://localhost:3000"], {}).corsOrigins).toEqual(["*", "http://localhost:3000"]);
+    expect(() => parseServerConfig(["--cors-origin", "https://app.example.com/x"], {})).toThrow(/--cors-origin/);
+    expect(() => parseServerConfig(["--cors-origin", "app.example.com"], {})).toThrow(/an origin/);
   });
 });

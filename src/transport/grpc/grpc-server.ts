@@ -2,8 +2,7 @@
 // NOT_SERVING while draining) and server reflection. Message size limits and keepalive are set explicitly; API keys
 // come as `authorization: Bearer <key>` metadata; TLS when given a certificate and key. Knows the Engine facade only.
 
-import { existsSync, readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Server, ServerCredentials, loadPackageDefinition, type ServiceDefinition } from "@grpc/grpc-js";
@@ -11,7 +10,7 @@ import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { Engine } from "../../engine/engine.js";
-import { ConfigError } from "../../config.js";
+import { loadTlsFiles, type TlsFiles } from "../tls-files.js";
 import type { ErrorCode } from "../../errors.js";
 import { bearerToken, type Caller, type Gatekeeper } from "../../admission/gatekeeper.js";
 import { generationHandlers } from "./generation-service.js";
@@ -29,10 +28,7 @@ export interface GrpcServerOptions {
   readonly onError: (code: ErrorCode) => void;
 }
 
-export interface GrpcTls {
-  readonly cert: Buffer;
-  readonly key: Buffer;
-}
+export type GrpcTls = TlsFiles;
 
 export interface RunningGrpcServer {
   readonly port: number;
@@ -60,20 +56,7 @@ export function protoRoot(): string {
 
 /** Read and check the PEM files before anything starts, so a bad path or a mismatched pair stops start-up by name. */
 export function loadGrpcTls(certPath: string, keyPath: string): GrpcTls {
-  const read = (path: string, flag: string): Buffer => {
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new ConfigError(`${flag}: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  };
-  const tls = { cert: read(certPath, "--grpc-tls-cert"), key: read(keyPath, "--grpc-tls-key") };
-  try {
-    createSecureContext(tls);
-  } catch (err) {
-    throw new ConfigError(`--grpc-tls-cert/--grpc-tls-key: not a usable PEM certificate and matching key: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  return tls;
+  return loadTlsFiles(certPath, keyPath, "--grpc-tls-cert", "--grpc-tls-key");
 }
 
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningGrpcServer> {

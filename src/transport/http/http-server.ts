@@ -2,6 +2,9 @@
 // the mapping of every thrown LoomError to an OpenAI error response. Routes get parsed input and the Engine facade.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { TlsFiles } from "../tls-files.js";
+import { corsHeaders, preflightHeaders } from "./cors.js";
 import { randomUUID } from "node:crypto";
 import { ANONYMOUS, bearerToken, type Caller, type Gatekeeper } from "../../admission/gatekeeper.js";
 import type { Engine } from "../../engine/engine.js";
@@ -20,6 +23,10 @@ export interface HttpServerOptions {
   readonly engine: Engine;
   /** API keys and their rate limits. */
   readonly gate: Gatekeeper;
+  /** Certificate and key: serve HTTPS; null: plain HTTP. */
+  readonly tls: TlsFiles | null;
+  /** --cors-origin values; empty: CORS off. */
+  readonly corsOrigins: readonly string[];
   readonly bodyLimitBytes: number;
   readonly requestTimeoutMs: number;
   /** False while draining for shutdown: /ready is 503 and new generations are refused. */
@@ -66,12 +73,13 @@ const ROUTES: readonly Route[] = [
 ];
 
 export function createHttpServer(opts: HttpServerOptions): Server {
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res, opts).catch((err: unknown) => {
       opts.log("error", "request handler failed", { err: String(err) });
       res.destroy();
     });
-  });
+  };
+  const server: Server = opts.tls === null ? createServer(onRequest) : createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest);
   // Streams can legitimately stay open for minutes; the per-request deadline governs instead.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
@@ -79,8 +87,14 @@ export function createHttpServer(opts: HttpServerOptions): Server {
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServerOptions): Promise<void> {
-  const headers = { "x-request-id": requestIdOf(req) };
+  const headers = { "x-request-id": requestIdOf(req), ...corsHeaders(opts.corsOrigins, req) };
   const path = (req.url ?? "/").split("?")[0] ?? "/";
+  const preflight = preflightHeaders(opts.corsOrigins, req);
+  if (preflight !== null) {
+    discardBody(req);
+    res.writeHead(204, { ...headers, ...preflight });
+    return void res.end();
+  }
   try {
     const route = routeFor(path, req.method);
     const caller = route.auth ? opts.gate.authenticate(bearerToken(req.headers.authorization), "`Authorization: Bearer <key>`") : ANONYMOUS;
