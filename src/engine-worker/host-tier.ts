@@ -4,7 +4,7 @@
 // offload, SGLang's HiCache). Pure bookkeeping: it names the files and decides; the backend writes, reads and
 // deletes them as KV operations of a step. An entry counts only once its save is confirmed.
 
-import { PrefixIndex } from "./prefix-index.js";
+import { PrefixIndex } from "../cache/prefix-index.js";
 
 export interface HostTierOptions {
   /** Directory the files go in (one per engine worker, created and removed by the worker). */

@@ -12,7 +12,7 @@
 // It only records and decides; the scheduler plans the KV operations and the backend runs them.
 
 import { HOST_MIN_TOKENS, type HostTier } from "./host-tier.js";
-import { PrefixIndex } from "./prefix-index.js";
+import { PrefixIndex } from "../cache/prefix-index.js";
 
 /** Scope of requests with no cache salt; a salted scope is another negative number (scopeOf in sequence.ts). */
 export const DEFAULT_SCOPE = -1;

@@ -9,6 +9,9 @@ import type { ModelInfo } from "../runtime/model-backend.js";
 import { WorkerClient } from "./worker-client.js";
 import { PROTOCOL_VERSION, type EngineStats, type EngineTuning, type EngineWorkerData } from "../engine-worker/worker-messages.js";
 import type { TokenStream } from "./token-stream.js";
+import { PrefixRouter } from "./prefix-router.js";
+import { submitRouted, type RoutedPool } from "./routed-submit.js";
+import { RouteKeyPool } from "../routing/route-key-pool.js";
 import { NO_OBSERVER, type EngineObserver, type RequestMeta, type Transport } from "./request-stats.js";
 
 export type { StreamEvent, TokenStream } from "./token-stream.js";
@@ -68,8 +71,14 @@ export class Engine {
   private readonly created = Math.floor(Date.now() / 1000);
   private nextId = 0;
   private closing = false;
+  /** Models with several workers: their cache-aware routing. */
+  private readonly routed = new Map<string, RoutedPool>();
+  /** The routing tokenizer (only when some model has several workers). */
+  private readonly keys: RouteKeyPool | null;
 
-  private constructor(private readonly opts: EngineOptions) {}
+  private constructor(private readonly opts: EngineOptions) {
+    this.keys = opts.enginesPerModel > 1 ? new RouteKeyPool() : null;
+  }
 
   /** Spawn every engine worker and wait until all have loaded their model. */
   static async start(opts: EngineOptions): Promise<Engine> {
@@ -77,6 +86,10 @@ export class Engine {
     for (const m of opts.models) {
       const clients = Array.from({ length: opts.enginesPerModel }, (_, i) => engine.spawn(m, i));
       engine.workers.set(m.name, clients);
+      if (clients.length > 1) {
+        const capacity = opts.tuning.slots + opts.maxQueue;
+        engine.routed.set(m.name, { clients, router: new PrefixRouter(clients.length, opts.tuning.slots), modelPath: m.path, capacity });
+      }
     }
     try {
       await Promise.all([...engine.workers.values()].flat().map((c) => c.ready()));
@@ -115,19 +128,24 @@ export class Engine {
    * All or none: a queue without room for all n is a 429 before any is submitted.
    */
   submitChoices(req: GenerateRequest, n: number, opts: SubmitOptions): TokenStream[] {
+    const routed = this.routed.get(req.model);
+    if (routed !== undefined && this.keys !== null) return this.submitRoutedChoices(routed, this.keys, req, n, opts);
     const client = this.workerFor(req.model);
     if (client.inFlight + n > this.opts.tuning.slots + this.opts.maxQueue) {
       throw new LoomError("queue_full", `The server is at capacity for \`${req.model}\` (${client.inFlight} requests in flight); retry shortly.`);
     }
-    const meta: RequestMeta = {
-      requestId: opts.requestId,
-      transport: opts.transport,
-      operation: opts.operation,
-      ...(opts.traceparent === undefined ? {} : { traceparent: opts.traceparent }),
-      ...(opts.caller === undefined ? {} : { caller: opts.caller }),
-    };
     const scoped = withKeySalt(req, opts.keySalt ?? null);
-    return Array.from({ length: n }, (_, i) => client.submit(`r${++this.nextId}`, choiceRequest(scoped, i), opts.deadlineAt, meta));
+    return Array.from({ length: n }, (_, i) => client.submit(`r${++this.nextId}`, choiceRequest(scoped, i), opts.deadlineAt, metaOf(opts)));
+  }
+
+  /** Several workers: route to the one holding the longest prefix of the prompt (routed-submit.ts), bounded by load. */
+  private submitRoutedChoices(pool: RoutedPool, keys: RouteKeyPool, req: GenerateRequest, n: number, opts: SubmitOptions): TokenStream[] {
+    this.workerFor(req.model); // 404, draining or no worker ready: refused now, as a direct submit is
+    const room = pool.clients.reduce((sum, c) => sum + (c.state === "ready" ? Math.max(0, pool.capacity - c.inFlight) : 0), 0);
+    if (n > room) throw new LoomError("queue_full", `The server is at capacity for \`${req.model}\`; retry shortly.`);
+    const scoped = withKeySalt(req, opts.keySalt ?? null);
+    const choices = Array.from({ length: n }, (_, i) => ({ id: `r${++this.nextId}`, request: choiceRequest(scoped, i) }));
+    return submitRouted(pool, keys, { choices, deadlineAt: opts.deadlineAt, meta: metaOf(opts) });
   }
 
   /** Token ids as a generation with this prompt would see them; the model's worker owns the tokenizer. */
@@ -162,6 +180,7 @@ export class Engine {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all([...this.workers.values()].flat().map((w) => w.stop()));
+    await this.keys?.close();
   }
 
   /** End every request still in flight with this error now (the drain limit passed); the workers stop them next. */
@@ -211,12 +230,24 @@ export class Engine {
         const pool = this.workers.get(m.name);
         if (pool === undefined) return;
         const fresh = this.spawn(m, dead.data.workerId);
-        pool[pool.indexOf(dead)] = fresh;
+        const at = pool.indexOf(dead);
+        pool[at] = fresh;
+        this.routed.get(m.name)?.router.forgetWorker(at);
         fresh.ready().catch((err: unknown) => this.opts.log("error", "engine worker failed to restart", { model: m.name, why: String(err) }));
       },
       RESTART_DELAY_MS * Math.min(n, 10),
     ).unref();
   }
+}
+
+function metaOf(opts: SubmitOptions): RequestMeta {
+  return {
+    requestId: opts.requestId,
+    transport: opts.transport,
+    operation: opts.operation,
+    ...(opts.traceparent === undefined ? {} : { traceparent: opts.traceparent }),
+    ...(opts.caller === undefined ? {} : { caller: opts.caller }),
+  };
 }
 
 /** The key's salt goes before the request's own: two keys never share KV, whatever salts their requests carry. */

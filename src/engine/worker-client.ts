@@ -96,13 +96,20 @@ export class WorkerClient {
   submit(id: string, request: GenerateRequest, deadlineAt: number | null, meta: RequestMeta): TokenStream {
     if (this._state !== "ready") throw new LoomError("unavailable", "The engine is not accepting requests.");
     const stream = new TokenStream(id, (sid) => this.cancel(sid, "cancelled"), toolCallParserFor(request, this.info));
+    this.adopt(stream, request, deadlineAt, meta);
+    return stream;
+  }
+
+  /** Run a request whose stream was made before its worker was chosen (routing); its abort must reach cancel(). */
+  adopt(stream: TokenStream, request: GenerateRequest, deadlineAt: number | null, meta: RequestMeta): void {
+    if (this._state !== "ready") throw new LoomError("unavailable", "The engine is not accepting requests.");
+    const id = stream.id;
     const now = performance.now();
     const content = this.events.captureContent ? { prompt: promptText(request), output: "" } : null;
     const deadline = deadlineAt === null ? null : setTimeout(() => this.cancel(id, "deadline_exceeded"), Math.max(0, deadlineAt - Date.now()));
     deadline?.unref();
     this.requests.set(id, { stream, meta, submittedAt: now, deadline, firstAt: null, lastAt: now, promptTokens: 0, content });
     this.post({ type: "submit", id, requestId: meta.requestId, request });
-    return stream;
   }
 
   tokenize(id: string, request: TokenizeRequest): Promise<TokenizeResult> {

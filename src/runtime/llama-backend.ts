@@ -6,6 +6,7 @@
 import {
   getLlama,
   LlamaLogLevel,
+  readGgufFileInfo,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
@@ -255,4 +256,46 @@ export async function loadVocabTokenizer(modelPath: string, nativeBuild: "auto" 
 
 function unusedSampling(): never {
   throw new Error("the KV copy probe samples nothing");
+}
+
+/** What a GGUF file says about its tokenizer (tokenizer.ggml.*). */
+export interface GgufVocabulary {
+  readonly model: string;
+  readonly pre: string | null;
+  readonly tokens: readonly string[];
+  readonly scores: readonly number[] | null;
+  /** llama.cpp token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte. */
+  readonly tokenTypes: readonly number[] | null;
+  readonly merges: readonly string[] | null;
+}
+
+/** A model file's vocabulary and chat metadata, read from its GGUF header alone (no llama.cpp, no weights). */
+export interface ModelVocabularyInfo {
+  readonly vocabulary: GgufVocabulary;
+  readonly chatTemplate: string | null;
+  readonly bosId: number | null;
+  readonly eosId: number | null;
+  readonly addBos: boolean;
+}
+
+export async function readModelVocabulary(modelPath: string): Promise<ModelVocabularyInfo> {
+  const info = await readGgufFileInfo(modelPath, { readTensorInfo: false });
+  const t = info.metadata.tokenizer;
+  const g = t?.ggml;
+  const list = <T>(x: unknown): readonly T[] | null => (Array.isArray(x) ? (x as T[]) : null);
+  return {
+    vocabulary: {
+      model: String(g?.model ?? ""),
+      pre: typeof g?.pre === "string" ? g.pre : null,
+      tokens: list<string>(g?.tokens) ?? [],
+      scores: list<number>(g?.scores),
+      tokenTypes: list<number>(g?.token_type),
+      merges: list<string>(g?.merges),
+    },
+    chatTemplate: typeof t?.chat_template === "string" ? t.chat_template : null,
+    bosId: typeof g?.bos_token_id === "number" ? g.bos_token_id : null,
+    eosId: typeof g?.eos_token_id === "number" ? g.eos_token_id : null,
+    // llama.cpp's default for both vocabularies Loom routes (SentencePiece, Llama-3 BPE): BOS unless the file says not.
+    addBos: typeof g?.add_bos_token === "boolean" ? g.add_bos_token : true,
+  };
 }

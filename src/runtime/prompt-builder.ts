@@ -2,30 +2,24 @@
 // tokenizer. Chat messages are rendered with the model's own Jinja chat template (as llama-server does) and the
 // result is tokenized with special-token parsing on, so the template's <s>/</s> text becomes the real tokens.
 
-import { Template } from "@huggingface/jinja";
 import { LoomError } from "../errors.js";
 import type { ChatMessage, PromptInput, ToolDefinition } from "../request/generate-request.js";
-import { templateInput } from "../chat/tool-prompt.js";
-import { toolSyntaxOf, type ToolSyntax } from "../chat/tool-syntax.js";
+import { chatTemplateOf, renderChat, type ChatTemplate } from "../chat/render-chat.js";
 import type { TokenizeInput } from "../request/parse-tokenize-request.js";
 import type { ModelBackend } from "./model-backend.js";
 import { INLINE_TOKENIZE_CHARS, type TextTokenizer } from "./tokenizer-pool.js";
 
-/** Used when a model file has no chat template: a plain, documented role-prefixed format. */
-export const FALLBACK_TEMPLATE =
-  "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
+export { FALLBACK_TEMPLATE } from "../chat/render-chat.js";
 
 export class PromptBuilder {
-  private readonly template: Template;
-  private readonly toolSyntax: ToolSyntax;
+  private readonly chat: ChatTemplate;
 
   /** `offThread` tokenizes texts longer than INLINE_TOKENIZE_CHARS; without one (tests) everything runs inline. */
   constructor(
     private readonly backend: ModelBackend,
     private readonly offThread: TextTokenizer | null = null,
   ) {
-    this.template = new Template(backend.info.chatTemplate ?? FALLBACK_TEMPLATE);
-    this.toolSyntax = toolSyntaxOf(backend.info.chatTemplate);
+    this.chat = chatTemplateOf(backend.info.chatTemplate, backend.info.bosText, backend.info.eosText);
   }
 
   /** Async throughout: every refusal (template, ids, size) is a rejected promise, never a throw at the caller. */
@@ -71,18 +65,7 @@ export class PromptBuilder {
   }
 
   renderChat(messages: readonly ChatMessage[], tools: readonly ToolDefinition[] = []): string {
-    try {
-      return this.template.render({
-        ...templateInput(messages, tools, this.toolSyntax),
-        add_generation_prompt: true,
-        bos_token: this.backend.info.bosText,
-        eos_token: this.backend.info.eosText,
-      });
-    } catch (err) {
-      // Templates may raise_exception() on role orders they do not support: that is the client's 400.
-      const why = err instanceof Error ? err.message : String(err);
-      throw new LoomError("invalid_request", `The model's chat template rejected these messages: ${why}`, "messages");
-    }
+    return renderChat(this.chat, messages, tools);
   }
 
   private checkIds(ids: readonly number[]): number[] {

@@ -2,7 +2,7 @@
 // longest holder, replacing and deleting a holder's sequence (with edge splits and merges), and a seeded random
 // comparison with a brute-force scan over every holder.
 import { describe, expect, it } from "vitest";
-import { PrefixIndex } from "../../../src/engine-worker/prefix-index.js";
+import { PrefixIndex } from "../../../src/cache/prefix-index.js";
 import { Fuzz } from "../../support/fuzz.js";
 
 function bruteForce(held: Map<number, number[]>, query: readonly number[]): Map<number, number> {
