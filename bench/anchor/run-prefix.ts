@@ -37,9 +37,42 @@ interface WorkloadResult {
   readonly requests: number;
   readonly wallMs: number;
   readonly ttftMs: Percentiles;
+  /** Loom only: cached ÷ prompt tokens over the workload (its own metrics). */
+  readonly hitRate?: number;
+  /** Loom with several engines: requests in flight per worker, summed over 100 ms samples (load balance). */
+  readonly workerLoad?: readonly number[];
 }
 
 let retries = 0;
+
+/** Loom's prompt and cached-token counters for the bench model. */
+async function promptCounters(url: string, model: string): Promise<{ prompt: number; cached: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string): number =>
+    Number(
+      text
+        .split("\n")
+        .find((l) => l.startsWith(`${name}{model="${model}"}`))
+        ?.split(" ")
+        .pop() ?? 0,
+    );
+  return { prompt: value("loom_prompt_tokens_total"), cached: value("loom_prompt_cached_tokens_total") };
+}
+
+/** Samples Loom's per-worker in-flight counts every 100 ms until stopped; returns their sums per worker. */
+function sampleWorkerLoad(url: string, model: string): () => number[] {
+  const sums: number[] = [];
+  const timer = setInterval(() => {
+    void fetch(`${url}/v1/status`)
+      .then((r) => r.json() as Promise<{ models: { id: string; workers: { inFlight: number }[] }[] }>)
+      .then((s) => s.models.find((m) => m.id === model)?.workers.forEach((w, i) => (sums[i] = (sums[i] ?? 0) + w.inFlight)))
+      .catch(() => undefined);
+  }, 100);
+  return () => {
+    clearInterval(timer);
+    return sums;
+  };
+}
 
 /**
  * One streamed request. A connection that fails before any response ("fetch failed": a keep-alive socket the server
@@ -117,7 +150,9 @@ async function startEngine(engine: string, cfg: BenchConfig, llamaServer: () => 
   if (engine === "llama-server") return startLlamaServer(anchorLlamaServer(await llamaServer(), cfg));
   const flags = ["--parallel", String(PARALLEL), "--ctx-size", String(CTX_SIZE), "--native-build", "never"];
   if (engine === "loom-no-cache") flags.push("--no-prefix-cache");
-  else if (engine !== "loom") throw new Error(`unknown engine ${engine} (want llama-server, loom or loom-no-cache)`);
+  // The same 16 slots and cells, over two engine workers: what cache-aware routing keeps of one engine's hit rate.
+  else if (engine === "loom-2-engines") flags.splice(0, 4, "--engines", "2", "--parallel", String(PARALLEL / 2), "--ctx-size", String(CTX_SIZE / 2));
+  else if (engine !== "loom") throw new Error(`unknown engine ${engine} (want llama-server, loom, loom-no-cache or loom-2-engines)`);
   return startBenchServer(serverFlags(cfg, flags));
 }
 
@@ -137,12 +172,28 @@ async function main(): Promise<void> {
       for (const [i, w] of workloads.entries()) {
         const run = WORKLOADS[w];
         if (run === undefined) throw new Error(`unknown workload ${w} (want a, b or c)`);
+        const isLoom = engine !== "llama-server";
+        const before = isLoom ? await promptCounters(server.url, cfg.modelName) : null;
+        const load = engine === "loom-2-engines" ? sampleWorkerLoad(server.url, cfg.modelName) : null;
         const t0 = performance.now();
         // Each workload has prompts of its own (seeds far apart): nothing carries over between workloads.
         const samples = await run(target, 1_000_000 * (i + 1));
-        const r = { workload: w, engine, requests: samples.length, wallMs: performance.now() - t0, ttftMs: percentiles(samples.map((s) => s.ttftMs)) };
+        const wallMs = performance.now() - t0;
+        const after = isLoom ? await promptCounters(server.url, cfg.modelName) : null;
+        const hitRate = before !== null && after !== null ? (after.cached - before.cached) / Math.max(1, after.prompt - before.prompt) : undefined;
+        const r: WorkloadResult = {
+          workload: w,
+          engine,
+          requests: samples.length,
+          wallMs,
+          ttftMs: percentiles(samples.map((s) => s.ttftMs)),
+          ...(hitRate === undefined ? {} : { hitRate }),
+          ...(load === null ? {} : { workerLoad: load() }),
+        };
         log(
-          `(${w}) ${engine}: TTFT p50 ${r.ttftMs.p50.toFixed(0)} ms, p90 ${r.ttftMs.p90.toFixed(0)} ms, ${r.requests} requests in ${(r.wallMs / 1000).toFixed(1)} s`,
+          `(${w}) ${engine}: TTFT p50 ${r.ttftMs.p50.toFixed(0)} ms, p90 ${r.ttftMs.p90.toFixed(0)} ms, ${r.requests} requests in ${(r.wallMs / 1000).toFixed(1)} s` +
+            (r.hitRate === undefined ? "" : `, hit rate ${(r.hitRate * 100).toFixed(1)}%`) +
+            (r.workerLoad === undefined ? "" : `, worker load ${JSON.stringify(r.workerLoad)}`),
         );
         results.push(r);
       }
@@ -154,7 +205,9 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   const stamp = report.date.replace(/[:.]/g, "-");
   writeFileSync(`${RESULTS}prefix-${stamp}.json`, JSON.stringify(report, null, 2));
-  writeFileSync(`${RESULTS}prefix-latest.md`, renderMarkdown(report));
+  // A partial run (a subset of engines or workloads) must not replace the summary the README quotes.
+  const partial = process.env.LOOM_PREFIX_ENGINES !== undefined || process.env.LOOM_PREFIX_WORKLOADS !== undefined;
+  writeFileSync(`${RESULTS}prefix-latest${partial ? "-partial" : ""}.md`, renderMarkdown(report));
   process.stdout.write(renderMarkdown(report));
 }
 
@@ -164,10 +217,12 @@ function renderMarkdown(r: { date: string; cpu: string; threads: number; threads
   const lines = [
     `# Prefix cache (${r.date}, ${r.cpu}, threads ${r.threads}/${r.threadsBatch}, ${PARALLEL} slots × ${CTX_SIZE / PARALLEL} cells, max_tokens ${MAX_TOKENS})`,
     "",
-    "| workload | engine | requests | TTFT p50 ms | TTFT p90 ms | wall s |",
-    "|---|---|---|---|---|---|",
+    "| workload | engine | requests | TTFT p50 ms | TTFT p90 ms | wall s | prompt tokens cached | load per worker |",
+    "|---|---|---|---|---|---|---|---|",
     ...r.results.map(
-      (x) => `| ${x.workload} | ${x.engine} | ${x.requests} | ${x.ttftMs.p50.toFixed(0)} | ${x.ttftMs.p90.toFixed(0)} | ${(x.wallMs / 1000).toFixed(1)} |`,
+      (x) =>
+        `| ${x.workload} | ${x.engine} | ${x.requests} | ${x.ttftMs.p50.toFixed(0)} | ${x.ttftMs.p90.toFixed(0)} | ${(x.wallMs / 1000).toFixed(1)} | ` +
+        `${x.hitRate === undefined ? "–" : `${(x.hitRate * 100).toFixed(1)}%`} | ${x.workerLoad === undefined ? "–" : x.workerLoad.join(" / ")} |`,
     ),
     "",
     "| workload | no-cache ÷ Loom (TTFT p50; goal ≥ 5) | llama-server ÷ Loom (goal ≥ 2 on a and c, ≥ 1 on b) |",

@@ -19,10 +19,19 @@ describe("PrefixRouter", () => {
     const r = new PrefixRouter(3, 4);
     r.record(2, key(100, 200));
     r.record(1, key(100, 60));
-    expect(r.pick([...key(100, 150), 7], [2, 2, 3], all)).toEqual({ worker: 2, matched: 150 });
-    // Worker 2 at 4 against a least load of 2: over 1.5 × 2 + 0 = 3, so the next best within the bound.
-    expect(r.pick([...key(100, 150), 7], [2, 2, 4], all)).toEqual({ worker: 1, matched: 60 });
-    expect(r.pick([...key(100, 150), 7], [0, 2, 4], all)).toEqual({ worker: 0, matched: 0 });
+    expect(r.pick([...key(100, 150), 7], [4, 4, 5], all)).toEqual({ worker: 2, matched: 150 });
+    // Worker 2 at 3 against a least load of 2: over 1.25 × 2, so the next best within the bound.
+    expect(r.pick([...key(100, 150), 7], [2, 2, 3], all)).toEqual({ worker: 1, matched: 60 });
+    // An idle worker: the prefix holder may take one request, not two.
+    expect(r.pick([...key(100, 150), 7], [0, 2, 1], all)).toEqual({ worker: 2, matched: 150 });
+    expect(r.pick([...key(100, 150), 7], [0, 2, 2], all)).toEqual({ worker: 0, matched: 0 });
+  });
+
+  it("between workers holding the same prefix, the less loaded", () => {
+    const r = new PrefixRouter(2, 4);
+    r.record(0, key(100, 80));
+    r.record(1, key(100, 80));
+    expect(r.pick(key(100, 80), [5, 4], [true, true])).toEqual({ worker: 1, matched: 80 });
   });
 
   it("never picks an ineligible worker, and null when none is eligible", () => {
