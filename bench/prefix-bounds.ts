@@ -1,6 +1,7 @@
 // `npm run bench:prefix-bounds`: the prefix cache's memory stays bounded and scoped under churn. 1,000 distinct
 // 1,000-token prompts (the tiny model: the point is the bookkeeping, not the model) through one Loom server with a
-// small host tier, each sent under one of 10 cache salts; every 50 prompts one earlier prompt is re-sent under its
+// small host tier, each sent twice (so it has served reuse, and is saved when evicted) under one of 10 cache salts;
+// every 50 prompts one earlier prompt is re-sent under its
 // own salt (may hit) and under another salt (must report cached_tokens 0). Measured: the server's RSS before and
 // after, the host tier's bytes and entries against its limit (its own gauges, sampled throughout), and every
 // cross-salt request's cached tokens. Writes bench/results/prefix-bounds-<date>.json.
@@ -68,7 +69,8 @@ async function main(): Promise<void> {
     const rssBefore = await rssBytes(url);
     const t0 = performance.now();
     for (let i = 0; i < PROMPTS; i++) {
-      await complete(url, tokens(1000 + i, 1000), `salt-${i % SALTS}`);
+      // Twice: the second reuses the first, which makes the prompt worth a host-tier file once it is evicted.
+      for (let k = 0; k < 2; k++) await complete(url, tokens(1000 + i, 1000), `salt-${i % SALTS}`);
       if (i % 50 === 49) {
         const earlier = i - 1 - (i % 7);
         const prompt = tokens(1000 + earlier, 1000);

@@ -59,6 +59,12 @@ export class SlotTable {
   private clock = 0;
   /** Slots whose KV content is unknown (a failed step touched them): reused by nothing, erased on next use. */
   private readonly unknown = new Set<number>();
+  /**
+   * Per slot, the most cached tokens its content has served (its occupant's own reuse, or a copy taken from it): only
+   * content that has shown reuse is worth a host-tier file (as SGLang's selective write-through): unique prompts
+   * never are, and writing each one out would cost every admission a file.
+   */
+  private readonly served: number[];
 
   constructor(
     readonly size: number,
@@ -68,6 +74,7 @@ export class SlotTable {
     this.owner = new Array<string | null>(size).fill(null);
     this.lastUsed = new Array<number>(size).fill(0);
     this.heldKeys = Array.from({ length: size }, () => []);
+    this.served = new Array<number>(size).fill(0);
   }
 
   get busy(): number {
@@ -112,6 +119,8 @@ export class SlotTable {
     if (restoring !== null) this.host?.touch(restoring);
     const save = this.planEviction(pick.slot, pick.source === null ? pick.reusedTokens : 0, restoring);
     const heldBefore = this.unknown.delete(pick.slot) ? Number.POSITIVE_INFINITY : (this.heldKeys[pick.slot]?.length ?? 0);
+    this.served[pick.slot] = pick.reusedTokens;
+    if (pick.source?.kind === "slot") this.served[pick.source.slot] = Math.max(this.served[pick.source.slot] ?? 0, pick.reusedTokens);
     this.owner[pick.slot] = seqId;
     this.lastUsed[pick.slot] = ++this.clock;
     this.record(pick.slot, key.slice(0, 1 + pick.reusedTokens));
@@ -150,16 +159,16 @@ export class SlotTable {
   }
 
   /**
-   * The slot's old content is about to be lost beyond `kept` tokens: save it to the host tier when what is lost is
-   * long enough to be worth a file and most of what the file would hold (a file holds the whole sequence, and
-   * writing it stalls the step: a shared system prompt with a short unique tail is not saved again and again), and
-   * no other slot or host entry holds all of it.
+   * The slot's old content is about to be lost beyond `kept` tokens: save it to the host tier when it has served
+   * reuse, what is lost is long enough to be worth a file and most of what the file would hold (a file holds the
+   * whole sequence, and writing it stalls the step: a shared system prompt with a short unique tail is not saved
+   * again and again), and no other slot or host entry holds all of it.
    */
   private planEviction(slot: number, kept: number, keep: string | null): SlotAssignment["save"] {
     const old = this.heldKeys[slot] ?? [];
     const host = this.host;
     const lost = old.length - 1 - kept;
-    if (host === null || lost < HOST_MIN_TOKENS || lost * 2 < old.length - 1) return null;
+    if (host === null || lost < HOST_MIN_TOKENS || lost * 2 < old.length - 1 || (this.served[slot] ?? 0) < HOST_MIN_TOKENS) return null;
     if ((this.held.longest(old, (s) => s !== slot)?.length ?? 0) >= old.length || host.holds(old)) return null;
     const planned = host.planSave(old, keep);
     return planned === null ? null : { path: planned.path, tokens: old.slice(1), drops: planned.drops };

@@ -143,10 +143,12 @@ describe("prefix reuse through the engine loop", () => {
     expect(new Set(r.texts.values()).size).toBe(1);
   });
 
-  it("a conversation evicted from every slot is restored from the host tier, with the same output", async () => {
+  it("a conversation evicted from every slot is restored from the host tier, with the same output; unique prompts are never saved", async () => {
     const long = (tag: string): string => `${tag}: ${SYSTEM.repeat(2)}`;
     const waves: [string, GenerateRequestFields][][] = [
       [["a1", request(`${long("Alice")}first question`)]],
+      // Her second turn reuses the first: content that serves reuse is worth keeping when it is evicted.
+      [["a1b", request(`${long("Alice")}first question, then`)]],
       // Two other conversations take both slots, evicting Alice's.
       [
         ["b1", request(`${long("Bob")}his question`)],
@@ -163,11 +165,19 @@ describe("prefix reuse through the engine loop", () => {
     // Without the host tier the evicted conversation is recomputed.
     const lost = await run(waves, true, { slots: 2 });
     expect(lost.usage.get("a2")?.cachedTokens).toBeLessThan(3);
+    // Unique prompts through the same slots: nothing is worth a file.
+    const unique = await run(
+      [0, 1, 2, 3, 4].map((i) => [[`u${i}`, request(`${long(`User ${i}`)}a question of their own`)]]),
+      true,
+      { slots: 2, hostBytes: 1_000_000 },
+    );
+    expect(unique.saves).toBe(0);
   });
 
   it("a host tier too small for a prefix, or a save that fails, loses the entry but never the output", async () => {
     const waves: [string, GenerateRequestFields][][] = [
       [["a1", request(`Alice: ${SYSTEM.repeat(2)}q`)]],
+      [["a1b", request(`Alice: ${SYSTEM.repeat(2)}q, q`)]],
       [["b1", request(`Bob: ${SYSTEM.repeat(2)}q`)]],
       [["a2", request(`Alice: ${SYSTEM.repeat(2)}q and more`)]],
     ];

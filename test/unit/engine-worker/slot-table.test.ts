@@ -207,10 +207,11 @@ describe("SlotTable: cachedCells", () => {
 describe("SlotTable: the host tier", () => {
   const hosted = (slots: number): SlotTable => new SlotTable(slots, new HostTier({ dir: "/d", maxBytes: 100_000, bytesPerToken: 10 }));
 
-  it("saves a free slot's long content before a new occupant overwrites it, and restores it later", () => {
+  it("saves a free slot's long content that has served reuse before a new occupant overwrites it, and restores it later", () => {
     const t = hosted(1);
     const alice = range(100, 80);
-    t.acquire("a", q(alice));
+    t.setCached(0, DEFAULT_SCOPE, alice.slice(0, 70)); // an earlier turn: this occupant reuses 70 tokens
+    expect(t.acquire("a", q(alice))).toMatchObject({ reusedTokens: 70 });
     t.setCached(0, DEFAULT_SCOPE, alice);
     t.release(0);
     const bob = t.acquire("b", q(range(500, 80)));
@@ -219,6 +220,14 @@ describe("SlotTable: the host tier", () => {
     t.setCached(0, DEFAULT_SCOPE, range(500, 80));
     t.release(0);
     expect(t.acquire("a2", q([...alice, 1, 2]))).toMatchObject({ slot: 0, reusedTokens: 80, source: { kind: "host", path: "/d/1.kv" }, eraseTail: true });
+  });
+
+  it("does not save content that never served reuse (a unique prompt)", () => {
+    const t = hosted(1);
+    t.acquire("unique", q(range(100, 80)));
+    t.setCached(0, DEFAULT_SCOPE, range(100, 80));
+    t.release(0);
+    expect(t.acquire("next", q(range(500, 80)))).toMatchObject({ save: null });
   });
 
   it("does not save short content, content another slot still holds, or content it already has", () => {
