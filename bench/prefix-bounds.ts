@@ -16,7 +16,7 @@ import { startBenchServer } from "./server-process.js";
 
 const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 const PROMPTS = Number(process.env.LOOM_BOUNDS_PROMPTS ?? 1000);
-const HOST_BYTES = 64 * 1024 * 1024;
+const HOST_BYTES = Number(process.env.LOOM_BOUNDS_HOST_BYTES ?? 64 * 1024 * 1024);
 const SALTS = 10;
 
 const tokens = (seed: number, n: number): number[] => {
