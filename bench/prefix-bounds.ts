@@ -48,6 +48,12 @@ async function gauges(url: string): Promise<{ bytes: number; entries: number; re
   return { bytes: v("loom_kv_host_tier_bytes"), entries: v("loom_kv_host_tier_entries"), restores: v("loom_prefix_cache_restores_total") };
 }
 
+/** The server process's memory as Node reports it (RSS, V8 heap, external, array buffers). */
+async function memory(url: string): Promise<Record<string, number>> {
+  const s = (await (await fetch(`${url}/v1/status`)).json()) as { mainThread: { memory: Record<string, number> } };
+  return s.mainThread.memory;
+}
+
 async function rssBytes(url: string): Promise<number> {
   const s = (await (await fetch(`${url}/v1/status`)).json()) as { mainThread: { pid: number } };
   const status = readFileSync(`/proc/${s.mainThread.pid}/status`, "utf8");
@@ -79,8 +85,11 @@ async function main(): Promise<void> {
         const g = await gauges(url);
         maxBytes = Math.max(maxBytes, g.bytes);
         maxEntries = Math.max(maxEntries, g.entries);
+        const mem = await memory(url);
+        const mib = (n: number | undefined): string => ((n ?? 0) / 2 ** 20).toFixed(1);
         process.stderr.write(
-          `[bounds] ${i + 1}/${PROMPTS}: host tier ${(g.bytes / 2 ** 20).toFixed(1)} MiB in ${g.entries} entries, RSS ${((await rssBytes(url)) / 2 ** 20).toFixed(0)} MiB\n`,
+          `[bounds] ${i + 1}/${PROMPTS}: host tier ${mib(g.bytes)} MiB in ${g.entries} entries, RSS ${mib(await rssBytes(url))} MiB ` +
+            `(heap ${mib(mem["heapUsed"])}/${mib(mem["heapTotal"])}, external ${mib(mem["external"])}, array buffers ${mib(mem["arrayBuffers"])})\n`,
         );
       }
     }

@@ -81,7 +81,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     bodyLimitBytes: cfg.bodyLimitBytes,
     requestTimeoutMs: cfg.requestTimeoutMs,
     accepting: () => accepting,
-    mainThread: () => ({ pid: process.pid, eventLoopDelayMs: loop.snapshot(), uvThreadpoolSize: uvThreadpoolSize() }),
+    mainThread: () => ({ pid: process.pid, eventLoopDelayMs: loop.snapshot(), uvThreadpoolSize: uvThreadpoolSize(), memory: process.memoryUsage() }),
     metrics: exporter,
     grpcPort: () => grpc?.port ?? null,
     onError: (code) => exporter.error(code),
