@@ -91,8 +91,10 @@ export class Engine {
         engine.routed.set(m.name, { clients, router: new PrefixRouter(clients.length, opts.tuning.slots), modelPath: m.path, capacity });
       }
     }
+    // The routing tokenizer takes 1-2 s to build from a vocabulary: built while the engines load, not on a request.
+    const warm = [...engine.routed.values()].map((r) => engine.keys?.key(r.modelPath, { kind: "text", text: "" }, []));
     try {
-      await Promise.all([...engine.workers.values()].flat().map((c) => c.ready()));
+      await Promise.all([...[...engine.workers.values()].flat().map((c) => c.ready()), ...warm]);
     } catch (err) {
       await engine.close();
       throw err;
