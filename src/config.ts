@@ -83,6 +83,10 @@ export interface ServerConfig {
   readonly kvHostBytes: number;
   /** Base directory of those files; null: /dev/shm, else the OS temp directory. */
   readonly kvHostDir: string | null;
+  /** Disk tier base directory (files evicted from the host tier move there); null: none. */
+  readonly kvDiskDir: string | null;
+  /** Bytes of the disk tier per engine worker. */
+  readonly kvDiskBytes: number;
   /** OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); null = tracing off. */
   readonly otlpEndpoint: string | null;
 }
@@ -108,6 +112,7 @@ const DEFAULT_UBATCH = 512;
 const DEFAULT_ITL_TARGET_MS = 250;
 /** 1 GiB of evicted prefixes per engine: ~29 prefixes of 1,000 tokens of the bench model (36 KB of KV per token). */
 const DEFAULT_KV_HOST_BYTES = 1024 ** 3;
+const DEFAULT_KV_DISK_BYTES = 8 * 1024 ** 3;
 
 /**
  * llama.cpp threads for single-token steps. Measured on 2 vCPUs, bench model, one stream: the prebuilt binary ran
@@ -159,6 +164,8 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("prefixCache", "--no-prefix-cache", null, "false", "Compute every prompt in full: no KV reuse from earlier requests (per request: `cache_prompt: false`)."),
   doc("kvHostBytes", "--kv-host-bytes", null, "1073741824", "Host tier: bytes per engine of prefixes evicted from slots, kept as KV files and restored instead of recomputed (at most half the directory's free space); 0 = off."),
   doc("kvHostDir", "--kv-host-dir", null, "/dev/shm (else the OS temp dir)", "Directory for the host tier's files (RAM-backed tmpfs recommended); each engine uses a private subdirectory, removed at exit."),
+  doc("kvDiskDir", "--kv-disk-dir", null, "(none: no disk tier)", "Disk tier: files evicted from the host tier move to a private subdirectory here instead of being deleted, and are restored from it."),
+  doc("kvDiskBytes", "--kv-disk-bytes", null, "8589934592", "Bytes of the disk tier per engine (at most half the directory's free space)."),
   doc("flashAttn", "--flash-attn", "-fa", "auto", "llama.cpp flash attention: auto (llama.cpp decides per backend), on or off."),
   doc("gpu", "--gpu", null, "auto", "Backend: auto, cuda, vulkan or cpu."),
   doc("gpuLayers", "--n-gpu-layers", "-ngl", "max", "Layers offloaded to the GPU: a count or `max` (all)."),
@@ -312,6 +319,8 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     prefixCache: !bool(one("--no-prefix-cache")),
     kvHostBytes: int(one("--kv-host-bytes"), DEFAULT_KV_HOST_BYTES, 0),
     kvHostDir: nonEmpty(one("--kv-host-dir")),
+    kvDiskDir: nonEmpty(one("--kv-disk-dir")),
+    kvDiskBytes: int(one("--kv-disk-bytes"), DEFAULT_KV_DISK_BYTES, 1),
   };
   return Object.freeze(config);
 }

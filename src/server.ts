@@ -58,6 +58,8 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       prefixCache: cfg.prefixCache,
       kvHostBytes: cfg.kvHostBytes,
       kvHostDir: cfg.kvHostDir,
+      kvDiskDir: cfg.kvDiskDir,
+      kvDiskBytes: cfg.kvDiskBytes,
       flashAttn: cfg.flashAttn,
       threads: cfg.threads,
       threadsBatch: cfg.threadsBatch,

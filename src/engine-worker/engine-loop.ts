@@ -140,7 +140,7 @@ export class EngineLoop {
       lastPrefillTokens: this.lastStep.prefill,
       lastKvCopies: this.lastStep.copies,
       lastKvRestores: this.lastStep.restores,
-      hostTier: this.scheduler.slots.host?.stats() ?? { entries: 0, bytes: 0, evictions: 0 },
+      hostTier: this.scheduler.slots.host?.stats() ?? { entries: 0, bytes: 0, evictions: 0, diskEntries: 0, diskBytes: 0 },
       prefillChunk: this.scheduler.prefillChunk,
     };
   }
@@ -216,7 +216,7 @@ export class EngineLoop {
    */
   private failStep(plan: StepPlan, err: LoomError): SequenceEvent[] {
     const error: ErrorData = { code: "engine_failure", message: `Engine step failed: ${err.message}`, param: null };
-    const opSlots = plan.kvOps.flatMap((op) => (op.kind === "copy" ? [op.toSlot] : op.kind === "drop" ? [] : [op.slot]));
+    const opSlots = plan.kvOps.flatMap((op) => (op.kind === "copy" ? [op.toSlot] : op.kind === "drop" || op.kind === "move" ? [] : [op.slot]));
     const owners = opSlots.map((slot) => this.scheduler.slots.ownerOf(slot)).filter((id): id is string => id !== null);
     const seqIds = [...new Set([...plan.entries.map((e) => e.seqId), ...owners])];
     const ids = seqIds.map((id) => this.requests.get(id)?.requestId ?? id);

@@ -1,5 +1,6 @@
 // HostTier: prefixes evicted from slots, kept as llama.cpp sequence-state files in a RAM-backed directory (a tmpfs
-// such as /dev/shm), byte-bounded with least-recently-used eviction, and indexed by the same scope-keyed radix tree
+// such as /dev/shm) and optionally a second, larger one on disk that the RAM tier's evictions move to, each
+// byte-bounded with least-recently-used eviction, and indexed by the same scope-keyed radix tree
 // as the slots, so a prompt whose prefix no slot holds any more is restored instead of recomputed (vLLM's CPU
 // offload, SGLang's HiCache). Pure bookkeeping: it names the files and decides; the backend writes, reads and
 // deletes them as KV operations of a step. An entry counts only once its save is confirmed.
@@ -13,18 +14,24 @@ export interface HostTierOptions {
   readonly maxBytes: number;
   /** Estimated file bytes per token (measured at load), for room before a save's real size is known. */
   readonly bytesPerToken: number;
+  /** A second, larger tier on disk (--kv-disk-dir): files evicted from `dir` move there instead of being deleted. */
+  readonly disk?: { readonly dir: string; readonly maxBytes: number };
 }
 
 /** Prefixes shorter than this are not saved: recomputing them is about as cheap as a file round trip. */
 export const HOST_MIN_TOKENS = 64;
 
+type Tier = "ram" | "disk";
+
 interface Entry {
   readonly id: number;
   /** Scope-keyed tokens (slot-table.ts keyOf): what the file holds. */
   readonly key: readonly number[];
-  readonly path: string;
+  path: string;
+  tier: Tier;
   bytes: number;
   lastUsed: number;
+  /** False while the step that writes (or moves) its file has not reported. */
   confirmed: boolean;
 }
 
@@ -32,19 +39,23 @@ export interface PlannedSave {
   readonly path: string;
   /** Files to delete first, to make room. */
   readonly drops: readonly string[];
+  /** Files to move from the RAM tier to the disk tier (after the drops, before the save). */
+  readonly moves: readonly { readonly from: string; readonly to: string }[];
 }
 
 export interface HostTierStats {
   readonly entries: number;
   readonly bytes: number;
   readonly evictions: number;
+  readonly diskEntries: number;
+  readonly diskBytes: number;
 }
 
 export class HostTier {
   private readonly index = new PrefixIndex<number>();
   private readonly entries = new Map<number, Entry>();
   private readonly byPath = new Map<string, Entry>();
-  private bytes = 0;
+  private readonly bytes: Record<Tier, number> = { ram: 0, disk: 0 };
   private nextId = 0;
   private clock = 0;
   private evictions = 0;
@@ -52,7 +63,9 @@ export class HostTier {
   constructor(readonly opts: HostTierOptions) {}
 
   stats(): HostTierStats {
-    return { entries: this.entries.size, bytes: this.bytes, evictions: this.evictions };
+    let diskEntries = 0;
+    for (const e of this.entries.values()) if (e.tier === "disk") diskEntries++;
+    return { entries: this.entries.size - diskEntries, bytes: this.bytes.ram, evictions: this.evictions, diskEntries, diskBytes: this.bytes.disk };
   }
 
   /** The confirmed entry sharing the longest prefix with `key` (length counts the scope key), or null. */
@@ -74,48 +87,76 @@ export class HostTier {
   }
 
   /**
-   * Plan saving a slot that holds `key`: the file to write and the files to drop (least recently used first, never
-   * `keep`) so the tier stays within its bytes. Null when it cannot fit at all.
+   * Plan saving a slot that holds `key`: the file to write, and to make room in the RAM tier the least recently used
+   * files moved to the disk tier (when there is one; its own least recently used dropped to make room there) or
+   * dropped, never `keep`. Null when it cannot fit at all.
    */
   planSave(key: readonly number[], keep: string | null = null): PlannedSave | null {
     const estimate = Math.ceil((key.length - 1) * this.opts.bytesPerToken);
     if (estimate > this.opts.maxBytes) return null;
     const drops: string[] = [];
-    while (this.bytes + estimate > this.opts.maxBytes) {
-      const victim = this.leastRecentlyUsed(keep);
+    const moves: { from: string; to: string }[] = [];
+    while (this.bytes.ram + estimate > this.opts.maxBytes) {
+      const victim = this.leastRecentlyUsed("ram", keep);
       if (victim === null) break;
-      drops.push(victim.path);
-      this.forget(victim);
       this.evictions++;
+      if (!this.demote(victim, keep, drops, moves)) {
+        drops.push(victim.path);
+        this.forget(victim);
+      }
     }
     const id = ++this.nextId;
-    const entry: Entry = { id, key, path: `${this.opts.dir}/${id}.kv`, bytes: estimate, lastUsed: ++this.clock, confirmed: false };
+    const entry: Entry = { id, key, path: `${this.opts.dir}/${id}.kv`, tier: "ram", bytes: estimate, lastUsed: ++this.clock, confirmed: false };
     this.entries.set(id, entry);
     this.byPath.set(entry.path, entry);
     this.index.set(id, key);
-    this.bytes += estimate;
-    return { path: entry.path, drops };
+    this.bytes.ram += estimate;
+    return { path: entry.path, drops, moves };
   }
 
-  /** The step ran: the save wrote `bytes` (undefined: it failed, and the entry is forgotten). */
+  /** The step ran: the save or move into `path` wrote `bytes` (undefined: it failed, and the entry is forgotten). */
   confirm(path: string, bytes: number | undefined): void {
     const e = this.byPath.get(path);
     if (e === undefined) return;
     if (bytes === undefined) return this.forget(e);
-    this.bytes += bytes - e.bytes;
+    this.bytes[e.tier] += bytes - e.bytes;
     e.bytes = bytes;
     e.confirmed = true;
   }
 
-  /** Every file the tier holds (to delete at shutdown). */
+  /** Every file the tiers hold (to delete at shutdown). */
   paths(): string[] {
     return [...this.byPath.keys()];
   }
 
-  /** The least recently used confirmed entry other than `keep` (a file this step restores). */
-  private leastRecentlyUsed(keep: string | null): Entry | null {
+  /** Move a RAM entry to the disk tier, dropping the disk tier's least recently used to make room; false: no room. */
+  private demote(victim: Entry, keep: string | null, drops: string[], moves: { from: string; to: string }[]): boolean {
+    const disk = this.opts.disk;
+    if (disk === undefined || victim.bytes > disk.maxBytes) return false;
+    while (this.bytes.disk + victim.bytes > disk.maxBytes) {
+      const old = this.leastRecentlyUsed("disk", keep);
+      if (old === null) return false;
+      drops.push(old.path);
+      this.forget(old);
+    }
+    const to = `${disk.dir}/${victim.id}.kv`;
+    moves.push({ from: victim.path, to });
+    this.byPath.delete(victim.path);
+    this.bytes.ram -= victim.bytes;
+    this.bytes.disk += victim.bytes;
+    victim.path = to;
+    victim.tier = "disk";
+    victim.confirmed = false;
+    this.byPath.set(to, victim);
+    return true;
+  }
+
+  /** The least recently used confirmed entry of a tier other than `keep` (a file this step restores). */
+  private leastRecentlyUsed(tier: Tier, keep: string | null): Entry | null {
     let pick: Entry | null = null;
-    for (const e of this.entries.values()) if (e.confirmed && e.path !== keep && (pick === null || e.lastUsed < pick.lastUsed)) pick = e;
+    for (const e of this.entries.values()) {
+      if (e.tier === tier && e.confirmed && e.path !== keep && (pick === null || e.lastUsed < pick.lastUsed)) pick = e;
+    }
     return pick;
   }
 
@@ -123,6 +164,6 @@ export class HostTier {
     this.entries.delete(e.id);
     this.byPath.delete(e.path);
     this.index.delete(e.id);
-    this.bytes -= e.bytes;
+    this.bytes[e.tier] -= e.bytes;
   }
 }

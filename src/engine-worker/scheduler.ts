@@ -138,7 +138,10 @@ export class Scheduler {
 
   /** Record a step's outcome: advance computed counts, append sampled tokens, move finished prefills to decoding. */
   applyResult(plan: StepPlan, result: StepResult): SequenceUpdate[] {
-    for (const op of plan.kvOps) if (op.kind === "save") this.slots.host?.confirm(op.path, result.saved?.get(op.path));
+    for (const op of plan.kvOps) {
+      if (op.kind === "save") this.slots.host?.confirm(op.path, result.saved?.get(op.path));
+      if (op.kind === "move") this.slots.host?.confirm(op.to, result.saved?.get(op.to));
+    }
     const updates: SequenceUpdate[] = [];
     for (const entry of plan.entries) {
       const seq = this.running.get(entry.seqId);
@@ -166,8 +169,9 @@ export class Scheduler {
     const slots = new Set(plan.entries.map((e) => e.slot));
     for (const op of plan.kvOps) {
       if (op.kind === "save") this.slots.host?.confirm(op.path, undefined);
+      if (op.kind === "move") this.slots.host?.confirm(op.to, undefined);
       if (op.kind === "copy") slots.add(op.toSlot);
-      else if (op.kind !== "drop") slots.add(op.slot);
+      else if (op.kind !== "drop" && op.kind !== "move") slots.add(op.slot);
     }
     for (const slot of slots) this.slots.forget(slot);
   }
@@ -276,6 +280,7 @@ function admissionOps(got: SlotAssignment): KvOp[] {
   const ops: KvOp[] = [];
   if (got.save !== null) {
     for (const path of got.save.drops) ops.push({ kind: "drop", path });
+    for (const m of got.save.moves) ops.push({ kind: "move", from: m.from, to: m.to });
     ops.push({ kind: "save", slot: got.slot, path: got.save.path, tokens: got.save.tokens });
   }
   const source = got.source;

@@ -29,7 +29,12 @@ export interface SlotAssignment {
   /** The slot may hold KV beyond reusedTokens (a previous occupant's, or the source's): erase it before the step. */
   readonly eraseTail: boolean;
   /** Before anything else: the slot's old content goes to the host tier (with the files dropped to make room). */
-  readonly save: { readonly path: string; readonly tokens: readonly number[]; readonly drops: readonly string[] } | null;
+  readonly save: {
+    readonly path: string;
+    readonly tokens: readonly number[];
+    readonly drops: readonly string[];
+    readonly moves: readonly { readonly from: string; readonly to: string }[];
+  } | null;
 }
 
 export interface PrefixQuery {
@@ -171,7 +176,7 @@ export class SlotTable {
     if (host === null || lost < HOST_MIN_TOKENS || lost * 2 < old.length - 1 || (this.served[slot] ?? 0) < HOST_MIN_TOKENS) return null;
     if ((this.held.longest(old, (s) => s !== slot)?.length ?? 0) >= old.length || host.holds(old)) return null;
     const planned = host.planSave(old, keep);
-    return planned === null ? null : { path: planned.path, tokens: old.slice(1), drops: planned.drops };
+    return planned === null ? null : { path: planned.path, tokens: old.slice(1), drops: planned.drops, moves: planned.moves };
   }
 
   private record(slot: number, key: readonly number[]): void {

@@ -49,6 +49,7 @@ function tokenizeRefused(id: string): FromWorker {
 
 async function main(): Promise<void> {
   const hostDir = data.kvHostBytes > 0 ? openHostTierDir(data.kvHostDir ?? defaultHostBase(), data.workerId, data.kvHostBytes) : null;
+  const diskDir = hostDir !== null && data.kvDiskDir !== null ? openHostTierDir(data.kvDiskDir, data.workerId, data.kvDiskBytes) : null;
   const backend = await loadLlamaBackend({
     kvProbeDir: hostDir?.dir ?? null,
     modelPath: data.modelPath,
@@ -78,7 +79,14 @@ async function main(): Promise<void> {
       prefixCache: data.prefixCache,
       ...(hostDir === null || backend.info.kvCosts.bytesPerToken === 0
         ? {}
-        : { hostTier: { dir: hostDir.dir, maxBytes: hostDir.maxBytes, bytesPerToken: backend.info.kvCosts.bytesPerToken } }),
+        : {
+            hostTier: {
+              dir: hostDir.dir,
+              maxBytes: hostDir.maxBytes,
+              bytesPerToken: backend.info.kvCosts.bytesPerToken,
+              ...(diskDir === null ? {} : { disk: { dir: diskDir.dir, maxBytes: diskDir.maxBytes } }),
+            },
+          }),
     },
     {
       accepted: (id, promptTokens) => post({ type: "accepted", id, promptTokens }),
@@ -111,6 +119,7 @@ async function main(): Promise<void> {
   await tokenizer.close();
   await backend.dispose();
   hostDir?.remove();
+  diskDir?.remove();
   post({ type: "stopped" });
   port?.close();
 }

@@ -35,6 +35,9 @@ export interface EngineTuning {
   /** Host-tier bytes per engine worker (--kv-host-bytes; 0 = no host tier) and its base directory (null: default). */
   readonly kvHostBytes: number;
   readonly kvHostDir: string | null;
+  /** Disk tier base directory (null: none) and its bytes per engine worker. */
+  readonly kvDiskDir: string | null;
+  readonly kvDiskBytes: number;
   readonly flashAttn: "auto" | "on" | "off";
   readonly threads: number;
   readonly threadsBatch: number;

@@ -5,7 +5,7 @@
 // with its SequenceSampling (created on first use, freed by release()), so its random stream is its own and batch
 // neighbours never advance it.
 
-import { rm } from "node:fs/promises";
+import { copyFile, rename, rm, stat } from "node:fs/promises";
 import { GrammarCache, type GrammarFactory } from "./grammar-cache.js";
 import type { NativeContext, NativeGrammarState, NativeSampler, NativeSamplerConfig } from "./llama-addon.js";
 import type { SequenceSampling } from "./model-backend.js";
@@ -145,6 +145,11 @@ export class BatchExecutor {
         return;
       case "drop":
         await rm(op.path, { force: true });
+        return;
+      case "move": {
+        const size = await moveFile(op.from, op.to);
+        if (size !== null) saved.set(op.to, size);
+      }
     }
   }
 
@@ -226,4 +231,22 @@ function withLogprobs(token: number, pairs: readonly number[], top: number): Sam
     else if (own !== 0) break;
   }
   return { token, logprob: logprobOf(own), top: alternatives };
+}
+
+/**
+ * A file into another directory: a rename on one filesystem, else a copy and delete (RAM tier → disk). Resolves to
+ * its size when moved; a move that fails deletes both ends and resolves to null (the entry is lost, not the step).
+ */
+async function moveFile(from: string, to: string): Promise<number | null> {
+  try {
+    await rename(from, to).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EXDEV") throw err;
+      await copyFile(from, to);
+      await rm(from, { force: true });
+    });
+    return (await stat(to)).size;
+  } catch {
+    await Promise.all([rm(from, { force: true }), rm(to, { force: true })]);
+    return null;
+  }
 }

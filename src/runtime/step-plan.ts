@@ -14,7 +14,9 @@ export type KvOp =
   /** Make the slot hold exactly what the file at `path` holds. */
   | { readonly kind: "restore"; readonly slot: number; readonly path: string }
   /** Delete a saved file (evicted from the host tier). */
-  | { readonly kind: "drop"; readonly path: string };
+  | { readonly kind: "drop"; readonly path: string }
+  /** Move a saved file from the RAM tier to the disk tier (its size is reported under `to` in StepResult.saved). */
+  | { readonly kind: "move"; readonly from: string; readonly to: string };
 
 export interface StepEntry {
   readonly seqId: string;
@@ -54,6 +56,6 @@ export interface SampledToken {
 export interface StepResult {
   /** Keyed by seqId: one token per entry of its sampleAt, in order; entries with nothing to sample are absent. */
   readonly sampled: ReadonlyMap<string, readonly SampledToken[]>;
-  /** Bytes written per `save` op's path; a save that failed is absent (its entry must be forgotten). */
+  /** Bytes written per `save` op's path (and per `move` op's destination); one that failed is absent (its entry must be forgotten). */
   readonly saved?: ReadonlyMap<string, number>;
 }

@@ -160,8 +160,25 @@ describe("backend contract", () => {
     const b = greedy();
     const r = await backend.step(plan([entry("x", 1, prompt.length, [t], [0]), entry("y", 2, prompt.length, [t], [0])]), (id) => (id === "x" ? a : b));
     expect(r.sampled.get("y")?.[0]?.token).toBe(r.sampled.get("x")?.[0]?.token);
-    await backend.step(plan([], [{ kind: "drop", path }]), greedy);
-    expect(existsSync(path)).toBe(false);
+    // Moved to another directory (the disk tier), it restores from there just the same.
+    const moved = join(dir, "disk-1.kv");
+    const m = await backend.step(plan([], [{ kind: "move", from: path, to: moved }]), greedy);
+    expect([m.saved?.get(moved), existsSync(path)]).toEqual([saved.saved?.get(path), false]);
+    await backend.step(
+      plan(
+        [],
+        [
+          { kind: "erase", slot: 2, from: 0, to: null },
+          { kind: "restore", slot: 2, path: moved },
+        ],
+      ),
+      greedy,
+    );
+    expect(cells(2)).toBe(prompt.length);
+    // A move of a file that is not there is reported by its absence.
+    expect((await backend.step(plan([], [{ kind: "move", from: path, to: join(dir, "x.kv") }]), greedy)).saved?.size ?? 0).toBe(0);
+    await backend.step(plan([], [{ kind: "drop", path: moved }]), greedy);
+    expect(existsSync(moved)).toBe(false);
     // A save that cannot be written is reported by its absence, not as a failed step.
     const bad = await backend.step(plan([], [{ kind: "save", slot: 1, path: join(dir, "missing", "x.kv"), tokens: prompt }]), greedy);
     expect(bad.saved?.size ?? 0).toBe(0);

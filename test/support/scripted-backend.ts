@@ -131,6 +131,13 @@ export class ScriptedBackend implements ModelBackend {
       const file = this.files.get(op.path);
       if (file === undefined) throw new Error(`restore of ${op.path}: no such file`);
       this.kv[op.slot] = [...file];
+    } else if (op.kind === "move") {
+      const file = this.files.get(op.from);
+      this.files.delete(op.from);
+      if (file !== undefined) {
+        this.files.set(op.to, file);
+        saved.set(op.to, file.length * 100);
+      }
     } else {
       this.files.delete(op.path);
     }

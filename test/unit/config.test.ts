@@ -62,6 +62,8 @@ describe("parseServerConfig", () => {
       sslKeyFile: null,
       corsOrigins: [],
       kvHostDir: null,
+      kvDiskDir: null,
+      kvDiskBytes: 8 * 1024 ** 3,
     });
   });
 });
@@ -128,6 +130,10 @@ describe("parseServerConfig: flags", () => {
       "5000",
       "--kv-host-dir",
       "/tmp/kv",
+      "--kv-disk-dir",
+      "/var/lib/loom/kv",
+      "--kv-disk-bytes",
+      "9000",
       "--api-key-file",
       "/etc/loom/keys.json",
       "--ssl-cert-file",
@@ -172,6 +178,8 @@ describe("parseServerConfig: flags", () => {
       sslKeyFile: "/etc/loom/key.pem",
       corsOrigins: ["https://app.example.com"],
       kvHostDir: "/tmp/kv",
+      kvDiskDir: "/var/lib/loom/kv",
+      kvDiskBytes: 9000,
     });
     expect(perSlotContext(cfg)).toBe(2048);
   });
@@ -223,6 +231,8 @@ describe("parseServerConfig: env", () => {
       LOOM_NO_PREFIX_CACHE: "true",
       LOOM_KV_HOST_BYTES: "5000",
       LOOM_KV_HOST_DIR: "/tmp/kv",
+      LOOM_KV_DISK_DIR: "/var/lib/loom/kv",
+      LOOM_KV_DISK_BYTES: "9000",
       LOOM_API_KEY_FILE: "/etc/loom/keys.json",
       LOOM_SSL_CERT_FILE: "/etc/loom/cert.pem",
       LOOM_SSL_KEY_FILE: "/etc/loom/key.pem",
@@ -266,6 +276,8 @@ describe("parseServerConfig: env", () => {
       sslKeyFile: "/etc/loom/key.pem",
       corsOrigins: ["https://app.example.com"],
       kvHostDir: "/tmp/kv",
+      kvDiskDir: "/var/lib/loom/kv",
+      kvDiskBytes: 9000,
     });
   });
 

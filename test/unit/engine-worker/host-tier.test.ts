@@ -10,13 +10,13 @@ describe("HostTier", () => {
   it("an entry is found only after its save is confirmed, by the longest shared prefix", () => {
     const t = new HostTier({ dir: "/d", maxBytes: 10_000, bytesPerToken: 10 });
     const planned = t.planSave(key(-1, 100, 50));
-    expect(planned).toEqual({ path: "/d/1.kv", drops: [] });
+    expect(planned).toEqual({ path: "/d/1.kv", drops: [], moves: [] });
     expect(t.longest(key(-1, 100, 60))).toBeNull();
     expect(t.holds(key(-1, 100, 50))).toBe(true); // being saved: not planned twice
     t.confirm("/d/1.kv", 480);
     expect(t.longest([...key(-1, 100, 30), 7])).toEqual({ path: "/d/1.kv", length: 31 });
     expect(t.longest(key(-2, 100, 30))).toBeNull(); // another scope
-    expect(t.stats()).toEqual({ entries: 1, bytes: 480, evictions: 0 });
+    expect(t.stats()).toEqual({ entries: 1, bytes: 480, evictions: 0, diskEntries: 0, diskBytes: 0 });
   });
 
   it("keeps within its bytes by dropping the least recently used confirmed entries, never the one being restored", () => {
@@ -34,8 +34,31 @@ describe("HostTier", () => {
   it("forgets a failed save, and plans nothing bigger than the whole budget", () => {
     const t = new HostTier({ dir: "/d", maxBytes: 1_000, bytesPerToken: 10 });
     t.confirm(t.planSave(key(-1, 100, 20))?.path as string, undefined);
-    expect(t.stats()).toEqual({ entries: 0, bytes: 0, evictions: 0 });
+    expect(t.stats()).toEqual({ entries: 0, bytes: 0, evictions: 0, diskEntries: 0, diskBytes: 0 });
     expect(t.holds(key(-1, 100, 20))).toBe(false);
     expect(t.planSave(key(-1, 100, 200))).toBeNull();
+  });
+
+  it("with a disk tier, RAM evictions move there (its own least recently used dropped) and are restored from there", () => {
+    const t = new HostTier({ dir: "/ram", maxBytes: 600, bytesPerToken: 10, disk: { dir: "/disk", maxBytes: 600 } });
+    t.confirm(t.planSave(key(-1, 1000, 30))?.path as string, 300);
+    t.confirm(t.planSave(key(-1, 2000, 30))?.path as string, 300);
+    const third = t.planSave(key(-1, 3000, 30));
+    expect(third).toEqual({ path: "/ram/3.kv", drops: [], moves: [{ from: "/ram/1.kv", to: "/disk/1.kv" }] });
+    // Until the move is confirmed the entry is not restorable (only the scope is shared with others); then it is.
+    expect(t.longest(key(-1, 1000, 30))?.length).toBe(1);
+    t.confirm("/disk/1.kv", 300);
+    t.confirm("/ram/3.kv", 300);
+    expect(t.longest(key(-1, 1000, 30))).toEqual({ path: "/disk/1.kv", length: 31 });
+    expect(t.stats()).toMatchObject({ entries: 2, bytes: 600, diskEntries: 1, diskBytes: 300 });
+    // Two more: 2 and 3 go to disk, and the disk's least recently used (1) makes room.
+    expect(t.planSave(key(-1, 4000, 30))?.moves).toEqual([{ from: "/ram/2.kv", to: "/disk/2.kv" }]);
+    t.confirm("/disk/2.kv", 300);
+    t.confirm("/ram/4.kv", 300);
+    expect(t.planSave(key(-1, 5000, 30))).toEqual({ path: "/ram/5.kv", drops: ["/disk/1.kv"], moves: [{ from: "/ram/3.kv", to: "/disk/3.kv" }] });
+    // A move that fails loses only that entry.
+    t.confirm("/disk/3.kv", undefined);
+    expect(t.longest(key(-1, 3000, 30))?.length).toBe(1);
+    expect(t.stats().diskBytes).toBeLessThanOrEqual(600);
   });
 });

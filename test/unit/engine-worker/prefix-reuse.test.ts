@@ -36,6 +36,7 @@ interface Run {
   readonly copies: number;
   readonly restores: number;
   readonly saves: number;
+  readonly moves: number;
 }
 
 interface RunOptions {
@@ -44,6 +45,8 @@ interface RunOptions {
   readonly hostBytes?: number;
   /** Save paths that fail (a full disk). */
   readonly failSaves?: readonly string[];
+  /** Disk-tier bytes (absent: no disk tier). */
+  readonly diskBytes?: number;
 }
 
 /** Submits each wave's requests at once, waits for the wave to finish, then the next; returns what came out. */
@@ -71,7 +74,8 @@ async function run(waves: readonly (readonly [string, GenerateRequestFields])[][
       throw new Error(message);
     },
   };
-  const hostTier = o.hostBytes === undefined ? {} : { hostTier: { dir: "/scripted", maxBytes: o.hostBytes, bytesPerToken: 100 } };
+  const disk = o.diskBytes === undefined ? {} : { disk: { dir: "/scripted-disk", maxBytes: o.diskBytes } };
+  const hostTier = o.hostBytes === undefined ? {} : { hostTier: { dir: "/scripted", maxBytes: o.hostBytes, bytesPerToken: 100, ...disk } };
   const loop = new EngineLoop(backend, { slots, batchSize: 64, itlTargetMs: 0, prefixCache, ...hostTier }, sink, new PromptBuilder(backend, null));
   const running = loop.run();
   for (const wave of waves) {
@@ -89,6 +93,7 @@ async function run(waves: readonly (readonly [string, GenerateRequestFields])[][
     prefillTokens: plans.reduce((n, p) => n + p.prefillTokens, 0),
     copies: count(plans, "copy"),
     restores: count(plans, "restore"),
+    moves: count(plans, "move"),
     saves: count(plans, "save"),
   };
 }
@@ -190,5 +195,25 @@ describe("prefix reuse through the engine loop", () => {
     }
     expect(tiny.saves).toBe(0);
     expect(failing.saves).toBeGreaterThan(0);
+  });
+
+  it("with a disk tier, a conversation pushed out of the RAM tier is restored from disk, with the same output", async () => {
+    const talk = (who: string, turn: string): GenerateRequestFields => request(`${who}: ${SYSTEM.repeat(2)}${turn}`);
+    const waves: [string, GenerateRequestFields][][] = [
+      [["a1", talk("Alice", "q")]],
+      [["a1b", talk("Alice", "q, q")]],
+      [["b1", talk("Bob", "q")]],
+      [["b1b", talk("Bob", "q, q")]],
+      [["c1", talk("Carol", "q")]],
+      [["c1b", talk("Carol", "q, q")]],
+      [["a2", talk("Alice", "q, q, and")]],
+    ];
+    // One slot; the RAM tier holds one conversation, the disk tier several.
+    const tiered = await run(waves, true, { slots: 1, hostBytes: 20_000, diskBytes: 100_000 });
+    const plain = await run(waves, false, { slots: 1 });
+    expect(Object.fromEntries(tiered.texts)).toEqual(Object.fromEntries(plain.texts));
+    expect(tiered.moves).toBeGreaterThan(0);
+    expect(tiered.restores).toBe(1);
+    expect(tiered.usage.get("a2")?.cachedTokens).toBeGreaterThan(SYSTEM.length);
   });
 });

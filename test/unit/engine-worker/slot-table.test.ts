@@ -215,7 +215,7 @@ describe("SlotTable: the host tier", () => {
     t.setCached(0, DEFAULT_SCOPE, alice);
     t.release(0);
     const bob = t.acquire("b", q(range(500, 80)));
-    expect(bob).toEqual({ slot: 0, reusedTokens: 0, source: null, eraseTail: true, save: { path: "/d/1.kv", tokens: alice, drops: [] } });
+    expect(bob).toEqual({ slot: 0, reusedTokens: 0, source: null, eraseTail: true, save: { path: "/d/1.kv", tokens: alice, drops: [], moves: [] } });
     t.host?.confirm("/d/1.kv", 800);
     t.setCached(0, DEFAULT_SCOPE, range(500, 80));
     t.release(0);
