@@ -27,3 +27,11 @@ export function benchConfig(): BenchConfig {
 export function serverFlags(cfg: BenchConfig, extra: readonly string[] = []): string[] {
   return ["--model", `${cfg.modelName}=${cfg.modelPath}`, "--threads", String(cfg.threads), "--threads-batch", String(cfg.threadsBatch), ...extra];
 }
+
+/** A comma-separated env list (or its default), trimmed, empty items dropped. */
+export function envList(env: string | undefined, dflt: string): string[] {
+  return (env ?? dflt)
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}

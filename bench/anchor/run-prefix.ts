@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Xoshiro128 } from "../../models/prng.js";
-import { benchConfig, serverFlags, type BenchConfig } from "../bench-config.js";
+import { benchConfig, envList, serverFlags, type BenchConfig } from "../bench-config.js";
 import { percentiles, sleep, streamOne, VOCAB_LOW, VOCAB_SPAN, type Percentiles, type RequestSample } from "../load-generator.js";
 import { startBenchServer, type BenchServer } from "../server-process.js";
 import { ensureLlamaServer } from "./build-llama-server.js";
@@ -136,11 +136,7 @@ const WORKLOADS: Record<string, (t: Target, seed: number) => Promise<RequestSamp
   c: busyPrefix,
 };
 
-const list = (env: string | undefined, dflt: string): string[] =>
-  (env ?? dflt)
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "");
+const list = envList;
 
 function log(line: string): void {
   process.stderr.write(`[prefix] ${line}\n`);

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { defaultModelPath, makeSyntheticModel } from "../../models/make-synthetic-model.js";
-import { benchConfig, serverFlags, type BenchConfig } from "../bench-config.js";
+import { benchConfig, envList, serverFlags, type BenchConfig } from "../bench-config.js";
 import { startBenchServer, type BenchServer } from "../server-process.js";
 import { ensureLlamaServer } from "./build-llama-server.js";
 import { setFetchTimeouts } from "./fetch-timeouts.js";
@@ -55,11 +55,7 @@ interface Row {
   readonly schemaFinish: Record<string, number>;
 }
 
-const list = (env: string | undefined, dflt: string): string[] =>
-  (env ?? dflt)
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "");
+const list = envList;
 
 function log(line: string): void {
   process.stderr.write(`[structured] ${line}\n`);

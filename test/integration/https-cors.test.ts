@@ -41,7 +41,7 @@ function httpsCall(url: string, path: string, body: unknown): Promise<{ status: 
   });
 }
 
-describe.skipIf(!HAS_OPENSSL)("HTTPS (--ssl-cert-file / --ssl-key-file)", () => {
+describe.skipIf(!HAS_OPENSSL)("HTTPS (--ssl-cert-file / --ssl-key-file; skipped when no openssl binary can make the test certificate)", () => {
   let h: Harness;
 
   beforeAll(async () => {
