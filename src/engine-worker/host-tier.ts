@@ -124,11 +124,6 @@ export class HostTier {
     e.confirmed = true;
   }
 
-  /** Every file the tiers hold (to delete at shutdown). */
-  paths(): string[] {
-    return [...this.byPath.keys()];
-  }
-
   /** Move a RAM entry to the disk tier, dropping the disk tier's least recently used to make room; false: no room. */
   private demote(victim: Entry, keep: string | null, drops: string[], moves: { from: string; to: string }[]): boolean {
     const disk = this.opts.disk;
