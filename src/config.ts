@@ -89,6 +89,21 @@ export interface ServerConfig {
   readonly kvDiskBytes: number;
   /** OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); null = tracing off. */
   readonly otlpEndpoint: string | null;
+  /** Draft models for speculative decoding: model name → draft GGUF path (an unnamed --spec-draft-model: every model). */
+  readonly draftModels: readonly DraftModelSpec[];
+  /** Speculative proposers, in the order tried (empty: none). */
+  readonly specTypes: readonly SpecType[];
+  /** Most and fewest draft tokens a sequence verifies per step. */
+  readonly specDraftNMax: number;
+  readonly specDraftNMin: number;
+}
+
+export type SpecType = "draft" | "ngram";
+
+/** A draft model for one served model (name null: for every model). */
+export interface DraftModelSpec {
+  readonly model: string | null;
+  readonly path: string;
 }
 
 export interface FlagDoc {
@@ -113,6 +128,16 @@ const DEFAULT_ITL_TARGET_MS = 250;
 /** 1 GiB of evicted prefixes per engine: ~29 prefixes of 1,000 tokens of the bench model (36 KB of KV per token). */
 const DEFAULT_KV_HOST_BYTES = 1024 ** 3;
 const DEFAULT_KV_DISK_BYTES = 8 * 1024 ** 3;
+/** Drafts per step at most: the policy picks fewer where acceptance or the measured step costs say so. */
+const DEFAULT_SPEC_N_MAX = 8;
+/** llama-server's --spec-type names that mean Loom's proposers. */
+const SPEC_TYPE_NAMES: Readonly<Record<string, SpecType | "none">> = {
+  none: "none",
+  draft: "draft",
+  "draft-simple": "draft",
+  ngram: "ngram",
+  "ngram-simple": "ngram",
+};
 
 /**
  * llama.cpp threads for single-token steps. Measured on 2 vCPUs, bench model, one stream: the prebuilt binary ran
@@ -166,6 +191,10 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("kvHostDir", "--kv-host-dir", null, "/dev/shm (else the OS temp dir)", "Directory for the host tier's files (RAM-backed tmpfs recommended); each engine uses a private subdirectory, removed at exit."),
   doc("kvDiskDir", "--kv-disk-dir", null, "(none: no disk tier)", "Disk tier: files evicted from the host tier move to a private subdirectory here instead of being deleted, and are restored from it."),
   doc("kvDiskBytes", "--kv-disk-bytes", null, "8589934592", "Bytes of the disk tier per engine (at most half the directory's free space)."),
+  doc("draftModels", "--spec-draft-model", "-md", "(none)", "Draft GGUF for speculative decoding, `path` (every model) or `model=path`; repeatable. Its vocabulary must be the target's, id for id (checked at start-up). Alias --model-draft."),
+  doc("specTypes", "--spec-type", null, "draft if a draft model is given, else none", "Speculative decoding: `draft`, `ngram` (prompt lookup, no second model), a comma list (tried in order), or `none`. Verified in the target's own step: greedy output is unchanged, sampled output keeps the target's distribution."),
+  doc("specDraftNMax", "--spec-draft-n-max", null, String(DEFAULT_SPEC_N_MAX), "Most draft tokens a sequence verifies per step; fewer are drafted when its acceptance or the measured step costs say they would not pay (none at all where verifying costs as much as decoding)."),
+  doc("specDraftNMin", "--spec-draft-n-min", null, "1", "Fewest draft tokens worth a verification; a proposal shorter than this is not verified."),
   doc("flashAttn", "--flash-attn", "-fa", "auto", "llama.cpp flash attention: auto (llama.cpp decides per backend), on or off."),
   doc("gpu", "--gpu", null, "auto", "Backend: auto, cuda, vulkan or cpu."),
   doc("gpuLayers", "--n-gpu-layers", "-ngl", "max", "Layers offloaded to the GPU: a count or `max` (all)."),
@@ -191,7 +220,7 @@ function expandAliases(argv: readonly string[]): string[] {
   const expanded = argv.map((arg) => {
     const eq = arg.indexOf("=");
     const name = eq < 0 ? arg : arg.slice(0, eq);
-    const long = arg.startsWith("--") ? undefined : aliases.get(name);
+    const long = arg.startsWith("--") ? LONG_ALIASES[name] : aliases.get(name);
     return long === undefined ? arg : long + arg.slice(name.length);
   });
   // A switch given bare (`--log-content`) means true.
@@ -200,6 +229,9 @@ function expandAliases(argv: readonly string[]): string[] {
     return SWITCHES.has(arg) && (next === undefined || next.startsWith("-")) ? [arg, "true"] : [arg];
   });
 }
+
+/** llama-server's older long names for flags Loom has under their current names. */
+const LONG_ALIASES: Readonly<Record<string, string>> = { "--model-draft": "--spec-draft-model" };
 
 /** Flags that may be given without a value. */
 const SWITCHES = new Set(["--log-content", "--no-prefix-cache"]);
@@ -288,6 +320,33 @@ function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchS
   };
 }
 
+function speculation(one: Lookup, list: ListLookup): Pick<ServerConfig, "draftModels" | "specTypes" | "specDraftNMax" | "specDraftNMin"> {
+  const draftModels = list("--spec-draft-model").map((raw): DraftModelSpec => {
+    const eq = raw.value.indexOf("=");
+    const named = eq > 0 && !raw.value.slice(0, eq).includes("/");
+    const path = named ? raw.value.slice(eq + 1) : raw.value;
+    if (path === "") fail(raw, "a draft GGUF path, `path` or `model=path`");
+    return { model: named ? raw.value.slice(0, eq) : null, path };
+  });
+  const typeRaw = one("--spec-type");
+  let specTypes: SpecType[] = draftModels.length > 0 ? ["draft"] : [];
+  if (typeRaw !== null) {
+    const names = typeRaw.value.split(",").map((n) => n.trim().toLowerCase());
+    const types = names.map((n) => SPEC_TYPE_NAMES[n] ?? fail(typeRaw, "none, draft, ngram or a comma list of draft and ngram"));
+    if (types.includes("none") && types.length > 1) fail(typeRaw, "`none` alone, or a list of draft and ngram");
+    specTypes = [...new Set(types.filter((t): t is SpecType => t !== "none"))];
+  }
+  if (specTypes.includes("draft") && draftModels.length === 0 && typeRaw !== null) {
+    throw new ConfigError(`${typeRaw.source}: \`draft\` needs a draft model (--spec-draft-model)`);
+  }
+  const nMax = int(one("--spec-draft-n-max"), DEFAULT_SPEC_N_MAX, 1, 64);
+  const nMinRaw = one("--spec-draft-n-min");
+  // llama-server's default n-min is 0: no minimum, the same as 1.
+  const nMin = Math.max(1, int(nMinRaw, 1, 0, 64));
+  if (nMin > nMax && nMinRaw !== null) fail(nMinRaw, `at most --spec-draft-n-max (${nMax})`);
+  return { draftModels, specTypes, specDraftNMax: nMax, specDraftNMin: Math.min(nMin, nMax) };
+}
+
 export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServerConfig {
   const { one, list } = makeLookups(argv, env);
   const config: ServerConfig = {
@@ -321,7 +380,10 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     kvHostDir: nonEmpty(one("--kv-host-dir")),
     kvDiskDir: nonEmpty(one("--kv-disk-dir")),
     kvDiskBytes: int(one("--kv-disk-bytes"), DEFAULT_KV_DISK_BYTES, 1),
+    ...speculation(one, list),
   };
+  const unknown = config.draftModels.find((d) => d.model !== null && !config.models.some((m) => m.name === d.model));
+  if (unknown !== undefined) throw new ConfigError(`--spec-draft-model: no served model is named ${JSON.stringify(unknown.model)}`);
   return Object.freeze(config);
 }
 

@@ -34,6 +34,11 @@ export interface RunningServer {
   close(drainMs?: number): Promise<void>;
 }
 
+/** The draft model named for this model, else the unnamed one; null: none. */
+function draftFor(cfg: ServerConfig, model: string): string | null {
+  return (cfg.draftModels.find((d) => d.model === model) ?? cfg.draftModels.find((d) => d.model === null))?.path ?? null;
+}
+
 export async function startServer(cfg: ServerConfig, logger: Logger): Promise<RunningServer> {
   const log = logFn(logger);
   // Before anything starts: a bad certificate path should stop start-up, not leave engines running.
@@ -47,7 +52,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   const requestLog = new RequestLog(logger);
   const tracer = cfg.otlpEndpoint === null ? null : new RequestTracer({ endpoint: cfg.otlpEndpoint });
   const engine = await Engine.start({
-    models: cfg.models,
+    models: cfg.models.map((m) => ({ ...m, draftPath: draftFor(cfg, m.name) })),
     enginesPerModel: cfg.engines,
     tuning: {
       slots: cfg.parallel,
@@ -66,6 +71,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       gpu: cfg.gpu,
       gpuLayers: cfg.gpuLayers,
       nativeBuild: cfg.nativeBuild,
+      speculation: { types: cfg.specTypes, nMax: cfg.specDraftNMax, nMin: cfg.specDraftNMin },
     },
     maxQueue: cfg.maxQueue,
     log,

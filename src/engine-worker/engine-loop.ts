@@ -11,11 +11,12 @@ import { outputGrammar } from "../chat/output-grammar.js";
 import { GrammarError } from "../grammar/grammar-error.js";
 import { toolSyntaxOf, type ToolSyntax } from "../chat/tool-syntax.js";
 import type { EngineStats, SequenceEvent } from "./worker-messages.js";
-import { newOutputState, processToken, usageOf, type OutputState } from "./output-processor.js";
+import { newOutputState, processToken, usageOf, type OutputState, type ProcessedOutput } from "./output-processor.js";
 import { WorkerRequest, type CancelReason } from "./request.js";
 import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "./scheduler.js";
 import { scopeOf, Sequence } from "./sequence.js";
 import type { KvOp, SampledToken, StepPlan } from "../runtime/step-plan.js";
+import { Speculator } from "./speculation/speculator.js";
 
 export interface EngineLoopSink {
   accepted(id: string, promptTokens: number): void;
@@ -46,6 +47,8 @@ export class EngineLoop {
     opts: SchedulerOptions,
     private readonly sink: EngineLoopSink,
     prompts?: PromptBuilder,
+    /** Speculative decoding (--spec-type); absent: none. */
+    private readonly speculator: Speculator = new Speculator([], { nMax: 1, nMin: 1 }),
   ) {
     this.scheduler = new Scheduler(opts);
     this.toolSyntax = toolSyntaxOf(backend.info.chatTemplate);
@@ -85,6 +88,7 @@ export class EngineLoop {
       arrivalStep: this.scheduler.step,
       cacheScope: scopeOf(cache.salt),
       reuseCache: cache.reuse,
+      speculative: rec.fields.speculative ?? true,
     });
     rec.out = newOutputState(this.backend, rec.seq, sampling, stopping, logprobs, grammar);
     this.scheduler.submit(rec.seq);
@@ -142,6 +146,7 @@ export class EngineLoop {
       lastKvRestores: this.lastStep.restores,
       hostTier: this.scheduler.slots.host?.stats() ?? { entries: 0, bytes: 0, evictions: 0, diskEntries: 0, diskBytes: 0 },
       prefillChunk: this.scheduler.prefillChunk,
+      speculation: this.speculator.stats(),
     };
   }
 
@@ -154,7 +159,23 @@ export class EngineLoop {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
+      await this.speculate();
       await this.runStep(this.scheduler.planStep());
+    }
+  }
+
+  /** Drafts for the sequences that will decode next step; a proposer that fails only costs the speculation. */
+  private async speculate(): Promise<void> {
+    if (!this.speculator.enabled) return;
+    const eligible = (seq: Sequence): boolean => {
+      const rec = this.requests.get(seq.id);
+      return rec?.cancel === null && seq.speculative && seq.outputTokens.length >= rec.fields.stopping.minTokens;
+    };
+    try {
+      await this.speculator.propose(this.scheduler.decoding(), eligible, { decodeMs: (n) => this.scheduler.decodeStepMs(n) });
+    } catch (err) {
+      for (const seq of this.scheduler.decoding()) seq.drafts = [];
+      this.sink.log("warn", `speculation failed, decoding without it this step: ${LoomError.from(err).message}`);
     }
   }
 
@@ -167,7 +188,13 @@ export class EngineLoop {
     let events: SequenceEvent[];
     try {
       const result = await this.backend.step(plan, (id) => (this.requests.get(id)?.out as OutputState).sampling);
-      events = this.processOutputs(this.scheduler.applyResult(plan, result), result.sampled);
+      const updates = this.scheduler.applyResult(plan, result);
+      for (const e of plan.entries) {
+        if (e.verify !== true) continue;
+        const seq = this.requests.get(e.seqId)?.seq;
+        if (seq != null) this.speculator.verified(seq, e.tokens.length - 1, (result.sampled.get(e.seqId)?.length ?? 1) - 1);
+      }
+      events = this.processOutputs(updates, result.sampled);
     } catch (err) {
       events = this.failStep(plan, LoomError.from(err));
     }
@@ -186,15 +213,29 @@ export class EngineLoop {
       const rec = this.requests.get(update.seq.id);
       if (rec?.out == null) continue;
       if (update.firstToken) rec.firstTokenAt = performance.now();
-      const out = processToken(this.backend, rec.out, update, sampled.get(rec.id)?.at(-1));
+      const out = this.processTokens(rec.out, update, sampled.get(rec.id) ?? []);
       if (out.finish === null) {
         events.push(out.event);
         continue;
       }
-      events.push(out.event.finish ? { ...out.event, finish: { ...out.event.finish, timings: rec.timings() } } : out.event);
+      events.push(out.event.finish ? { ...out.event, finish: { ...out.event.finish, timings: rec.timings(), ...specOf(update.seq) } } : out.event);
       this.finish(rec, out.finish);
     }
     return events;
+  }
+
+  /** A step's tokens of one sequence (several after a verified decode), in order, as one event; a finish ends it. */
+  private processTokens(st: OutputState, update: SequenceUpdate, samples: readonly SampledToken[]): ProcessedOutput {
+    const first = update.seq.outputTokens.length - update.tokens.length;
+    if (update.tokens.length === 1) return processToken(this.backend, st, update, samples.at(-1));
+    let merged: ProcessedOutput | null = null;
+    for (let i = 0; i < update.tokens.length; i++) {
+      const token = update.tokens[i] as number;
+      const out = processToken(this.backend, st, { seq: update.seq, token, firstToken: false, outputCount: first + i + 1 }, samples[i]);
+      merged = merged === null ? out : mergeOutputs(merged, out);
+      if (out.finish !== null) break;
+    }
+    return merged as ProcessedOutput;
   }
 
   /** Cancels that arrived since the last step, applied at this boundary. */
@@ -236,6 +277,7 @@ export class EngineLoop {
   private finish(rec: WorkerRequest, reason: FinishReason): Sequence {
     this.requests.delete(rec.id);
     if (rec.out !== null) this.backend.releaseSampling(rec.out.sampling);
+    if (rec.seq !== null) this.speculator.forget(rec.seq);
     this.scheduler.finish(rec.id, reason);
     return rec.seq as Sequence;
   }
@@ -260,4 +302,18 @@ export class EngineLoop {
     this.wake = null;
     wake?.();
   }
+}
+
+/** Two consecutive outputs of one sequence as one event: texts, ids and logprobs joined; the later one's finish. */
+function mergeOutputs(a: ProcessedOutput, b: ProcessedOutput): ProcessedOutput {
+  const logprobs = a.event.logprobs || b.event.logprobs ? [...(a.event.logprobs ?? []), ...(b.event.logprobs ?? [])] : undefined;
+  return {
+    event: { ...b.event, text: a.event.text + b.event.text, tokenIds: [...a.event.tokenIds, ...b.event.tokenIds], ...(logprobs ? { logprobs } : {}) },
+    finish: b.finish,
+  };
+}
+
+/** What speculation did for a finished request (for its log line); nothing when it drafted nothing. */
+function specOf(seq: Sequence): { speculation?: { drafted: number; accepted: number } } {
+  return seq.drafted === 0 ? {} : { speculation: { drafted: seq.drafted, accepted: seq.accepted } };
 }

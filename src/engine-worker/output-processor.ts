@@ -45,33 +45,43 @@ export function usageOf(seq: Sequence): Usage {
   return { promptTokens: seq.promptTokens.length, completionTokens: seq.outputTokens.length, cachedTokens: seq.cachedTokens };
 }
 
-/** Handle one sampled token of one sequence. `sample` carries logprobs when requested. */
-export function processToken(backend: ModelBackend, st: OutputState, update: SequenceUpdate, sample: SampledToken | undefined): ProcessedOutput {
+/** One output token to process: the sequence's `outputCount`th (default: its newest). */
+export interface TokenUpdate extends Pick<SequenceUpdate, "seq" | "token" | "firstToken"> {
+  readonly outputCount?: number;
+}
+
+/**
+ * Handle one sampled token of one sequence. `sample` carries logprobs when requested. A verified step appends several
+ * tokens at once: each is processed in turn with its own outputCount, and a finish before the last one cuts the
+ * output there (Sequence.keepOutput), as if the later tokens had never been sampled.
+ */
+export function processToken(backend: ModelBackend, st: OutputState, update: TokenUpdate, sample: SampledToken | undefined): ProcessedOutput {
   const { seq, token } = update;
-  const n = seq.outputTokens.length;
+  const n = update.outputCount ?? seq.outputTokens.length;
   st.sampling.suppressEog = st.stopping.ignoreEos || n < st.stopping.minTokens;
-  const logprobs = sample?.logprob === undefined ? undefined : [logprobData(backend, sample, tokensBefore(seq, 4))];
+  const logprobs = sample?.logprob === undefined ? undefined : [logprobData(backend, sample, tokensBefore(seq, n, 4))];
 
   const mayStop = n >= st.stopping.minTokens;
   const endsByToken = mayStop && (st.stopping.stopTokenIds.includes(token) || (!st.stopping.ignoreEos && backend.isEog(token)));
   if (endsByToken) {
     // The ending token is counted in usage but is not output: no text, no id, no logprobs entry.
     const text = st.stop.push(st.detok.flush()).emit + st.stop.flush();
-    return finished(seq, text, [], undefined, "stop");
+    return finished(seq, n, text, [], undefined, "stop");
   }
   const delta = st.detok.push(token);
   // Before min_tokens, stop strings do not apply (as in vLLM): the text passes straight through.
   const pushed = mayStop ? st.stop.push(delta) : { emit: delta, stopped: false, matched: null };
-  if (pushed.stopped) return finished(seq, pushed.emit, [token], logprobs, "stop");
+  if (pushed.stopped) return finished(seq, n, pushed.emit, [token], logprobs, "stop");
   if (n >= seq.maxNewTokens) {
     const text = pushed.emit + st.stop.push(st.detok.flush()).emit + st.stop.flush();
     // A stop string still held back when the cap hit settles on flush: that is a stop, not a length finish.
-    return finished(seq, text, [token], logprobs, st.stop.matched === null ? "length" : "stop");
+    return finished(seq, n, text, [token], logprobs, st.stop.matched === null ? "length" : "stop");
   }
   return { event: { id: seq.id, text: pushed.emit, tokenIds: [token], ...(logprobs ? { logprobs } : {}) }, finish: null };
 }
 
-function finished(seq: Sequence, text: string, tokenIds: number[], logprobs: TokenLogprobData[] | undefined, reason: FinishReason): ProcessedOutput {
+function finished(seq: Sequence, n: number, text: string, tokenIds: number[], logprobs: TokenLogprobData[] | undefined, reason: FinishReason): ProcessedOutput {
+  seq.keepOutput(n);
   return {
     event: { id: seq.id, text, tokenIds, ...(logprobs ? { logprobs } : {}), finish: { reason, usage: usageOf(seq) } },
     finish: reason,
@@ -92,8 +102,7 @@ function logprobData(backend: ModelBackend, s: SampledToken, previous: readonly 
   };
 }
 
-/** Up to `n` output tokens before the newest one: the content is detokenized from the output alone, so are these. */
-function tokensBefore(seq: Sequence, n: number): readonly number[] {
-  const out = seq.outputTokens;
-  return out.slice(Math.max(0, out.length - 1 - n), out.length - 1);
+/** Up to `k` output tokens before the `n`th: the content is detokenized from the output alone, so are these. */
+function tokensBefore(seq: Sequence, n: number, k: number): readonly number[] {
+  return seq.outputTokens.slice(Math.max(0, n - 1 - k), n - 1);
 }

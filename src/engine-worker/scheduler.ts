@@ -50,10 +50,13 @@ export interface SchedulerOptions {
   readonly kvRestoreMsPerToken?: number;
 }
 
-/** What applyResult reports for each sequence that produced a token this step. */
+/** What applyResult reports for each sequence that produced tokens this step. */
 export interface SequenceUpdate {
   readonly seq: Sequence;
+  /** The last token appended this step. */
   readonly token: number;
+  /** Every token appended this step, in order: [token], or a verified step's accepted drafts and its own token. */
+  readonly tokens: readonly number[];
   readonly firstToken: boolean;
 }
 
@@ -80,6 +83,16 @@ export class Scheduler {
   /** Feed back how long a planned step took (wall ms, measured by the engine loop). */
   observeStep(plan: StepPlan, ms: number): void {
     this.budget.observe(plan.decodeTokens, plan.prefillTokens, ms);
+  }
+
+  /** The sequences that decode in the next step (they may get drafts). */
+  decoding(): Sequence[] {
+    return [...this.running.values()].filter((s) => s.status === "decoding" && s.slot !== null);
+  }
+
+  /** Measured duration of a decode-only step of n tokens (ms), interpolated; null before any was measured. */
+  decodeStepMs(n: number): number | null {
+    return this.budget.aloneMs(n);
   }
 
   get step(): number {
@@ -146,6 +159,10 @@ export class Scheduler {
     for (const entry of plan.entries) {
       const seq = this.running.get(entry.seqId);
       if (seq === undefined) continue; // finished (cancelled) while the step ran
+      if (entry.verify === true) {
+        updates.push(this.applyVerified(plan, entry, seq, result.sampled.get(entry.seqId) ?? []));
+        continue;
+      }
       seq.computed = entry.start + entry.tokens.length;
       if (seq.status === "prefilling") this.recordPrefill(seq);
       if (entry.sampleAt.length === 0) continue;
@@ -156,9 +173,24 @@ export class Scheduler {
       const firstToken = seq.status === "prefilling";
       seq.appendOutput(sampled.token);
       if (firstToken) seq.transition("decoding");
-      updates.push({ seq, token: sampled.token, firstToken });
+      updates.push({ seq, token: sampled.token, tokens: [sampled.token], firstToken });
     }
     return updates;
+  }
+
+  /**
+   * A verified decode: the slot holds its last token and the accepted drafts (each equal to the sample before it);
+   * every sample is output.
+   */
+  private applyVerified(plan: StepPlan, entry: StepEntry, seq: Sequence, samples: readonly SampledToken[]): SequenceUpdate {
+    if (samples.length === 0 || samples.length > entry.tokens.length)
+      throw new InvariantError(`step ${plan.step}: ${samples.length} samples for ${entry.seqId}, verifying ${entry.tokens.length} tokens`);
+    seq.computed = entry.start + samples.length;
+    seq.drafted += entry.tokens.length - 1;
+    seq.accepted += samples.length - 1;
+    const tokens = samples.map((t) => t.token);
+    for (const t of tokens) seq.appendOutput(t);
+    return { seq, token: tokens[tokens.length - 1] as number, tokens, firstToken: false };
   }
 
   /**
@@ -176,12 +208,30 @@ export class Scheduler {
     for (const slot of slots) this.slots.forget(slot);
   }
 
+  /**
+   * One token per decoding sequence, plus the drafts proposed for it (verified in the same decode) as far as the
+   * batch, its output cap and its context allow. Drafts are used once: the next step has new ones or none.
+   */
   private planDecodes(entries: StepEntry[]): number {
     let n = 0;
+    let room = this.opts.batchSize;
+    for (const seq of this.running.values()) if (seq.status === "decoding" && seq.slot !== null) room--;
     for (const seq of this.running.values()) {
       if (seq.status !== "decoding" || seq.slot === null) continue;
-      entries.push(entryFor(seq, seq.computed, seq.totalTokens - seq.computed, true));
-      n++;
+      const left = seq.maxNewTokens - seq.outputTokens.length - 1;
+      const drafts = seq.drafts.slice(0, Math.max(0, Math.min(left, room)));
+      seq.drafts = [];
+      room -= drafts.length;
+      const entry = entryFor(seq, seq.computed, seq.totalTokens - seq.computed, true);
+      if (drafts.length === 0) entries.push(entry);
+      else
+        entries.push({
+          ...entry,
+          tokens: [...entry.tokens, ...drafts],
+          sampleAt: entry.tokens.map((_, i) => i).concat(drafts.map((_, i) => entry.tokens.length + i)),
+          verify: true,
+        });
+      n += entry.tokens.length + drafts.length;
     }
     return n;
   }

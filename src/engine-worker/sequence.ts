@@ -34,6 +34,8 @@ export interface SequenceInit {
   readonly cacheScope?: number;
   /** False: this prompt reuses no cached KV (cache_prompt: false, --no-prefix-cache). Default true. */
   readonly reuseCache?: boolean;
+  /** False: no speculative decoding for this request. Default true. */
+  readonly speculative?: boolean;
 }
 
 export class Sequence {
@@ -51,6 +53,15 @@ export class Sequence {
   cachedTokens = 0;
   slot: number | null = null;
   finishReason: FinishReason | null = null;
+  /** Draft tokens proposed for the next step (speculative decoding); the scheduler verifies and clears them. */
+  drafts: readonly number[] = [];
+  /** False: never speculate for this sequence (the request's `speculative: false`). */
+  readonly speculative: boolean;
+  /** Draft tokens verified so far, and how many of them the model accepted. */
+  drafted = 0;
+  accepted = 0;
+  /** Tokens in the slot's KV after the output: accepted drafts past a stop (keepOutput); the prefix cache keeps them. */
+  private _beyond: number[] = [];
 
   constructor(init: SequenceInit) {
     this.id = init.id;
@@ -59,6 +70,7 @@ export class Sequence {
     this.arrivalStep = init.arrivalStep;
     this.cacheScope = init.cacheScope ?? DEFAULT_SCOPE;
     this.reuseCache = init.reuseCache ?? true;
+    this.speculative = init.speculative ?? true;
   }
 
   get status(): SequenceStatus {
@@ -73,10 +85,11 @@ export class Sequence {
     return this._outputTokens;
   }
 
-  /** Prompt followed by outputs: the token stream this sequence feeds into its slot. */
+  /** Prompt followed by outputs (and, once finished, tokens kept beyond them): the stream in its slot's KV. */
   tokenAt(index: number): number {
     const p = this.promptTokens.length;
-    const t = index < p ? this.promptTokens[index] : this._outputTokens[index - p];
+    const o = this._outputTokens.length;
+    const t = index < p ? this.promptTokens[index] : index < p + o ? this._outputTokens[index - p] : this._beyond[index - p - o];
     if (t === undefined) throw new InvariantError(`sequence ${this.id}: no token at ${index}`);
     return t;
   }
@@ -102,6 +115,15 @@ export class Sequence {
       throw new InvariantError(`sequence ${this.id}: cannot append output while ${this._status}`);
     }
     this._outputTokens.push(token);
+  }
+
+  /**
+   * A stop came before the last token this step accepted: the output ends after `n` tokens. Tokens past it that are
+   * already in KV stay readable by tokenAt (the slot holds them; the prefix cache may reuse them).
+   */
+  keepOutput(n: number): void {
+    if (n >= this._outputTokens.length) return;
+    this._beyond = this._outputTokens.splice(n);
   }
 
   finish(reason: FinishReason): void {

@@ -11,6 +11,11 @@ import { loadLlamaBackend } from "../runtime/llama-backend.js";
 import type { ModelBackend } from "../runtime/model-backend.js";
 import { PromptBuilder } from "../runtime/prompt-builder.js";
 import { TokenizerPool } from "../runtime/tokenizer-pool.js";
+import { DraftModelProposer } from "./speculation/draft-model-proposer.js";
+import { NgramProposer } from "./speculation/ngram-proposer.js";
+import type { Proposer } from "./speculation/proposer.js";
+import { Speculator } from "./speculation/speculator.js";
+import { vocabularyMismatch } from "./speculation/vocab-check.js";
 
 const port = parentPort;
 if (port === null) throw new Error("worker-entry must run in a worker thread");
@@ -47,12 +52,29 @@ function tokenizeRefused(id: string): FromWorker {
   return { type: "tokenize_failed", id, error: { code: "unavailable", message: "The engine is shutting down.", param: null } };
 }
 
-async function main(): Promise<void> {
-  const hostDir = data.kvHostBytes > 0 ? openHostTierDir(data.kvHostDir ?? defaultHostBase(), data.workerId, data.kvHostBytes) : null;
-  const diskDir = hostDir !== null && data.kvDiskDir !== null ? openHostTierDir(data.kvDiskDir, data.workerId, data.kvDiskBytes) : null;
-  const backend = await loadLlamaBackend({
-    kvProbeDir: hostDir?.dir ?? null,
-    modelPath: data.modelPath,
+/** The configured proposers, in order; a draft model is loaded beside the target (same slots and context size). */
+async function loadSpeculator(target: ModelBackend): Promise<Speculator> {
+  const { types, nMax, nMin } = data.speculation;
+  const proposers: Proposer[] = [];
+  for (const type of types) {
+    if (type === "ngram") proposers.push(new NgramProposer());
+    if (type !== "draft") continue;
+    if (data.draftModelPath === null) throw new LoomError("invalid_request", "--spec-type draft needs a draft model (--spec-draft-model)");
+    const draft = await loadLlamaBackend({ ...backendOptions(data.draftModelPath), kvProbeDir: null });
+    const mismatch = vocabularyMismatch(target, draft);
+    if (mismatch !== null) {
+      await draft.dispose();
+      throw new LoomError("invalid_request", `The draft model ${data.draftModelPath} cannot serve ${data.modelName}: ${mismatch}.`);
+    }
+    proposers.push(new DraftModelProposer(draft));
+  }
+  return new Speculator(proposers, { nMax, nMin });
+}
+
+/** How a model of this worker is loaded (the target, or its draft). */
+function backendOptions(modelPath: string): Omit<Parameters<typeof loadLlamaBackend>[0], "kvProbeDir"> {
+  return {
+    modelPath,
     slots: data.slots,
     slotContextSize: data.slotContextSize,
     ubatchSize: data.ubatchSize,
@@ -65,7 +87,14 @@ async function main(): Promise<void> {
     log: (level, message) => {
       if (level === "error" || level === "warn") process.stderr.write(`[engine ${data.modelName}/${data.workerId}] ${level}: ${message.trim()}\n`);
     },
-  });
+  };
+}
+
+async function main(): Promise<void> {
+  const hostDir = data.kvHostBytes > 0 ? openHostTierDir(data.kvHostDir ?? defaultHostBase(), data.workerId, data.kvHostBytes) : null;
+  const diskDir = hostDir !== null && data.kvDiskDir !== null ? openHostTierDir(data.kvDiskDir, data.workerId, data.kvDiskBytes) : null;
+  const backend = await loadLlamaBackend({ ...backendOptions(data.modelPath), kvProbeDir: hostDir?.dir ?? null });
+  const speculator = await loadSpeculator(backend);
   const tokenizer = new TokenizerPool({ modelPath: data.modelPath, nativeBuild: data.nativeBuild });
   const prompts = new PromptBuilder(backend, tokenizer);
   const loop = new EngineLoop(
@@ -95,6 +124,7 @@ async function main(): Promise<void> {
       log: (level, message) => process.stderr.write(`[engine ${data.modelName}/${data.workerId}] ${level}: ${message}\n`),
     },
     prompts,
+    speculator,
   );
   let disposed = false;
   port?.on("message", (msg: ToWorker) => {
@@ -117,6 +147,7 @@ async function main(): Promise<void> {
   await loop.run();
   disposed = true;
   await tokenizer.close();
+  await speculator.dispose();
   await backend.dispose();
   hostDir?.remove();
   diskDir?.remove();

@@ -44,6 +44,8 @@ export interface EngineTuning {
   readonly gpu: "auto" | "cuda" | "vulkan" | "cpu";
   readonly gpuLayers: number | "max";
   readonly nativeBuild: "auto" | "never";
+  /** Speculative decoding: proposers in the order tried (empty: off), and the draft lengths per step. */
+  readonly speculation: { readonly types: readonly ("draft" | "ngram")[]; readonly nMax: number; readonly nMin: number };
 }
 
 export interface EngineWorkerData extends EngineTuning {
@@ -51,6 +53,8 @@ export interface EngineWorkerData extends EngineTuning {
   readonly workerId: number;
   readonly modelName: string;
   readonly modelPath: string;
+  /** The draft model for speculative decoding (used when speculation.types has "draft"); null: none. */
+  readonly draftModelPath: string | null;
 }
 
 export type ToWorker =
@@ -67,10 +71,27 @@ export interface SequenceEvent {
   readonly text: string;
   readonly tokenIds: readonly number[];
   readonly logprobs?: readonly TokenLogprobData[];
-  readonly finish?: { readonly reason: FinishReason; readonly usage: Usage; readonly error?: ErrorData; readonly timings?: EngineTimings };
+  readonly finish?: {
+    readonly reason: FinishReason;
+    readonly usage: Usage;
+    readonly error?: ErrorData;
+    readonly timings?: EngineTimings;
+    /** Draft tokens verified for this request and how many were accepted; absent when it never speculated. */
+    readonly speculation?: { readonly drafted: number; readonly accepted: number };
+  };
 }
 
 import type { HostTierStats } from "./host-tier.js";
+
+/** Cumulative speculative-decoding counts of one proposer in one worker (what the metrics export). */
+export interface SpeculationCounts {
+  /** Verifications run: one per sequence per step with drafts (vLLM's num_drafts). */
+  drafts: number;
+  draftTokens: number;
+  acceptedTokens: number;
+}
+
+export type SpeculationStats = Partial<Record<"draft" | "ngram", SpeculationCounts>>;
 
 export interface EngineStats {
   readonly steps: number;
@@ -92,6 +113,8 @@ export interface EngineStats {
   readonly hostTier: HostTierStats;
   /** Current adaptive prefill chunk (tokens per step while streams decode). */
   readonly prefillChunk: number;
+  /** Speculative decoding so far, per proposer (cumulative). */
+  readonly speculation: SpeculationStats;
 }
 
 export type FromWorker =

@@ -21,6 +21,8 @@ export type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-
 export interface EngineModelSpec {
   readonly name: string;
   readonly path: string;
+  /** Draft model for speculative decoding; absent or null: none. */
+  readonly draftPath?: string | null;
 }
 
 export interface EngineOptions {
@@ -211,7 +213,14 @@ export class Engine {
   }
 
   private spawn(m: EngineModelSpec, workerId: number): WorkerClient {
-    const data: EngineWorkerData = { ...this.opts.tuning, version: PROTOCOL_VERSION, workerId, modelName: m.name, modelPath: m.path };
+    const data: EngineWorkerData = {
+      ...this.opts.tuning,
+      version: PROTOCOL_VERSION,
+      workerId,
+      modelName: m.name,
+      modelPath: m.path,
+      draftModelPath: m.draftPath ?? null,
+    };
     return new WorkerClient(data, {
       onExit: (client, error) => this.onWorkerExit(m, client, error.message),
       observer: this.opts.observer ?? NO_OBSERVER,

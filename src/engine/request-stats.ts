@@ -32,6 +32,8 @@ export interface FinishedRequestStats extends RequestMeta {
   readonly ttftMs: number | null;
   readonly e2eMs: number;
   readonly timings: EngineTimings | null;
+  /** Draft tokens verified for this request and how many were accepted; null when it never speculated. */
+  readonly speculation: { readonly drafted: number; readonly accepted: number } | null;
   /** Prompt and output, only when the operator asked for content logging (`--log-content`). */
   readonly content?: { readonly prompt: string; readonly output: string };
 }

@@ -230,6 +230,7 @@ export class WorkerClient {
       ttftMs: t.firstAt === null ? null : t.firstAt - t.submittedAt,
       e2eMs: now - t.submittedAt,
       timings: finish?.timings ?? null,
+      speculation: finish?.speculation ?? null,
       ...(t.content === null ? {} : { content: t.content }),
     });
   }

@@ -58,6 +58,36 @@ export const METRICS = {
     labels: ["model"],
   },
   generationTokens: { name: "loom_generation_tokens_total", help: "Generated tokens.", type: "counter", labels: ["model"] },
+  specDrafts: {
+    name: "loom_spec_decode_drafts_total",
+    help: "Speculative verifications run: one per sequence per step that carried draft tokens.",
+    type: "counter",
+    labels: ["model", "proposer"],
+  },
+  specDraftTokens: {
+    name: "loom_spec_decode_draft_tokens_total",
+    help: "Draft tokens verified by the target model.",
+    type: "counter",
+    labels: ["model", "proposer"],
+  },
+  specAcceptedTokens: {
+    name: "loom_spec_decode_accepted_tokens_total",
+    help: "Draft tokens the target model accepted (each one a token generated without its own step).",
+    type: "counter",
+    labels: ["model", "proposer"],
+  },
+  specAcceptanceRate: {
+    name: "loom_spec_decode_acceptance_ratio",
+    help: "Accepted ÷ verified draft tokens since start (0-1).",
+    type: "gauge",
+    labels: ["model", "proposer"],
+  },
+  specMeanAcceptedLength: {
+    name: "loom_spec_decode_mean_accepted_length",
+    help: "Tokens generated per speculative verification since start: 1 + accepted drafts per verification.",
+    type: "gauge",
+    labels: ["model", "proposer"],
+  },
   requests: {
     name: "loom_requests_total",
     help: "Finished requests by model, transport and finish reason (stop, length, cancelled, error).",
@@ -102,6 +132,9 @@ export const VLLM_COMPAT = {
     labels: ["model_name"],
   },
   prefixHits: { name: "vllm:prefix_cache_hits", help: "Prefix cache hits, in terms of number of cached tokens.", type: "counter", labels: ["model_name"] },
+  specDrafts: { name: "vllm:spec_decode_num_drafts", help: "Number of spec decoding drafts.", type: "counter", labels: ["model_name"] },
+  specDraftTokens: { name: "vllm:spec_decode_num_draft_tokens", help: "Number of draft tokens.", type: "counter", labels: ["model_name"] },
+  specAcceptedTokens: { name: "vllm:spec_decode_num_accepted_tokens", help: "Number of accepted tokens.", type: "counter", labels: ["model_name"] },
 } as const satisfies Record<string, MetricDef>;
 
 export type LoomMetric = keyof typeof METRICS;

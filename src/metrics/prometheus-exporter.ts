@@ -4,7 +4,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { EngineObserver, FinishedRequestStats } from "../engine/request-stats.js";
-import type { EngineStats } from "../engine-worker/worker-messages.js";
+import type { EngineStats, SpeculationCounts } from "../engine-worker/worker-messages.js";
 import { METRICS, VLLM_COMPAT, type MetricDef } from "./metric-names.js";
 
 export interface GaugeSnapshot {
@@ -29,6 +29,10 @@ export class PrometheusExporter implements EngineObserver {
   readonly registry = new Registry();
   private readonly m = new Map<string, AnyMetric>();
   private readonly lastStep = new Map<string, number>();
+  /** Per worker and proposer: the cumulative speculation counts already counted. */
+  private readonly specSeen = new Map<string, SpeculationCounts>();
+  /** Per model and proposer: totals since start (the ratio gauges). */
+  private readonly specTotals = new Map<string, SpeculationCounts>();
 
   constructor(
     private readonly snapshot: () => GaugeSnapshot,
@@ -87,6 +91,32 @@ export class PrometheusExporter implements EngineObserver {
     this.histogram(METRICS.stepDuration.name).observe({ model }, stats.lastStepMs / 1000);
     if (stats.lastKvCopies > 0) this.counter(METRICS.prefixCopies.name).inc({ model }, stats.lastKvCopies);
     if (stats.lastKvRestores > 0) this.counter(METRICS.prefixRestores.name).inc({ model }, stats.lastKvRestores);
+    this.countSpeculation(model, key, stats);
+  }
+
+  /** The worker's cumulative speculation counts → counter increments (and the totals behind the ratio gauges). */
+  private countSpeculation(model: string, key: string, stats: EngineStats): void {
+    for (const [proposer, c] of Object.entries(stats.speculation) as [string, SpeculationCounts][]) {
+      const seenKey = `${key}/${proposer}`;
+      const seen = this.specSeen.get(seenKey) ?? { drafts: 0, draftTokens: 0, acceptedTokens: 0 };
+      const d = { drafts: c.drafts - seen.drafts, draftTokens: c.draftTokens - seen.draftTokens, acceptedTokens: c.acceptedTokens - seen.acceptedTokens };
+      if (d.drafts <= 0) continue;
+      this.specSeen.set(seenKey, { ...c });
+      const labels = { model, proposer };
+      this.counter(METRICS.specDrafts.name).inc(labels, d.drafts);
+      this.counter(METRICS.specDraftTokens.name).inc(labels, d.draftTokens);
+      this.counter(METRICS.specAcceptedTokens.name).inc(labels, d.acceptedTokens);
+      if (this.vllmCompat) {
+        this.counter(VLLM_COMPAT.specDrafts.name).inc({ model_name: model }, d.drafts);
+        this.counter(VLLM_COMPAT.specDraftTokens.name).inc({ model_name: model }, d.draftTokens);
+        this.counter(VLLM_COMPAT.specAcceptedTokens.name).inc({ model_name: model }, d.acceptedTokens);
+      }
+      const total = this.specTotals.get(`${model}\u0000${proposer}`) ?? { drafts: 0, draftTokens: 0, acceptedTokens: 0 };
+      total.drafts += d.drafts;
+      total.draftTokens += d.draftTokens;
+      total.acceptedTokens += d.acceptedTokens;
+      this.specTotals.set(`${model}\u0000${proposer}`, total);
+    }
   }
 
   /** Errors refused before reaching the engine (validation, auth, queue full, …). */
@@ -118,6 +148,11 @@ export class PrometheusExporter implements EngineObserver {
       this.gauge(METRICS.hostTierEntries.name).set({ model: s.model }, s.hostTierEntries);
     }
     for (const [transport, n] of snap.activeStreams) this.gauge(METRICS.activeStreams.name).set({ transport }, n);
+    for (const [k, t] of this.specTotals) {
+      const [model, proposer] = k.split("\u0000") as [string, string];
+      if (t.draftTokens > 0) this.gauge(METRICS.specAcceptanceRate.name).set({ model, proposer }, t.acceptedTokens / t.draftTokens);
+      if (t.drafts > 0) this.gauge(METRICS.specMeanAcceptedLength.name).set({ model, proposer }, 1 + t.acceptedTokens / t.drafts);
+    }
     this.gauge(METRICS.eventLoopLag.name).set(snap.eventLoopLagP99Ms / 1000);
   }
 

@@ -99,6 +99,8 @@ export interface GenerateRequestFields {
   readonly output: OutputConstraint;
   /** Prefix-cache use; absent: DEFAULT_CACHE_POLICY. */
   readonly cache?: CachePolicy;
+  /** False: no speculative decoding for this request (Loom's extension); absent: as the server is configured. */
+  readonly speculative?: boolean;
 }
 
 /** How a request may use the prefix cache. */

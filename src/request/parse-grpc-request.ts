@@ -152,7 +152,7 @@ export function parseGrpcMessages(message: unknown): ChatMessage[] {
 }
 
 function common(m: JsonObject): JsonObject {
-  const optional = Object.fromEntries(["n", "cache_prompt", "cache_salt"].filter((k) => m[k] !== undefined).map((k) => [k, m[k]]));
+  const optional = Object.fromEntries(["n", "cache_prompt", "cache_salt", "speculative"].filter((k) => m[k] !== undefined).map((k) => [k, m[k]]));
   return { model: m["model"], ...nested(m, "sampling"), ...nested(m, "stopping"), ...optional, stream: false };
 }
 

@@ -307,7 +307,17 @@ export function finishParse(
   if (output.content.kind === "gbnf" && output.toolChoice.kind !== "none") {
     throw invalid("grammar", '`grammar` cannot be combined with tools; use `response_format` with a JSON schema, or tool_choice "none".');
   }
-  const request = markValidated({ model, prompt, sampling: parseSamplingParams(body), stopping, logprobs, output, cache: parseCachePolicy(body) });
+  const speculative = present(body, "speculative") === undefined ? {} : { speculative: optionalBoolean(body, "speculative", true) };
+  const request = markValidated({
+    model,
+    prompt,
+    sampling: parseSamplingParams(body),
+    stopping,
+    logprobs,
+    output,
+    cache: parseCachePolicy(body),
+    ...speculative,
+  });
   return { request, stream, includeUsage, logprobs: logprobs !== null, n: parseChoiceCount(body) };
 }
 

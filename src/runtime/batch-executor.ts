@@ -33,6 +33,12 @@ export interface BatchExecutorOptions extends GrammarFactory {
   readonly slotContextSize: number;
 }
 
+/** A verify entry of this step, and whether a sample already differed from its draft. */
+interface Verification {
+  readonly entry: StepEntry;
+  stopped: boolean;
+}
+
 /** One entry's tokens within one llama_decode call; sampleAt indexes into this piece's tokens. */
 export type Piece = Omit<StepEntry, "outputIndex">;
 
@@ -78,13 +84,28 @@ export class BatchExecutor {
     const saved = new Map<string, number>();
     for (const op of plan.kvOps) await this.runKvOp(op, saved);
     const sampled = new Map<string, SampledToken[]>();
+    const verify = new Map<string, Verification>();
+    for (const e of plan.entries) if (e.verify === true) verify.set(e.seqId, { entry: e, stopped: false });
     // A step may hold more tokens than one llama_decode (the context's n_ubatch): its parts run in order, each
     // sampled before the next decodes (the logits buffer is per call), so a sequence's positions keep their order.
-    for (const part of splitIntoUbatches(plan.entries, this.opts.ubatchSize)) await this.decodePart(part, sampling, sampled);
+    for (const part of splitIntoUbatches(plan.entries, this.opts.ubatchSize)) await this.decodePart(part, sampling, sampled, verify);
+    for (const v of verify.values()) this.eraseRejected(v.entry, sampled.get(v.entry.seqId)?.length ?? 0);
     return saved.size === 0 ? { sampled } : { sampled, saved };
   }
 
-  private async decodePart(part: readonly Piece[], sampling: (seqId: string) => SequenceSampling, sampled: Map<string, SampledToken[]>): Promise<void> {
+  /** A verify entry keeps start + accepted + 1 positions; the rejected drafts' cells go. */
+  private eraseRejected(entry: StepEntry, samples: number): void {
+    const keep = entry.start + samples;
+    if (samples >= entry.tokens.length) return;
+    if (!this.opts.context.removeTokenCellsFromSequence(entry.slot, keep, -1)) throw new Error(`could not erase rejected drafts of slot ${entry.slot}`);
+  }
+
+  private async decodePart(
+    part: readonly Piece[],
+    sampling: (seqId: string) => SequenceSampling,
+    sampled: Map<string, SampledToken[]>,
+    verify: ReadonlyMap<string, Verification>,
+  ): Promise<void> {
     const ctx = this.opts.context;
     const total = part.reduce((n, p) => n + p.tokens.length, 0);
     ctx.initBatch(total);
@@ -100,10 +121,17 @@ export class BatchExecutor {
       const sampler = this.configured(s);
       const out = sampled.get(p.seqId) ?? [];
       sampled.set(p.seqId, out);
+      const v = verify.get(p.seqId);
       // One sampler per request: its positions are sampled in order (each sample advances its RNG and penalties).
       pending.push(
         (async () => {
-          for (const index of indexes) out.push(await this.sample(index, sampler, s));
+          for (let k = 0; k < indexes.length; k++) {
+            if (v?.stopped === true) return;
+            const token = await this.sample(indexes[k] as number, sampler, s);
+            out.push(token);
+            // Verification: the draft fed after this position is the entry's next token; a different sample ends it.
+            if (v !== undefined) v.stopped = v.entry.tokens[p.start - v.entry.start + (p.sampleAt[k] as number) + 1] !== token.token;
+          }
         })(),
       );
     });

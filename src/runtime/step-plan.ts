@@ -31,6 +31,14 @@ export interface StepEntry {
   readonly sampleAt: readonly number[];
   /** How many tokens of output this sequence already has. */
   readonly outputIndex: number;
+  /**
+   * Speculative verification: tokens are [last sampled token, ...drafts] and every index is sampled, in order, until a
+   * sampled token differs from the draft fed after it (the target's own choice, which replaces it). Positions after
+   * that one are erased from the slot's KV before the step returns: the slot then holds start + samples tokens, and
+   * the request's sampler has seen exactly the tokens it emits (its random stream, penalties and grammar advance as
+   * in plain decoding).
+   */
+  readonly verify?: boolean;
 }
 
 export interface StepPlan {
@@ -54,7 +62,11 @@ export interface SampledToken {
 }
 
 export interface StepResult {
-  /** Keyed by seqId: one token per entry of its sampleAt, in order; entries with nothing to sample are absent. */
+  /**
+   * Keyed by seqId: one token per entry of its sampleAt, in order (a verify entry: up to and including the first
+   * token that differs from its draft, or one per index when every draft matched); entries with nothing to sample are
+   * absent.
+   */
   readonly sampled: ReadonlyMap<string, readonly SampledToken[]>;
   /** Bytes written per `save` op's path (and per `move` op's destination); one that failed is absent (its entry must be forgotten). */
   readonly saved?: ReadonlyMap<string, number>;

@@ -23,6 +23,7 @@ export class RequestLog {
         ttftMs: s.ttftMs === null ? null : Math.round(s.ttftMs),
         durationMs: Math.round(s.e2eMs),
         ...(s.timings ? { queueMs: Math.round(s.timings.queueMs) } : {}),
+        ...(s.speculation ? { draftTokens: s.speculation.drafted, acceptedTokens: s.speculation.accepted } : {}),
         finishReason: s.finishReason,
         ...(s.errorCode !== null ? { error: s.errorCode } : {}),
         ...(traceId !== null ? { traceId } : {}),

@@ -100,13 +100,24 @@ export class ScriptedBackend implements ModelBackend {
       this.live.add(s);
       const next = this.opts.next ?? ((_id: string, i: number) => 97 + (i % 26));
       const fromContext = this.opts.fromContext;
-      sampled.set(
-        e.seqId,
-        e.sampleAt.map((at, k) => ({ token: fromContext ? fromContext(kv.slice(0, e.start + at + 1)) : next(e.seqId, s.outputTokens.length + k) })),
-      );
+      const tokens = e.sampleAt.map((at, k) => ({
+        token: fromContext ? fromContext(kv.slice(0, e.start + at + 1)) : next(e.seqId, s.outputTokens.length + k),
+      }));
+      if (e.verify === true) {
+        // As the real executor: sampling stops at the first token that differs from the draft fed after it, and the
+        // rejected drafts' KV is erased.
+        const stop = tokens.findIndex((t, k) => e.tokens[(e.sampleAt[k] as number) + 1] !== t.token);
+        tokens.splice(stop + 1);
+        kv.splice(e.start + tokens.length);
+        this.verified.push({ seqId: e.seqId, drafted: e.tokens.length - 1, accepted: tokens.length - 1 });
+      }
+      sampled.set(e.seqId, tokens);
     }
     return saved.size === 0 ? { sampled } : { sampled, saved };
   }
+
+  /** Every verify entry run: its drafts and how many were accepted. */
+  readonly verified: { seqId: string; drafted: number; accepted: number }[] = [];
 
   /** Saved "files" of the host tier: path → the token ids the slot held. */
   readonly files = new Map<string, number[]>();

@@ -64,6 +64,10 @@ describe("parseServerConfig", () => {
       kvHostDir: null,
       kvDiskDir: null,
       kvDiskBytes: 8 * 1024 ** 3,
+      draftModels: [],
+      specTypes: [],
+      specDraftNMax: 8,
+      specDraftNMin: 1,
     });
   });
 });
@@ -142,6 +146,14 @@ describe("parseServerConfig: flags", () => {
       "/etc/loom/key.pem",
       "--cors-origin",
       "https://app.example.com",
+      "--spec-draft-model",
+      "tiny=/m/draft.gguf",
+      "--spec-type",
+      "ngram,draft",
+      "--spec-draft-n-max",
+      "12",
+      "--spec-draft-n-min",
+      "2",
     ]);
     expect(cfg).toEqual({
       models: [{ name: "tiny", path: "/m/tiny.gguf" }],
@@ -180,6 +192,10 @@ describe("parseServerConfig: flags", () => {
       kvHostDir: "/tmp/kv",
       kvDiskDir: "/var/lib/loom/kv",
       kvDiskBytes: 9000,
+      draftModels: [{ model: "tiny", path: "/m/draft.gguf" }],
+      specTypes: ["ngram", "draft"],
+      specDraftNMax: 12,
+      specDraftNMin: 2,
     });
     expect(perSlotContext(cfg)).toBe(2048);
   });
@@ -190,6 +206,17 @@ describe("parseServerConfig: flags", () => {
     expect(cfg.models).toEqual([{ name: "a", path: "/x/a.gguf" }]);
     expect(perSlotContext(cfg)).toBe(333);
     expect(parse(["-np=2", "-ngl=max"])).toMatchObject({ parallel: 2, gpuLayers: "max" });
+  });
+
+  it("speculative decoding: -md and --model-draft, draft by default with a draft model, refusals naming the flag", () => {
+    expect(parse(["-md", "/m/d.gguf"])).toMatchObject({ draftModels: [{ model: null, path: "/m/d.gguf" }], specTypes: ["draft"] });
+    expect(parse(["--model-draft", "/m/d.gguf", "--spec-type", "none"])).toMatchObject({ specTypes: [] });
+    expect(parse(["--spec-type", "ngram-simple"]).specTypes).toEqual(["ngram"]);
+    expect(() => parse(["--spec-type", "draft"])).toThrow(/draft.*needs a draft model/);
+    expect(() => parse(["--spec-type", "eagle3"])).toThrow(/--spec-type: expected none, draft, ngram/);
+    expect(() => parse(["--spec-type", "none,ngram"])).toThrow(/`none` alone/);
+    expect(() => parse(["--spec-draft-n-max", "2", "--spec-draft-n-min", "3"])).toThrow(/--spec-draft-n-min: expected at most --spec-draft-n-max \(2\)/);
+    expect(() => parse(["-m", "a=/m/a.gguf", "-md", "b=/m/d.gguf"])).toThrow(/no served model is named "b"/);
   });
 
   it("resolves ctx-size 0 to 4096 cells per slot", () => {
@@ -237,6 +264,10 @@ describe("parseServerConfig: env", () => {
       LOOM_SSL_CERT_FILE: "/etc/loom/cert.pem",
       LOOM_SSL_KEY_FILE: "/etc/loom/key.pem",
       LOOM_CORS_ORIGIN: "https://app.example.com",
+      LOOM_SPEC_DRAFT_MODEL: "/m/d.gguf",
+      LOOM_SPEC_TYPE: "draft-simple",
+      LOOM_SPEC_DRAFT_N_MAX: "4",
+      LOOM_SPEC_DRAFT_N_MIN: "0",
     });
     expect(cfg).toEqual({
       models: [
@@ -278,6 +309,10 @@ describe("parseServerConfig: env", () => {
       kvHostDir: "/tmp/kv",
       kvDiskDir: "/var/lib/loom/kv",
       kvDiskBytes: 9000,
+      draftModels: [{ model: null, path: "/m/d.gguf" }],
+      specTypes: ["draft"],
+      specDraftNMax: 4,
+      specDraftNMin: 1,
     });
   });
 

@@ -18,6 +18,7 @@ const stats: FinishedRequestStats = {
   ttftMs: 30,
   e2eMs: 100,
   timings: { queueMs: 10, prefillMs: 20, decodeMs: 60 },
+  speculation: null,
 };
 
 function setup(): { tracer: RequestTracer; exporter: InMemorySpanExporter } {

@@ -1,0 +1,101 @@
+// SpecPolicy: how many drafts each sequence gets in the next step (0: none). Pure: measured costs come in.
+//
+// Each sequence's acceptance rate a (the chance a draft is accepted given the one before it was) is estimated from
+// its own verified steps (decayed counts, prior 1/2). Its j-th draft is expected to add a^j tokens. The step carries
+// the K drafts with the best expected gain, K chosen for the most expected tokens per ms: (decodes + gain) /
+// (decode-step time at decodes + K tokens, from the scheduler's measured curve, + the proposers' cost). The curve is
+// flat where the hardware is memory-bound (a GPU, a small batch) and steep where it is compute-bound (a CPU at a
+// large batch), so speculation turns itself off where verification costs as much as decoding: K = 0 unless it beats
+// plain decoding. Where the curve is unknown beyond the current batch it is explored (the verify step measures it).
+
+export interface SpecPolicyOptions {
+  /** Most drafts per sequence per step (--spec-draft-n-max). */
+  readonly nMax: number;
+  /** Fewer drafts than this are not worth a verify entry (--spec-draft-n-min). */
+  readonly nMin: number;
+}
+
+export interface StepCosts {
+  /** Measured duration of a decode step of n tokens (ms); null when nothing has been measured. */
+  decodeMs(n: number): number | null;
+}
+
+export interface Candidate {
+  readonly seqId: string;
+  /** What one of its drafts costs its proposer (ms). */
+  readonly draftMs: number;
+}
+
+/** Decay per verified step of a sequence's acceptance counts: about the last 10 steps count. */
+const DECAY = 0.9;
+const PRIOR_ACCEPT = 1;
+const PRIOR_REJECT = 1;
+
+interface Acceptance {
+  accepted: number;
+  rejected: number;
+}
+
+export class SpecPolicy {
+  private readonly acceptance = new Map<string, Acceptance>();
+
+  constructor(readonly opts: SpecPolicyOptions) {
+    if (!(opts.nMin >= 1 && opts.nMax >= opts.nMin)) throw new Error(`bad draft lengths: n-min ${opts.nMin}, n-max ${opts.nMax}`);
+  }
+
+  /** A verified step: `drafted` drafts, of which the first `accepted` matched. */
+  observe(seqId: string, drafted: number, accepted: number): void {
+    if (drafted === 0) return;
+    const a = this.acceptance.get(seqId) ?? { accepted: 0, rejected: 0 };
+    a.accepted = a.accepted * DECAY + accepted;
+    a.rejected = a.rejected * DECAY + (accepted < drafted ? 1 : 0);
+    this.acceptance.set(seqId, a);
+  }
+
+  /** Estimated chance that a draft is accepted given the one before it was. */
+  rate(seqId: string): number {
+    const a = this.acceptance.get(seqId) ?? { accepted: 0, rejected: 0 };
+    return (a.accepted + PRIOR_ACCEPT) / (a.accepted + a.rejected + PRIOR_ACCEPT + PRIOR_REJECT);
+  }
+
+  forget(seqId: string): void {
+    this.acceptance.delete(seqId);
+  }
+
+  /**
+   * Draft lengths for the candidates, with `decoding` sequences decoding in the next step (candidates among them).
+   * A candidate that gets fewer than nMin is absent.
+   */
+  draftLengths(candidates: readonly Candidate[], decoding: number, costs: StepCosts): Map<string, number> {
+    const k = new Map<string, number>();
+    if (candidates.length === 0 || decoding === 0) return k;
+    const base = costs.decodeMs(decoding);
+    // Unmeasured: explore at full length (the step that follows measures the curve).
+    if (base === null) {
+      for (const c of candidates) k.set(c.seqId, this.opts.nMax);
+      return k;
+    }
+    // Every candidate's drafts in order of expected gain (a sequence's j-th after its (j-1)-th, since a^j falls with
+    // j); the step verifies the best K of them, K chosen for the most expected tokens per ms.
+    const drafts: { seqId: string; gain: number; ms: number }[] = [];
+    for (const c of candidates) {
+      const a = this.rate(c.seqId);
+      for (let j = 1; j <= this.opts.nMax; j++) drafts.push({ seqId: c.seqId, gain: Math.pow(a, j), ms: c.draftMs });
+    }
+    drafts.sort((x, y) => y.gain - x.gain);
+    let bestK = 0;
+    let bestRate = decoding / Math.max(base, 1e-3);
+    let gained = 0;
+    let draftMs = 0;
+    drafts.forEach((d, i) => {
+      gained += d.gain;
+      draftMs += d.ms;
+      const ms = (costs.decodeMs(decoding + i + 1) ?? base) + draftMs;
+      const rate = (decoding + gained) / Math.max(ms, 1e-3);
+      if (rate > bestRate) [bestK, bestRate] = [i + 1, rate];
+    });
+    for (const d of drafts.slice(0, bestK)) k.set(d.seqId, (k.get(d.seqId) ?? 0) + 1);
+    for (const [id, n] of k) if (n < this.opts.nMin) k.delete(id);
+    return k;
+  }
+}

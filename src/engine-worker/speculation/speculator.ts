@@ -1,0 +1,109 @@
+// Speculator: between two steps of the engine loop, gives each decoding sequence that may speculate its drafts for
+// the next step: the policy picks how many (from acceptance and measured costs), the proposers (in the configured
+// order; the first with enough drafts wins) propose them, and the scheduler puts them in a verify entry. After a
+// step it feeds each verified sequence's outcome back to the policy and the per-proposer counters.
+
+import type { Sequence } from "../sequence.js";
+import type { SpeculationCounts, SpeculationStats } from "../worker-messages.js";
+import type { DraftRequest, Proposer, ProposerName } from "./proposer.js";
+import { SpecPolicy, type SpecPolicyOptions, type StepCosts } from "./spec-policy.js";
+
+/**
+ * With the policy saying no, one step speculates anyway after 8 steps, then 16, 32, … up to every 256: step costs
+ * change (load, batch shape) and one measurement can be an outlier.
+ */
+const EXPLORE_FIRST = 8;
+const EXPLORE_MAX = 256;
+const EXPLORE_DRAFTS = 2;
+
+export class Speculator {
+  private readonly policy: SpecPolicy;
+  /** Who proposed each sequence's pending drafts, and how many. */
+  private readonly pending = new Map<string, { proposer: ProposerName; n: number }>();
+  private readonly counts: SpeculationStats = {};
+  private stepsSinceSpeculation = 0;
+  /** Explorations in a row that the policy did not take up. */
+  private explorations = 0;
+
+  constructor(
+    private readonly proposers: readonly Proposer[],
+    opts: SpecPolicyOptions,
+  ) {
+    this.policy = new SpecPolicy(opts);
+  }
+
+  get enabled(): boolean {
+    return this.proposers.length > 0;
+  }
+
+  /**
+   * Drafts for the next step. `decoding` are all sequences that will decode in it; `eligible` says which may
+   * speculate (the request allows it, no min_tokens pending).
+   */
+  async propose(decoding: readonly Sequence[], eligible: (seq: Sequence) => boolean, costs: StepCosts): Promise<void> {
+    if (!this.enabled || decoding.length === 0) return;
+    const candidates = decoding.filter((s) => eligible(s) && s.maxNewTokens - s.outputTokens.length > 1);
+    if (candidates.length === 0) return;
+    const draftMs = Math.max(...this.proposers.map((p) => p.msPerDraftToken()));
+    let lengths = this.policy.draftLengths(
+      candidates.map((s) => ({ seqId: s.id, draftMs })),
+      decoding.length,
+      costs,
+    );
+    if (lengths.size > 0) this.explorations = 0;
+    else if (++this.stepsSinceSpeculation >= this.exploreInterval()) {
+      // One measured step can be an outlier (a first graph build, a noisy neighbour): look again, less and less often,
+      // with short drafts (a look costs little where speculation does not pay; the curve extrapolates beyond it).
+      const k = Math.min(this.policy.opts.nMax, Math.max(this.policy.opts.nMin, EXPLORE_DRAFTS));
+      lengths = new Map(candidates.map((s) => [s.id, k]));
+      this.explorations++;
+    }
+    if (lengths.size === 0) return;
+    this.stepsSinceSpeculation = 0;
+    let left: DraftRequest[] = candidates.filter((s) => lengths.has(s.id)).map((seq) => ({ seq, k: lengths.get(seq.id) as number }));
+    for (const proposer of this.proposers) {
+      if (left.length === 0) break;
+      const got = await proposer.propose(left);
+      left = left.filter((r) => {
+        const drafts = got.get(r.seq.id) ?? [];
+        if (drafts.length < this.policy.opts.nMin) return true;
+        r.seq.drafts = drafts.slice(0, r.k);
+        this.pending.set(r.seq.id, { proposer: proposer.name, n: r.seq.drafts.length });
+        return false;
+      });
+    }
+  }
+
+  private exploreInterval(): number {
+    return Math.min(EXPLORE_MAX, EXPLORE_FIRST * 2 ** this.explorations);
+  }
+
+  /** After a step: `accepted` of the sequence's pending drafts matched (called for each verified sequence). */
+  verified(seq: Sequence, drafted: number, accepted: number): void {
+    const p = this.pending.get(seq.id);
+    this.pending.delete(seq.id);
+    if (p === undefined || drafted === 0) return;
+    this.policy.observe(seq.id, drafted, accepted);
+    const c = (this.counts[p.proposer] ??= { drafts: 0, draftTokens: 0, acceptedTokens: 0 });
+    c.drafts++;
+    c.draftTokens += drafted;
+    c.acceptedTokens += accepted;
+  }
+
+  /** The sequence left the loop. */
+  forget(seq: Sequence): void {
+    this.pending.delete(seq.id);
+    this.policy.forget(seq.id);
+    for (const p of this.proposers) p.forget(seq);
+  }
+
+  stats(): SpeculationStats {
+    const out: SpeculationStats = {};
+    for (const [name, c] of Object.entries(this.counts) as [ProposerName, SpeculationCounts][]) out[name] = { ...c };
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    for (const p of this.proposers) await p.dispose();
+  }
+}
