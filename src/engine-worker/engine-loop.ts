@@ -88,7 +88,7 @@ export class EngineLoop {
       arrivalStep: this.scheduler.step,
       cacheScope: scopeOf(cache.salt),
       reuseCache: cache.reuse,
-      speculative: rec.fields.speculative ?? true,
+      speculative: rec.fields.speculative,
     });
     rec.out = newOutputState(this.backend, rec.seq, sampling, stopping, logprobs, grammar);
     this.scheduler.submit(rec.seq);
@@ -169,7 +169,7 @@ export class EngineLoop {
     if (!this.speculator.enabled) return;
     const eligible = (seq: Sequence): boolean => {
       const rec = this.requests.get(seq.id);
-      return rec?.cancel === null && seq.speculative && seq.outputTokens.length >= rec.fields.stopping.minTokens;
+      return rec?.cancel === null && seq.speculation !== "off" && seq.outputTokens.length >= rec.fields.stopping.minTokens;
     };
     try {
       await this.speculator.propose(this.scheduler.decoding(), eligible, { decodeMs: (n) => this.scheduler.decodeStepMs(n) });

@@ -34,8 +34,8 @@ export interface SequenceInit {
   readonly cacheScope?: number;
   /** False: this prompt reuses no cached KV (cache_prompt: false, --no-prefix-cache). Default true. */
   readonly reuseCache?: boolean;
-  /** False: no speculative decoding for this request. Default true. */
-  readonly speculative?: boolean;
+  /** The request's `speculative`: false never, true always (whatever the cost policy says); absent: the policy decides. */
+  readonly speculative?: boolean | undefined;
 }
 
 export class Sequence {
@@ -55,8 +55,8 @@ export class Sequence {
   finishReason: FinishReason | null = null;
   /** Draft tokens proposed for the next step (speculative decoding); the scheduler verifies and clears them. */
   drafts: readonly number[] = [];
-  /** False: never speculate for this sequence (the request's `speculative: false`). */
-  readonly speculative: boolean;
+  /** The request's `speculative`: auto (absent: as the policy decides), on (true: always), off (false: never). */
+  readonly speculation: "auto" | "on" | "off";
   /** Draft tokens verified so far, and how many of them the model accepted. */
   drafted = 0;
   accepted = 0;
@@ -70,7 +70,7 @@ export class Sequence {
     this.arrivalStep = init.arrivalStep;
     this.cacheScope = init.cacheScope ?? DEFAULT_SCOPE;
     this.reuseCache = init.reuseCache ?? true;
-    this.speculative = init.speculative ?? true;
+    this.speculation = init.speculative === undefined ? "auto" : init.speculative ? "on" : "off";
   }
 
   get status(): SequenceStatus {

@@ -58,8 +58,8 @@ async function loadSpeculator(target: ModelBackend): Promise<Speculator> {
   const proposers: Proposer[] = [];
   for (const type of types) {
     if (type === "ngram") proposers.push(new NgramProposer());
-    if (type !== "draft") continue;
-    if (data.draftModelPath === null) throw new LoomError("invalid_request", "--spec-type draft needs a draft model (--spec-draft-model)");
+    // A model no draft was given for (--spec-draft-model other=…) decodes without one.
+    if (type !== "draft" || data.draftModelPath === null) continue;
     const draft = await loadLlamaBackend({ ...backendOptions(data.draftModelPath), kvProbeDir: null });
     const mismatch = vocabularyMismatch(target, draft);
     if (mismatch !== null) {

@@ -99,7 +99,10 @@ export interface GenerateRequestFields {
   readonly output: OutputConstraint;
   /** Prefix-cache use; absent: DEFAULT_CACHE_POLICY. */
   readonly cache?: CachePolicy;
-  /** False: no speculative decoding for this request (Loom's extension); absent: as the server is configured. */
+  /**
+   * Loom's extension: false, no speculative decoding for this request; true, speculate at every step (even where the
+   * cost policy says it would not pay: for measurements); absent, as the server's policy decides.
+   */
   readonly speculative?: boolean;
 }
 

@@ -45,17 +45,19 @@ export class Speculator {
     const candidates = decoding.filter((s) => eligible(s) && s.maxNewTokens - s.outputTokens.length > 1);
     if (candidates.length === 0) return;
     const draftMs = Math.max(...this.proposers.map((p) => p.msPerDraftToken()));
-    let lengths = this.policy.draftLengths(
+    const lengths = this.policy.draftLengths(
       candidates.map((s) => ({ seqId: s.id, draftMs })),
       decoding.length,
       costs,
     );
+    // `speculative: true`: these requests speculate whatever the cost policy says.
+    for (const s of candidates) if (s.speculation === "on" && !lengths.has(s.id)) lengths.set(s.id, this.policy.opts.nMax);
     if (lengths.size > 0) this.explorations = 0;
     else if (++this.stepsSinceSpeculation >= this.exploreInterval()) {
       // One measured step can be an outlier (a first graph build, a noisy neighbour): look again, less and less often,
       // with short drafts (a look costs little where speculation does not pay; the curve extrapolates beyond it).
       const k = Math.min(this.policy.opts.nMax, Math.max(this.policy.opts.nMin, EXPLORE_DRAFTS));
-      lengths = new Map(candidates.map((s) => [s.id, k]));
+      for (const s of candidates) lengths.set(s.id, k);
       this.explorations++;
     }
     if (lengths.size === 0) return;
