@@ -129,7 +129,7 @@ const DEFAULT_ITL_TARGET_MS = 250;
 const DEFAULT_KV_HOST_BYTES = 1024 ** 3;
 const DEFAULT_KV_DISK_BYTES = 8 * 1024 ** 3;
 /** Drafts per step at most: the policy picks fewer where acceptance or the measured step costs say so. */
-const DEFAULT_SPEC_N_MAX = 8;
+const DEFAULT_SPEC_N_MAX = 32;
 /** llama-server's --spec-type names that mean Loom's proposers. */
 const SPEC_TYPE_NAMES: Readonly<Record<string, SpecType | "none">> = {
   none: "none",

@@ -13,6 +13,8 @@ export interface LlamaServerOptions {
   readonly threadsBatch: number;
   readonly parallel: number;
   readonly ctxSize: number;
+  /** More flags for this run (e.g. speculative decoding's -md and --spec-type). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** The flags we rely on, as spelled at this llama.cpp version. */
@@ -41,6 +43,7 @@ export function llamaServerArgs(o: LlamaServerOptions, port: number): string[] {
     "127.0.0.1",
     "--port",
     String(port),
+    ...(o.extraArgs ?? []),
     // LOOM_ANCHOR_LLAMA_SERVER_ARGS="--no-repack --poll 0": extra flags for experiments, recorded in the command.
     ...(process.env.LOOM_ANCHOR_LLAMA_SERVER_ARGS ?? "").split(/\s+/).filter((a) => a !== ""),
   ];

@@ -98,6 +98,11 @@ export class PrefillBudget {
     return this.coldPerTokenMs ?? this.perTokenMs;
   }
 
+  /** The most decode tokens a decode-only step was measured at; null before any. */
+  largestDecodeMeasured(): number | null {
+    return this.alone.size === 0 ? null : Math.max(...this.alone.keys());
+  }
+
   /** Decode-only step time at d: observed, interpolated between observed counts, or extrapolated; null if none. */
   aloneMs(d: number): number | null {
     const exact = this.alone.get(d);

@@ -90,9 +90,17 @@ export class Scheduler {
     return [...this.running.values()].filter((s) => s.status === "decoding" && s.slot !== null);
   }
 
-  /** Measured duration of a decode-only step of n tokens (ms), interpolated; null before any was measured. */
+  /**
+   * Measured duration of a decode-only step of n tokens (ms), interpolated; null before any was measured. Beyond the
+   * largest step measured, each token costs at most what a prompt token costs (measured in whole-prompt steps): the
+   * per-token cost of small steps overstates large ones, whose matrix kernels run at prefill efficiency.
+   */
   decodeStepMs(n: number): number | null {
-    return this.budget.aloneMs(n);
+    const largest = this.budget.largestDecodeMeasured();
+    const perToken = this.budget.prefillTokenMs();
+    if (largest === null || n <= largest || perToken === null) return this.budget.aloneMs(n);
+    const atLargest = this.budget.aloneMs(largest) as number;
+    return Math.min(this.budget.aloneMs(n) as number, atLargest + (n - largest) * perToken);
   }
 
   get step(): number {

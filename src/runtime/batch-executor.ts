@@ -88,7 +88,8 @@ export class BatchExecutor {
     for (const e of plan.entries) if (e.verify === true) verify.set(e.seqId, { entry: e, stopped: false });
     // A step may hold more tokens than one llama_decode (the context's n_ubatch): its parts run in order, each
     // sampled before the next decodes (the logits buffer is per call), so a sequence's positions keep their order.
-    for (const part of splitIntoUbatches(plan.entries, this.opts.ubatchSize)) await this.decodePart(part, sampling, sampled, verify);
+    const configured = new Set<SequenceSampling>();
+    for (const part of splitIntoUbatches(plan.entries, this.opts.ubatchSize)) await this.decodePart(part, sampling, sampled, verify, configured);
     for (const v of verify.values()) this.eraseRejected(v.entry, sampled.get(v.entry.seqId)?.length ?? 0);
     return saved.size === 0 ? { sampled } : { sampled, saved };
   }
@@ -105,6 +106,7 @@ export class BatchExecutor {
     sampling: (seqId: string) => SequenceSampling,
     sampled: Map<string, SampledToken[]>,
     verify: ReadonlyMap<string, Verification>,
+    configured: Set<SequenceSampling>,
   ): Promise<void> {
     const ctx = this.opts.context;
     const total = part.reduce((n, p) => n + p.tokens.length, 0);
@@ -118,7 +120,9 @@ export class BatchExecutor {
       const indexes = logitIndexes[i] as Uint32Array;
       if (indexes.length === 0) return;
       const s = sampling(p.seqId);
-      const sampler = this.configured(s);
+      // Configured once per step: a sequence split across calls keeps what its earlier samples taught the sampler.
+      const sampler = configured.has(s) ? (this.samplers.get(s) as NativeSampler) : this.configured(s);
+      configured.add(s);
       const out = sampled.get(p.seqId) ?? [];
       sampled.set(p.seqId, out);
       const v = verify.get(p.seqId);

@@ -66,7 +66,7 @@ describe("parseServerConfig", () => {
       kvDiskBytes: 8 * 1024 ** 3,
       draftModels: [],
       specTypes: [],
-      specDraftNMax: 8,
+      specDraftNMax: 32,
       specDraftNMin: 1,
     });
   });

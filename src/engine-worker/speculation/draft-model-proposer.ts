@@ -19,6 +19,8 @@ const COST_EWMA = 0.2;
 interface Held {
   scope: number;
   tokens: number[];
+  /** A draft step failed: the slot may hold anything until its next use erases it. */
+  unknown: boolean;
 }
 
 export class DraftModelProposer implements Proposer {
@@ -29,10 +31,20 @@ export class DraftModelProposer implements Proposer {
   private perTokenMs = 0;
 
   constructor(private readonly backend: ModelBackend) {
-    this.held = Array.from({ length: backend.info.slots }, () => ({ scope: 0, tokens: [] }));
+    this.held = Array.from({ length: backend.info.slots }, () => ({ scope: 0, tokens: [], unknown: false }));
   }
 
   async propose(requests: readonly DraftRequest[]): Promise<ReadonlyMap<string, readonly number[]>> {
+    try {
+      return await this.guess(requests);
+    } catch (err) {
+      // What the draft's KV holds is unknown now: the next use of each slot erases it all.
+      for (const held of this.held) [held.tokens, held.unknown] = [[], true];
+      throw err;
+    }
+  }
+
+  private async guess(requests: readonly DraftRequest[]): Promise<ReadonlyMap<string, readonly number[]>> {
     const t0 = performance.now();
     const drafts = new Map<string, number[]>();
     const live = requests.filter((r) => r.seq.slot !== null);
@@ -97,7 +109,8 @@ export class DraftModelProposer implements Proposer {
       let keep = held.scope === seq.cacheScope ? commonPrefix(held.tokens, seq, total) : 0;
       // The newest token is always fed: its logits give the first guess.
       keep = Math.min(keep, total - 1);
-      if (keep < held.tokens.length) kvOps.push({ kind: "erase", slot, from: keep, to: null });
+      if (keep < held.tokens.length || held.unknown) kvOps.push({ kind: "erase", slot, from: keep, to: null });
+      held.unknown = false;
       const tokens: number[] = [];
       for (let i = keep; i < total; i++) tokens.push(seq.tokenAt(i));
       held.scope = seq.cacheScope;

@@ -55,9 +55,11 @@ export class Speculator {
     if (lengths.size > 0) this.explorations = 0;
     else if (++this.stepsSinceSpeculation >= this.exploreInterval()) {
       // One measured step can be an outlier (a first graph build, a noisy neighbour): look again, less and less often,
-      // with short drafts (a look costs little where speculation does not pay; the curve extrapolates beyond it).
+      // with short drafts for the sequence that accepts the most (a look costs little where speculation does not pay,
+      // and the cost curve extrapolates beyond it).
       const k = Math.min(this.policy.opts.nMax, Math.max(this.policy.opts.nMin, EXPLORE_DRAFTS));
-      for (const s of candidates) lengths.set(s.id, k);
+      const best = candidates.reduce((a, b) => (this.policy.rate(b.id) > this.policy.rate(a.id) ? b : a));
+      lengths.set(best.id, k);
       this.explorations++;
     }
     if (lengths.size === 0) return;

@@ -1,0 +1,249 @@
+// `npm run bench:spec`: speculative decoding, Loom against llama-server (built as the anchor: same kernels, model
+// files, threads, slots and context), each with speculation off and on, in one run. Rows:
+//   draft eps 0.02 / eps 0.1: `target` presets (the `draft` model plus 10 layers whose residual writes are scaled by
+//     eps: the smaller eps, the more the target agrees with its draft), the `draft` preset as draft model;
+//   ngram, copy workload: the `margin` preset (its head maps a token to a fixed successor) with prompts that already
+//     hold the chain the output continues, as code edits and quoting do; llama-server's ngram-simple;
+//   ngram, nothing to copy: the bench model and random prompts: speculation on must cost nothing.
+// Each cell: 1 stream (6 requests back to back) and 8 streams (8 clients × 3 requests), 128 greedy tokens each
+// (ignore_eos), token-id prompts; tok/s = completion tokens ÷ wall time. Loom's speed-up (on ÷ off) should be at least
+// llama-server's in every row, and at least 0.97 where neither gains. Env: LOOM_SPEC_ROWS=draft-0.02,draft-0.1,ngram,none
+// LOOM_SPEC_ENGINES=loom,llama-server. Writes bench/results/spec-<date>.json and spec-latest.md.
+
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { makeSyntheticModel, type PresetName } from "../../models/make-synthetic-model.js";
+import { Xoshiro128 } from "../../models/prng.js";
+import { generatedDir } from "../../models/vocab-source.js";
+import { benchConfig, envList } from "../bench-config.js";
+import { VOCAB_LOW, VOCAB_SPAN } from "../load-generator.js";
+import { startBenchServer, type BenchServer } from "../server-process.js";
+import { ensureLlamaServer } from "./build-llama-server.js";
+import { setFetchTimeouts } from "./fetch-timeouts.js";
+import { startLlamaServer } from "./llama-server-process.js";
+import { CTX_SIZE, PARALLEL } from "./workloads.js";
+
+const RESULTS = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
+const MAX_TOKENS = 128;
+
+interface Row {
+  readonly name: string;
+  readonly target: { readonly preset: PresetName; readonly eps?: number };
+  readonly draft: PresetName | null;
+  readonly prompt: (seed: number) => number[];
+  /** Loom's and llama-server's flags for speculation on. */
+  readonly loomOn: readonly string[];
+  readonly anchorOn: (draftPath: string | null) => string[];
+}
+
+function random(seed: number, n: number): number[] {
+  const rng = new Xoshiro128(seed);
+  return Array.from({ length: n }, () => VOCAB_LOW + (rng.nextU32() % VOCAB_SPAN));
+}
+
+/** The margin head's successor chain from a seeded start, 300 tokens, then its first 10 again: the output copies it. */
+function copyPrompt(seed: number): number[] {
+  const chain = [VOCAB_LOW + (new Xoshiro128(seed).nextU32() % VOCAB_SPAN)];
+  while (chain.length < 300) chain.push(((chain[chain.length - 1] as number) * 7919 + 13) % 32000);
+  return [...chain, ...chain.slice(0, 10)];
+}
+
+const draftRow = (eps: number): Row => ({
+  name: `draft-${eps}`,
+  target: { preset: "target", eps },
+  draft: "draft",
+  prompt: (seed) => random(seed, 64),
+  loomOn: ["--spec-type", "draft"],
+  anchorOn: (d) => ["-md", d as string, "--spec-type", "draft-simple"],
+});
+
+const ROWS: Record<string, Row> = {
+  "draft-0.02": draftRow(0.02),
+  "draft-0.1": draftRow(0.1),
+  ngram: {
+    name: "ngram",
+    target: { preset: "margin" },
+    draft: null,
+    prompt: copyPrompt,
+    loomOn: ["--spec-type", "ngram"],
+    anchorOn: () => ["--spec-type", "ngram-simple"],
+  },
+  none: {
+    name: "none",
+    target: { preset: "bench" },
+    draft: null,
+    prompt: (seed) => random(seed, 64),
+    loomOn: ["--spec-type", "ngram"],
+    anchorOn: () => ["--spec-type", "ngram-simple"],
+  },
+};
+
+async function modelPath(preset: PresetName, eps?: number): Promise<string> {
+  const path = join(generatedDir(), `${preset}${eps === undefined ? "" : `-eps${eps}`}.gguf`);
+  if (!existsSync(path)) await makeSyntheticModel({ preset, outPath: path, ...(eps === undefined ? {} : { eps }) });
+  return path;
+}
+
+interface Measured {
+  readonly tokPerS: number;
+  readonly tokens: number;
+  readonly wallMs: number;
+}
+
+async function complete(url: string, prompt: number[]): Promise<{ tokens: number; drafted: number; accepted: number }> {
+  const res = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "target", prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true }),
+  });
+  const body = (await res.json()) as { usage?: { completion_tokens?: number }; timings?: { draft_n?: number; draft_n_accepted?: number } };
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${JSON.stringify(body)}`);
+  return { tokens: body.usage?.completion_tokens ?? 0, drafted: body.timings?.draft_n ?? 0, accepted: body.timings?.draft_n_accepted ?? 0 };
+}
+
+/** `streams` clients × `rounds` requests each; distinct prompts per request. */
+async function measure(url: string, row: Row, streams: number, rounds: number, counts: { drafted: number; accepted: number }): Promise<Measured> {
+  const t0 = performance.now();
+  let tokens = 0;
+  await Promise.all(
+    Array.from({ length: streams }, async (_, c) => {
+      for (let r = 0; r < rounds; r++) {
+        const out = await complete(url, row.prompt(1000 + 37 * c + r));
+        tokens += out.tokens;
+        counts.drafted += out.drafted;
+        counts.accepted += out.accepted;
+      }
+    }),
+  );
+  const wallMs = performance.now() - t0;
+  return { tokPerS: (tokens * 1000) / wallMs, tokens, wallMs };
+}
+
+async function loomCounts(url: string): Promise<{ drafted: number; accepted: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const sum = (name: string): number =>
+    text
+      .split("\n")
+      .filter((l) => l.startsWith(`${name}{`))
+      .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
+  return { drafted: sum("loom_spec_decode_draft_tokens_total"), accepted: sum("loom_spec_decode_accepted_tokens_total") };
+}
+
+interface Cell {
+  readonly row: string;
+  readonly engine: string;
+  readonly speculation: boolean;
+  readonly oneStream: Measured;
+  readonly eightStreams: Measured;
+  readonly drafted: number;
+  readonly accepted: number;
+}
+
+async function runCell(engine: string, row: Row, on: boolean, anchorBinary: () => Promise<string>): Promise<Cell> {
+  const cfg = benchConfig();
+  const target = await modelPath(row.target.preset, row.target.eps);
+  const draft = row.draft === null ? null : await modelPath(row.draft);
+  const sizes = ["--parallel", String(PARALLEL), "--ctx-size", String(CTX_SIZE)];
+  const threads = ["--threads", String(cfg.threads), "--threads-batch", String(cfg.threadsBatch)];
+  let server: BenchServer;
+  if (engine === "loom") {
+    const spec = on ? [...(draft === null ? [] : ["--spec-draft-model", draft]), ...row.loomOn] : ["--spec-type", "none"];
+    server = await startBenchServer(["--model", `target=${target}`, ...threads, ...sizes, "--grpc-port", "off", ...spec]);
+  } else {
+    const extraArgs = ["--alias", "target", ...(on ? row.anchorOn(draft) : [])];
+    server = await startLlamaServer({
+      binary: await anchorBinary(),
+      modelPath: target,
+      threads: cfg.threads,
+      threadsBatch: cfg.threadsBatch,
+      parallel: PARALLEL,
+      ctxSize: CTX_SIZE,
+      extraArgs,
+    });
+  }
+  try {
+    const counts = { drafted: 0, accepted: 0 };
+    await measure(server.url, row, 1, 1, { drafted: 0, accepted: 0 }); // warm-up
+    const before = engine === "loom" ? await loomCounts(server.url) : null;
+    const oneStream = await measure(server.url, row, 1, 6, counts);
+    const eightStreams = await measure(server.url, row, 8, 3, counts);
+    if (before !== null) {
+      const after = await loomCounts(server.url);
+      counts.drafted = after.drafted - before.drafted;
+      counts.accepted = after.accepted - before.accepted;
+    }
+    return { row: row.name, engine, speculation: on, oneStream, eightStreams, ...counts };
+  } finally {
+    await server.stop();
+  }
+}
+
+function render(cells: readonly Cell[], meta: string): string {
+  const find = (row: string, engine: string, on: boolean): Cell | undefined => cells.find((c) => c.row === row && c.engine === engine && c.speculation === on);
+  const lines = [
+    `# Speculative decoding: Loom vs llama-server (${meta})`,
+    "",
+    "tok/s, off → on (speed-up); acceptance = accepted ÷ drafted tokens over the cell.",
+    "",
+    "| row | streams | Loom off | Loom on | Loom speed-up | llama-server off | llama-server on | llama-server speed-up | Loom ÷ llama-server speed-up | Loom acceptance | llama-server acceptance |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  const rows = [...new Set(cells.map((c) => c.row))];
+  for (const row of rows) {
+    for (const key of ["oneStream", "eightStreams"] as const) {
+      const v = (engine: string, on: boolean): number | null => find(row, engine, on)?.[key].tokPerS ?? null;
+      const up = (engine: string): number | null => {
+        const off = v(engine, false);
+        const on = v(engine, true);
+        return off === null || on === null ? null : on / off;
+      };
+      const acc = (engine: string): string => {
+        const c = find(row, engine, true);
+        return c === undefined || c.drafted === 0 ? "–" : `${((100 * c.accepted) / c.drafted).toFixed(0)}% of ${c.drafted}`;
+      };
+      const f = (x: number | null, d = 1): string => (x === null ? "–" : x.toFixed(d));
+      const lu = up("loom");
+      const au = up("llama-server");
+      lines.push(
+        `| ${row} | ${key === "oneStream" ? 1 : 8} | ${f(v("loom", false))} | ${f(v("loom", true))} | ${f(lu, 2)}× | ${f(v("llama-server", false))} | ${f(v("llama-server", true))} | ${f(au, 2)}× | ${lu === null || au === null ? "–" : (lu / au).toFixed(2)} | ${acc("loom")} | ${acc("llama-server")} |`,
+      );
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+async function main(): Promise<void> {
+  await setFetchTimeouts({ headersTimeout: 0, bodyTimeout: 0 });
+  const rows = envList(process.env.LOOM_SPEC_ROWS, "draft-0.02,draft-0.1,ngram,none").map((r) => ROWS[r] ?? fail(`unknown row ${r}`));
+  const engines = envList(process.env.LOOM_SPEC_ENGINES, "loom,llama-server");
+  let binary: string | null = null;
+  const anchorBinary = async (): Promise<string> => (binary ??= (await ensureLlamaServer(await modelPath("bench"))).binary);
+  const cells: Cell[] = [];
+  for (const row of rows) {
+    for (const engine of engines) {
+      for (const on of [false, true]) {
+        process.stderr.write(`${row.name} ${engine} speculation ${on ? "on" : "off"}\n`);
+        cells.push(await runCell(engine, row, on, anchorBinary));
+      }
+    }
+  }
+  const cfg = benchConfig();
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const meta = `${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? "CPU"}, threads ${cfg.threads}/${cfg.threadsBatch}, ${PARALLEL} slots`;
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(`${RESULTS}spec-${stamp}.json`, JSON.stringify({ meta, maxTokens: MAX_TOKENS, cells }, null, 2));
+  const md = render(cells, meta);
+  writeFileSync(`${RESULTS}spec-latest.md`, md);
+  process.stdout.write(md);
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
