@@ -27,6 +27,7 @@ import { CTX_SIZE, PARALLEL } from "./workloads.js";
 
 const RESULTS = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
 const MAX_TOKENS = 128;
+const REPEATS = Number(process.env.LOOM_SPEC_REPEATS ?? 2);
 
 interface Row {
   readonly name: string;
@@ -181,14 +182,43 @@ async function runCell(engine: string, row: Row, on: boolean, anchorBinary: () =
 }
 
 function render(cells: readonly Cell[], meta: string): string {
-  const find = (row: string, engine: string, on: boolean): Cell | undefined => cells.find((c) => c.row === row && c.engine === engine && c.speculation === on);
+  const all = (row: string, engine: string, on: boolean): Cell[] => cells.filter((c) => c.row === row && c.engine === engine && c.speculation === on);
+  /** The mean of the repeats (their drafted and accepted counts summed). */
+  const find = (row: string, engine: string, on: boolean): Cell | undefined => {
+    const cs = all(row, engine, on);
+    if (cs.length === 0) return undefined;
+    const mean = (f: (c: Cell) => number): number => cs.reduce((n, c) => n + f(c), 0) / cs.length;
+    const m = (key: "oneStream" | "eightStreams"): Measured => ({
+      tokPerS: mean((c) => c[key].tokPerS),
+      tokens: mean((c) => c[key].tokens),
+      wallMs: mean((c) => c[key].wallMs),
+    });
+    return {
+      ...(cs[0] as Cell),
+      oneStream: m("oneStream"),
+      eightStreams: m("eightStreams"),
+      drafted: mean((c) => c.drafted) * cs.length,
+      accepted: mean((c) => c.accepted) * cs.length,
+    };
+  };
+  /** The largest gap between repeats of one cell, as a fraction of their mean. */
+  const spread = (row: string, key: "oneStream" | "eightStreams"): string => {
+    let worst = 0;
+    for (const engine of ["loom", "llama-server"]) {
+      for (const on of [false, true]) {
+        const v = all(row, engine, on).map((c) => c[key].tokPerS);
+        if (v.length > 1) worst = Math.max(worst, (Math.max(...v) - Math.min(...v)) / (v.reduce((a, b) => a + b, 0) / v.length));
+      }
+    }
+    return `${(100 * worst).toFixed(0)}%`;
+  };
   const lines = [
     `# Speculative decoding: Loom vs llama-server (${meta})`,
     "",
-    "tok/s, off → on (speed-up); acceptance = accepted ÷ drafted tokens over the cell.",
+    "tok/s, off → on (speed-up), each the mean of the repeats; acceptance = accepted ÷ drafted tokens over them; spread = the largest gap between repeats of one cell ÷ their mean.",
     "",
-    "| row | streams | Loom off | Loom on | Loom speed-up | llama-server off | llama-server on | llama-server speed-up | Loom ÷ llama-server speed-up | Loom acceptance | llama-server acceptance |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| row | streams | Loom off | Loom on | Loom speed-up | llama-server off | llama-server on | llama-server speed-up | Loom ÷ llama-server speed-up | Loom acceptance | llama-server acceptance | spread |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   const rows = [...new Set(cells.map((c) => c.row))];
   for (const row of rows) {
@@ -207,7 +237,7 @@ function render(cells: readonly Cell[], meta: string): string {
       const lu = up("loom");
       const au = up("llama-server");
       lines.push(
-        `| ${row} | ${key === "oneStream" ? 1 : 8} | ${f(v("loom", false))} | ${f(v("loom", true))} | ${f(lu, 2)}× | ${f(v("llama-server", false))} | ${f(v("llama-server", true))} | ${f(au, 2)}× | ${lu === null || au === null ? "–" : (lu / au).toFixed(2)} | ${acc("loom")} | ${acc("llama-server")} |`,
+        `| ${row} | ${key === "oneStream" ? 1 : 8} | ${f(v("loom", false))} | ${f(v("loom", true))} | ${f(lu, 2)}× | ${f(v("llama-server", false))} | ${f(v("llama-server", true))} | ${f(au, 2)}× | ${lu === null || au === null ? "–" : (lu / au).toFixed(2)} | ${acc("loom")} | ${acc("llama-server")} | ${spread(row, key)} |`,
       );
     }
   }
@@ -221,11 +251,15 @@ async function main(): Promise<void> {
   let binary: string | null = null;
   const anchorBinary = async (): Promise<string> => (binary ??= (await ensureLlamaServer(await modelPath("bench"))).binary);
   const cells: Cell[] = [];
+  // Off and on alternate, twice: this machine's speed drifts by tens of percent between minutes, and alternating
+  // spreads the drift over both; the table shows the mean of the two and how far apart they were.
   for (const row of rows) {
     for (const engine of engines) {
-      for (const on of [false, true]) {
-        process.stderr.write(`${row.name} ${engine} speculation ${on ? "on" : "off"}\n`);
-        cells.push(await runCell(engine, row, on, anchorBinary));
+      for (let rep = 0; rep < REPEATS; rep++) {
+        for (const on of [false, true]) {
+          process.stderr.write(`${row.name} ${engine} speculation ${on ? "on" : "off"} (${rep + 1}/${REPEATS})\n`);
+          cells.push(await runCell(engine, row, on, anchorBinary));
+        }
       }
     }
   }

@@ -200,6 +200,16 @@ describe("speculative decoding: concurrency, cancel and deadline", () => {
   }, 30_000);
 });
 
+describe("speculative decoding: start-up", () => {
+  it("refuses a draft model whose vocabulary differs from the target's, naming both sizes", async () => {
+    const bpe = join(generatedDir(), "tiny-llama-bpe.gguf");
+    if (!existsSync(bpe)) await makeSyntheticModel({ preset: "tiny", vocab: "llama-bpe", outPath: bpe });
+    await expect(startHarness(["-md", `tiny=${bpe}`])).rejects.toThrow(
+      /draft model .* cannot serve tiny: the draft model's vocabulary has 128256 tokens, the target's 32000/,
+    );
+  }, 120_000);
+});
+
 /** Pearson's chi-square for two samples of categories; categories seen fewer than 10 times in all are pooled. */
 function chiSquareTwoSample(a: readonly string[], b: readonly string[]): { statistic: number; dof: number } {
   const counts = new Map<string, [number, number]>();

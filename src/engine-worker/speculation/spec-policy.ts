@@ -26,14 +26,16 @@ export interface Candidate {
   readonly draftMs: number;
 }
 
-/** Decay per verified step of a sequence's acceptance counts: about the last 10 steps count. */
-const DECAY = 0.9;
-const PRIOR_ACCEPT = 1;
-const PRIOR_REJECT = 1;
+/** Decay per verified step of a sequence's acceptance counts: about the last 20 steps count. */
+const DECAY = 0.95;
+const PRIOR_ACCEPT = 0.5;
+const PRIOR_REJECT = 0.5;
 
 interface Acceptance {
   accepted: number;
   rejected: number;
+  /** Verified steps seen (not decayed). */
+  steps: number;
 }
 
 export class SpecPolicy {
@@ -46,15 +48,22 @@ export class SpecPolicy {
   /** A verified step: `drafted` drafts, of which the first `accepted` matched. */
   observe(seqId: string, drafted: number, accepted: number): void {
     if (drafted === 0) return;
-    const a = this.acceptance.get(seqId) ?? { accepted: 0, rejected: 0 };
+    const a = this.acceptance.get(seqId) ?? { accepted: 0, rejected: 0, steps: 0 };
+    a.steps++;
     a.accepted = a.accepted * DECAY + accepted;
     a.rejected = a.rejected * DECAY + (accepted < drafted ? 1 : 0);
     this.acceptance.set(seqId, a);
   }
 
+  /** Verified steps of this sequence so far. */
+  observed(seqId: string): number {
+    return this.acceptance.get(seqId)?.steps ?? 0;
+  }
+
   /** Estimated chance that a draft is accepted given the one before it was. */
-  rate(seqId: string): number {
-    const a = this.acceptance.get(seqId) ?? { accepted: 0, rejected: 0 };
+  rate(seqId: string, override?: number): number {
+    if (override !== undefined) return override;
+    const a = this.acceptance.get(seqId) ?? { accepted: 0, rejected: 0, steps: 0 };
     return (a.accepted + PRIOR_ACCEPT) / (a.accepted + a.rejected + PRIOR_ACCEPT + PRIOR_REJECT);
   }
 
@@ -66,7 +75,7 @@ export class SpecPolicy {
    * Draft lengths for the candidates, with `decoding` sequences decoding in the next step (candidates among them).
    * A candidate that gets fewer than nMin is absent.
    */
-  draftLengths(candidates: readonly Candidate[], decoding: number, costs: StepCosts): Map<string, number> {
+  draftLengths(candidates: readonly Candidate[], decoding: number, costs: StepCosts, assumedRate?: number): Map<string, number> {
     const k = new Map<string, number>();
     if (candidates.length === 0 || decoding === 0) return k;
     const base = costs.decodeMs(decoding);
@@ -79,7 +88,7 @@ export class SpecPolicy {
     // j); the step verifies the best K of them, K chosen for the most expected tokens per ms.
     const drafts: { seqId: string; gain: number; ms: number }[] = [];
     for (const c of candidates) {
-      const a = this.rate(c.seqId);
+      const a = this.rate(c.seqId, assumedRate);
       for (let j = 1; j <= this.opts.nMax; j++) drafts.push({ seqId: c.seqId, gain: Math.pow(a, j), ms: c.draftMs });
     }
     drafts.sort((x, y) => y.gain - x.gain);
@@ -97,5 +106,10 @@ export class SpecPolicy {
     for (const d of drafts.slice(0, bestK)) k.set(d.seqId, (k.get(d.seqId) ?? 0) + 1);
     for (const [id, n] of k) if (n < this.opts.nMin) k.delete(id);
     return k;
+  }
+
+  /** Whether drafting could pay here at all: the lengths if every draft were accepted. */
+  couldPay(candidate: Candidate, decoding: number, costs: StepCosts): boolean {
+    return this.draftLengths([candidate], decoding, costs, 1).size > 0;
   }
 }

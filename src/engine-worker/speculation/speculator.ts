@@ -15,6 +15,8 @@ import { SpecPolicy, type SpecPolicyOptions, type StepCosts } from "./spec-polic
 const EXPLORE_FIRST = 8;
 const EXPLORE_MAX = 256;
 const EXPLORE_DRAFTS = 2;
+/** A sequence's first verified steps, before its acceptance is known, are explored where drafting could pay. */
+const EXPLORE_STEPS = 3;
 
 export class Speculator {
   private readonly policy: SpecPolicy;
@@ -52,16 +54,7 @@ export class Speculator {
     );
     // `speculative: true`: these requests speculate whatever the cost policy says.
     for (const s of candidates) if (s.speculation === "on" && !lengths.has(s.id)) lengths.set(s.id, this.policy.opts.nMax);
-    if (lengths.size > 0) this.explorations = 0;
-    else if (++this.stepsSinceSpeculation >= this.exploreInterval()) {
-      // One measured step can be an outlier (a first graph build, a noisy neighbour): look again, less and less often,
-      // with short drafts for the sequence that accepts the most (a look costs little where speculation does not pay,
-      // and the cost curve extrapolates beyond it).
-      const k = Math.min(this.policy.opts.nMax, Math.max(this.policy.opts.nMin, EXPLORE_DRAFTS));
-      const best = candidates.reduce((a, b) => (this.policy.rate(b.id) > this.policy.rate(a.id) ? b : a));
-      lengths.set(best.id, k);
-      this.explorations++;
-    }
+    this.explore(candidates, lengths, decoding.length, costs, draftMs);
     if (lengths.size === 0) return;
     this.stepsSinceSpeculation = 0;
     let left: DraftRequest[] = candidates.filter((s) => lengths.has(s.id)).map((seq) => ({ seq, k: lengths.get(seq.id) as number }));
@@ -76,6 +69,31 @@ export class Speculator {
         return false;
       });
     }
+  }
+
+  /**
+   * Looks the policy did not ask for, with EXPLORE_DRAFTS drafts: with free proposals (n-gram), a sequence with fewer
+   * than EXPLORE_STEPS verified steps (its acceptance is a guess) where drafting could pay if every draft were
+   * accepted; and, after 8, 16, 32, …
+   * up to 256 steps without any speculation, the sequence that accepts the most (step costs change with load and
+   * batch shape, and one measured step can be an outlier).
+   */
+  private explore(candidates: readonly Sequence[], lengths: Map<string, number>, decoding: number, costs: StepCosts, draftMs: number): void {
+    const k = Math.min(this.policy.opts.nMax, Math.max(this.policy.opts.nMin, EXPLORE_DRAFTS));
+    // Only free proposals are tried on every new sequence: a draft model's first guesses for a sequence also pay for
+    // catching its KV up with the whole prompt.
+    for (const s of draftMs > 0 ? [] : candidates) {
+      if (lengths.has(s.id) || this.policy.observed(s.id) >= EXPLORE_STEPS) continue;
+      if (this.policy.couldPay({ seqId: s.id, draftMs }, decoding, costs)) lengths.set(s.id, k);
+    }
+    if (lengths.size > 0) {
+      this.stepsSinceSpeculation = 0;
+      return;
+    }
+    if (++this.stepsSinceSpeculation < this.exploreInterval()) return;
+    const best = candidates.reduce((a, b) => (this.policy.rate(b.id) > this.policy.rate(a.id) ? b : a));
+    lengths.set(best.id, k);
+    this.explorations++;
   }
 
   private exploreInterval(): number {

@@ -21,7 +21,7 @@ describe("SpecPolicy", () => {
     for (let i = 0; i < 30; i++) p.observe("s", 4, 4);
     expect(p.rate("s")).toBeGreaterThan(0.95);
     // Decayed counts: recent steps outweigh old ones.
-    for (let i = 0; i < 30; i++) p.observe("s", 4, 0);
+    for (let i = 0; i < 60; i++) p.observe("s", 4, 0);
     expect(p.rate("s")).toBeLessThan(0.25);
     p.forget("s");
     expect(p.rate("s")).toBe(0.5);
