@@ -24,8 +24,10 @@ import {
   type ModelSpec,
   type Raw,
 } from "./config-values.js";
+import { DEFAULT_SPEC_N_MAX, speculation, type DraftModelSpec, type SpecType } from "./config-speculation.js";
 
 export { ConfigError, type ModelSpec } from "./config-values.js";
+export type { DraftModelSpec, SpecType } from "./config-speculation.js";
 
 export type GpuMode = "auto" | "cuda" | "vulkan" | "cpu";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -98,14 +100,6 @@ export interface ServerConfig {
   readonly specDraftNMin: number;
 }
 
-export type SpecType = "draft" | "ngram";
-
-/** A draft model for one served model (name null: for every model). */
-export interface DraftModelSpec {
-  readonly model: string | null;
-  readonly path: string;
-}
-
 export interface FlagDoc {
   readonly field: keyof ServerConfig;
   readonly flag: string;
@@ -128,16 +122,6 @@ const DEFAULT_ITL_TARGET_MS = 250;
 /** 1 GiB of evicted prefixes per engine: ~29 prefixes of 1,000 tokens of the bench model (36 KB of KV per token). */
 const DEFAULT_KV_HOST_BYTES = 1024 ** 3;
 const DEFAULT_KV_DISK_BYTES = 8 * 1024 ** 3;
-/** Drafts per step at most: the policy picks fewer where acceptance or the measured step costs say so. */
-const DEFAULT_SPEC_N_MAX = 32;
-/** llama-server's --spec-type names that mean Loom's proposers. */
-const SPEC_TYPE_NAMES: Readonly<Record<string, SpecType | "none">> = {
-  none: "none",
-  draft: "draft",
-  "draft-simple": "draft",
-  ngram: "ngram",
-  "ngram-simple": "ngram",
-};
 
 /**
  * llama.cpp threads for single-token steps. Measured on 2 vCPUs, bench model, one stream: the prebuilt binary ran
@@ -320,37 +304,11 @@ function sizes(one: Lookup): Pick<ServerConfig, "parallel" | "ctxSize" | "batchS
   };
 }
 
-function speculation(one: Lookup, list: ListLookup): Pick<ServerConfig, "draftModels" | "specTypes" | "specDraftNMax" | "specDraftNMin"> {
-  const draftModels = list("--spec-draft-model").map((raw): DraftModelSpec => {
-    const eq = raw.value.indexOf("=");
-    const named = eq > 0 && !raw.value.slice(0, eq).includes("/");
-    const path = named ? raw.value.slice(eq + 1) : raw.value;
-    if (path === "") fail(raw, "a draft GGUF path, `path` or `model=path`");
-    return { model: named ? raw.value.slice(0, eq) : null, path };
-  });
-  const typeRaw = one("--spec-type");
-  let specTypes: SpecType[] = draftModels.length > 0 ? ["draft"] : [];
-  if (typeRaw !== null) {
-    const names = typeRaw.value.split(",").map((n) => n.trim().toLowerCase());
-    const types = names.map((n) => SPEC_TYPE_NAMES[n] ?? fail(typeRaw, "none, draft, ngram or a comma list of draft and ngram"));
-    if (types.includes("none") && types.length > 1) fail(typeRaw, "`none` alone, or a list of draft and ngram");
-    specTypes = [...new Set(types.filter((t): t is SpecType => t !== "none"))];
-  }
-  if (specTypes.includes("draft") && draftModels.length === 0 && typeRaw !== null) {
-    throw new ConfigError(`${typeRaw.source}: \`draft\` needs a draft model (--spec-draft-model)`);
-  }
-  const nMax = int(one("--spec-draft-n-max"), DEFAULT_SPEC_N_MAX, 1, 64);
-  const nMinRaw = one("--spec-draft-n-min");
-  // llama-server's default n-min is 0: no minimum, the same as 1.
-  const nMin = Math.max(1, int(nMinRaw, 1, 0, 64));
-  if (nMin > nMax && nMinRaw !== null) fail(nMinRaw, `at most --spec-draft-n-max (${nMax})`);
-  return { draftModels, specTypes, specDraftNMax: nMax, specDraftNMin: Math.min(nMin, nMax) };
-}
-
 export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServerConfig {
   const { one, list } = makeLookups(argv, env);
+  const served = models(list("--model"));
   const config: ServerConfig = {
-    models: models(list("--model")),
+    models: served,
     host: host(one("--host")),
     port: int(one("--port"), 8080, 0, 65535),
     grpcPort: grpcPort(one("--grpc-port")),
@@ -380,10 +338,8 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     kvHostDir: nonEmpty(one("--kv-host-dir")),
     kvDiskDir: nonEmpty(one("--kv-disk-dir")),
     kvDiskBytes: int(one("--kv-disk-bytes"), DEFAULT_KV_DISK_BYTES, 1),
-    ...speculation(one, list),
+    ...speculation(one, list, served),
   };
-  const unknown = config.draftModels.find((d) => d.model !== null && !config.models.some((m) => m.name === d.model));
-  if (unknown !== undefined) throw new ConfigError(`--spec-draft-model: no served model is named ${JSON.stringify(unknown.model)}`);
   return Object.freeze(config);
 }
 

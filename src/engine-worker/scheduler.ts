@@ -222,8 +222,14 @@ export class Scheduler {
    */
   private planDecodes(entries: StepEntry[]): number {
     let n = 0;
-    let room = this.opts.batchSize;
-    for (const seq of this.running.values()) if (seq.status === "decoding" && seq.slot !== null) room--;
+    let decoders = 0;
+    let prompts = this.waiting.length;
+    for (const seq of this.running.values()) {
+      if (seq.status === "decoding" && seq.slot !== null) decoders++;
+      if (seq.status === "prefilling") prompts++;
+    }
+    // Drafts never take the room prompts would get without them: speculation must not starve prefill.
+    let room = this.opts.batchSize - decoders - (prompts > 0 ? this.budget.steered(Math.max(1, decoders)) : 0);
     for (const seq of this.running.values()) {
       if (seq.status !== "decoding" || seq.slot === null) continue;
       const left = seq.maxNewTokens - seq.outputTokens.length - 1;

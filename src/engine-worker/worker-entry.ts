@@ -52,10 +52,25 @@ function tokenizeRefused(id: string): FromWorker {
   return { type: "tokenize_failed", id, error: { code: "unavailable", message: "The engine is shutting down.", param: null } };
 }
 
+/** llama.cpp architectures whose memory is recurrent (or hybrid): llama_memory_seq_rm cannot cut them mid-sequence. */
+// From llm_arch_is_recurrent / llm_arch_is_hybrid of the llama.cpp node-llama-cpp 3.22.1 ships.
+const RECURRENT_ARCHITECTURES = new Set([
+  ...["mamba", "mamba2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7", "jamba", "falcon-h1", "plamo2", "granitehybrid"],
+  ...["lfm2", "lfm2moe", "nemotron_h", "nemotron_h_moe", "qwen3next", "kimi-linear", "bailingmoe3", "kimi-k3"],
+  ...["qwen35", "qwen35moe", "qwen4exp", "deepseek4", "minimax-01"],
+]);
+
 /** The configured proposers, in order; a draft model is loaded beside the target (same slots and context size). */
 async function loadSpeculator(target: ModelBackend): Promise<Speculator> {
   const { types, nMax, nMin } = data.speculation;
   const proposers: Proposer[] = [];
+  // Recurrent and hybrid models cannot drop part of a sequence's state: a rejected draft could not be taken back.
+  if (types.length > 0 && RECURRENT_ARCHITECTURES.has(target.info.architecture)) {
+    process.stderr.write(
+      `[engine ${data.modelName}/${data.workerId}] warn: ${target.info.architecture} keeps recurrent state: speculative decoding is off for this model\n`,
+    );
+    return new Speculator([], { nMax, nMin });
+  }
   for (const type of types) {
     if (type === "ngram") proposers.push(new NgramProposer());
     // A model no draft was given for (--spec-draft-model other=…) decodes without one.
@@ -66,7 +81,7 @@ async function loadSpeculator(target: ModelBackend): Promise<Speculator> {
       await draft.dispose();
       throw new LoomError("invalid_request", `The draft model ${data.draftModelPath} cannot serve ${data.modelName}: ${mismatch}.`);
     }
-    proposers.push(new DraftModelProposer(draft));
+    proposers.push(new DraftModelProposer(draft, target.info.vocabSize));
   }
   return new Speculator(proposers, { nMax, nMin });
 }

@@ -98,10 +98,13 @@ export class PrometheusExporter implements EngineObserver {
   private countSpeculation(model: string, key: string, stats: EngineStats): void {
     for (const [proposer, c] of Object.entries(stats.speculation) as [string, SpeculationCounts][]) {
       const seenKey = `${key}/${proposer}`;
-      const seen = this.specSeen.get(seenKey) ?? { drafts: 0, draftTokens: 0, acceptedTokens: 0 };
+      const prev = this.specSeen.get(seenKey) ?? { drafts: 0, draftTokens: 0, acceptedTokens: 0 };
+      // A restarted worker counts from zero again: anything below what was seen is a reset, never a negative increment.
+      const reset = c.drafts < prev.drafts || c.draftTokens < prev.draftTokens || c.acceptedTokens < prev.acceptedTokens;
+      const seen = reset ? { drafts: 0, draftTokens: 0, acceptedTokens: 0 } : prev;
       const d = { drafts: c.drafts - seen.drafts, draftTokens: c.draftTokens - seen.draftTokens, acceptedTokens: c.acceptedTokens - seen.acceptedTokens };
-      if (d.drafts <= 0) continue;
       this.specSeen.set(seenKey, { ...c });
+      if (d.drafts <= 0) continue;
       const labels = { model, proposer };
       this.counter(METRICS.specDrafts.name).inc(labels, d.drafts);
       this.counter(METRICS.specDraftTokens.name).inc(labels, d.draftTokens);

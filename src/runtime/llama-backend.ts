@@ -126,6 +126,7 @@ export class LlamaBackend implements ModelBackend {
       threads: opts.threads,
       threadsBatch: opts.threadsBatch,
       buildType: llama.buildType,
+      architecture: String(model.fileInfo.metadata.general?.architecture ?? "unknown"),
       maxTokenBytes: maxTokenBytes(model),
       kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0 },
     };

@@ -20,6 +20,8 @@ export interface ModelInfo {
   readonly threads: number;
   readonly threadsBatch: number;
   readonly buildType: string;
+  /** The GGUF's general.architecture (llama, qwen2, mamba, …). */
+  readonly architecture: string;
   /** Upper bound on the UTF-8 bytes one token stands for: a text longer than slotContextSize × this cannot fit. */
   readonly maxTokenBytes: number;
   /** What KV copies between slots and host-tier files cost here (measured at load). */

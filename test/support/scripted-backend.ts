@@ -50,6 +50,7 @@ export class ScriptedBackend implements ModelBackend {
       threads: 1,
       threadsBatch: 1,
       buildType: "scripted",
+      architecture: "scripted",
       maxTokenBytes: 4,
       kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0 },
     };

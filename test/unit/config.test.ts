@@ -217,6 +217,12 @@ describe("parseServerConfig: flags", () => {
     expect(() => parse(["--spec-type", "none,ngram"])).toThrow(/`none` alone/);
     expect(() => parse(["--spec-draft-n-max", "2", "--spec-draft-n-min", "3"])).toThrow(/--spec-draft-n-min: expected at most --spec-draft-n-max \(2\)/);
     expect(() => parse(["-m", "a=/m/a.gguf", "-md", "b=/m/d.gguf"])).toThrow(/no served model is named "b"/);
+    expect(() => parse(["--spec-type", "toString"])).toThrow(/--spec-type: expected none, draft, ngram/);
+    // Model names may hold "/": a draft named for one is still named; a path holding "=" is a path.
+    expect(parse(["-m", "Qwen/Qwen2.5-7B=/m/q.gguf", "-md", "Qwen/Qwen2.5-7B = /m/d.gguf"]).draftModels).toEqual([
+      { model: "Qwen/Qwen2.5-7B", path: "/m/d.gguf" },
+    ]);
+    expect(parse(["-md", "/m/a=b/d.gguf"]).draftModels).toEqual([{ model: null, path: "/m/a=b/d.gguf" }]);
   });
 
   it("resolves ctx-size 0 to 4096 cells per slot", () => {

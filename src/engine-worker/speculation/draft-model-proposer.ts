@@ -30,7 +30,11 @@ export class DraftModelProposer implements Proposer {
   private steps = 0;
   private perTokenMs = 0;
 
-  constructor(private readonly backend: ModelBackend) {
+  constructor(
+    private readonly backend: ModelBackend,
+    /** Ids from here on are not the target's (a draft vocabulary may be a little larger). */
+    private readonly targetVocab: number = backend.info.vocabSize,
+  ) {
     this.held = Array.from({ length: backend.info.slots }, () => ({ scope: 0, tokens: [], unknown: false }));
   }
 
@@ -45,24 +49,31 @@ export class DraftModelProposer implements Proposer {
   }
 
   private async guess(requests: readonly DraftRequest[]): Promise<ReadonlyMap<string, readonly number[]>> {
-    const t0 = performance.now();
     const drafts = new Map<string, number[]>();
     const live = requests.filter((r) => r.seq.slot !== null);
     let round = this.catchUp(live);
+    // The cost per guess is timed over the rounds after the first: the first also catches the draft's KV up (a whole
+    // prompt for a new sequence), which is not what another guess costs.
     let produced = 0;
+    let guessMs = 0;
+    let firstMs = 0;
     for (let i = 0; round.entries.length > 0; i++) {
+      const t0 = performance.now();
       const result = await this.backend.step(
         { step: ++this.steps, kvOps: round.kvOps, entries: round.entries, decodeTokens: round.entries.length, prefillTokens: 0 },
         (id) => this.samplingFor(id),
       );
+      if (i > 0) [guessMs, produced] = [guessMs + performance.now() - t0, produced + round.entries.length];
+      // Nothing better measured yet: the first round stands in (an overestimate, corrected by later rounds).
+      else if (this.perTokenMs === 0) firstMs = (performance.now() - t0) / Math.max(1, round.entries.length);
       const next: StepEntry[] = [];
       for (const r of live) {
         const token = result.sampled.get(r.seq.id)?.[0]?.token;
-        if (token === undefined) continue;
+        // A guess the target's vocabulary does not have (a draft vocabulary up to 128 ids larger) ends the guesses.
+        if (token === undefined || token >= this.targetVocab) continue;
         const list = drafts.get(r.seq.id) ?? [];
         list.push(token);
         drafts.set(r.seq.id, list);
-        produced++;
         // A guessed end of generation ends the guesses: nothing after it would be verified.
         if (list.length >= r.k || this.backend.isEog(token)) continue;
         const held = this.held[r.seq.slot as number] as Held;
@@ -71,8 +82,9 @@ export class DraftModelProposer implements Proposer {
       }
       round = { kvOps: [], entries: next };
     }
+    if (produced === 0 && firstMs > 0) this.perTokenMs = firstMs;
     if (produced > 0) {
-      const perToken = (performance.now() - t0) / produced;
+      const perToken = guessMs / produced;
       this.perTokenMs = this.perTokenMs === 0 ? perToken : this.perTokenMs + COST_EWMA * (perToken - this.perTokenMs);
     }
     return drafts;

@@ -30,6 +30,8 @@ export interface Candidate {
 const DECAY = 0.95;
 const PRIOR_ACCEPT = 0.5;
 const PRIOR_REJECT = 0.5;
+/** Drafts per sequence while no decode step has been measured yet. */
+const UNMEASURED_DRAFTS = 2;
 
 interface Acceptance {
   accepted: number;
@@ -55,7 +57,14 @@ export class SpecPolicy {
     this.acceptance.set(seqId, a);
   }
 
-  /** Verified steps of this sequence so far. */
+  /** The proposer had nothing for this sequence: it counts as looked at (not as a rejection). */
+  observeEmpty(seqId: string): void {
+    const a = this.acceptance.get(seqId) ?? { accepted: 0, rejected: 0, steps: 0 };
+    a.steps++;
+    this.acceptance.set(seqId, a);
+  }
+
+  /** Verified steps of this sequence so far (and proposals that came back empty). */
   observed(seqId: string): number {
     return this.acceptance.get(seqId)?.steps ?? 0;
   }
@@ -79,9 +88,9 @@ export class SpecPolicy {
     const k = new Map<string, number>();
     if (candidates.length === 0 || decoding === 0) return k;
     const base = costs.decodeMs(decoding);
-    // Unmeasured: explore at full length (the step that follows measures the curve).
+    // Unmeasured: a short look (the step that follows measures the curve).
     if (base === null) {
-      for (const c of candidates) k.set(c.seqId, this.opts.nMax);
+      for (const c of candidates) k.set(c.seqId, Math.min(this.opts.nMax, Math.max(this.opts.nMin, UNMEASURED_DRAFTS)));
       return k;
     }
     // Every candidate's drafts in order of expected gain (a sequence's j-th after its (j-1)-th, since a^j falls with

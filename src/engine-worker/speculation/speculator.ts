@@ -8,6 +8,17 @@ import type { SpeculationCounts, SpeculationStats } from "../worker-messages.js"
 import type { DraftRequest, Proposer, ProposerName } from "./proposer.js";
 import { SpecPolicy, type SpecPolicyOptions, type StepCosts } from "./spec-policy.js";
 
+/** One propose() asks the cost curve for the same few counts many times: each is computed once. */
+function memoized(costs: StepCosts): StepCosts {
+  const seen = new Map<number, number | null>();
+  return {
+    decodeMs: (n) => {
+      if (!seen.has(n)) seen.set(n, costs.decodeMs(n));
+      return seen.get(n) ?? null;
+    },
+  };
+}
+
 /**
  * With the policy saying no, one step speculates anyway after 8 steps, then 16, 32, … up to every 256: step costs
  * change (load, batch shape) and one measurement can be an outlier.
@@ -47,6 +58,7 @@ export class Speculator {
     const candidates = decoding.filter((s) => eligible(s) && s.maxNewTokens - s.outputTokens.length > 1);
     if (candidates.length === 0) return;
     const draftMs = Math.max(...this.proposers.map((p) => p.msPerDraftToken()));
+    costs = memoized(costs);
     const lengths = this.policy.draftLengths(
       candidates.map((s) => ({ seqId: s.id, draftMs })),
       decoding.length,
@@ -56,13 +68,15 @@ export class Speculator {
     for (const s of candidates) if (s.speculation === "on" && !lengths.has(s.id)) lengths.set(s.id, this.policy.opts.nMax);
     this.explore(candidates, lengths, decoding.length, costs, draftMs);
     if (lengths.size === 0) return;
-    this.stepsSinceSpeculation = 0;
-    let left: DraftRequest[] = candidates.filter((s) => lengths.has(s.id)).map((seq) => ({ seq, k: lengths.get(seq.id) as number }));
+    // Never more drafts than the output may still grow by (the last token is the target's own).
+    const room = (s: Sequence): number => Math.min(lengths.get(s.id) as number, s.maxNewTokens - s.outputTokens.length - 1);
+    let left: DraftRequest[] = candidates.filter((s) => lengths.has(s.id)).map((seq) => ({ seq, k: room(seq) }));
     for (const proposer of this.proposers) {
       if (left.length === 0) break;
       const got = await proposer.propose(left);
       left = left.filter((r) => {
         const drafts = got.get(r.seq.id) ?? [];
+        if (drafts.length === 0) this.policy.observeEmpty(r.seq.id);
         if (drafts.length < this.policy.opts.nMin) return true;
         r.seq.drafts = drafts.slice(0, r.k);
         this.pending.set(r.seq.id, { proposer: proposer.name, n: r.seq.drafts.length });
@@ -79,6 +93,7 @@ export class Speculator {
    * batch shape, and one measured step can be an outlier).
    */
   private explore(candidates: readonly Sequence[], lengths: Map<string, number>, decoding: number, costs: StepCosts, draftMs: number): void {
+    const picked = lengths.size > 0;
     const k = Math.min(this.policy.opts.nMax, Math.max(this.policy.opts.nMin, EXPLORE_DRAFTS));
     // Only free proposals are tried on every new sequence: a draft model's first guesses for a sequence also pay for
     // catching its KV up with the whole prompt.
@@ -86,11 +101,12 @@ export class Speculator {
       if (lengths.has(s.id) || this.policy.observed(s.id) >= EXPLORE_STEPS) continue;
       if (this.policy.couldPay({ seqId: s.id, draftMs }, decoding, costs)) lengths.set(s.id, k);
     }
-    if (lengths.size > 0) {
+    // Only the policy's own choices count as speculation for the interval: tries of new sequences do not.
+    if (picked) {
       this.stepsSinceSpeculation = 0;
       return;
     }
-    if (++this.stepsSinceSpeculation < this.exploreInterval()) return;
+    if (++this.stepsSinceSpeculation < this.exploreInterval() || lengths.size > 0) return;
     const best = candidates.reduce((a, b) => (this.policy.rate(b.id) > this.policy.rate(a.id) ? b : a));
     lengths.set(best.id, k);
     this.explorations++;

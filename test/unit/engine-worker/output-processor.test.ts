@@ -26,6 +26,7 @@ const backend: ModelBackend = {
     threads: 1,
     threadsBatch: 1,
     buildType: "fake",
+    architecture: "fake",
     maxTokenBytes: 8,
     kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0 },
   },

@@ -42,7 +42,7 @@ describe("SpecPolicy", () => {
         .draftLengths([{ seqId: "s", draftMs: 20 }], 1, flat)
         .has("s"),
     ).toBe(false);
-    expect(new SpecPolicy({ nMax: 5, nMin: 1 }).draftLengths([{ seqId: "s", draftMs: 0 }], 1, unknown).get("s")).toBe(5);
+    expect(new SpecPolicy({ nMax: 5, nMin: 1 }).draftLengths([{ seqId: "s", draftMs: 0 }], 1, unknown).get("s")).toBe(2);
   });
 
   it("shares a step's drafts across sequences best first, and drops proposals shorter than n-min", () => {
