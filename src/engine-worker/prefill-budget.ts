@@ -36,6 +36,8 @@ export interface PrefillBudgetOptions {
 export class PrefillBudget {
   /** EWMA of decode-only step duration, by decode token count. */
   private readonly alone = new Map<number, number>();
+  /** The counts of `alone`, ascending: lookups are binary searches (speculation asks for many counts per step). */
+  private readonly counts: number[] = [];
   /** EWMA of a prefill token's marginal cost in a mixed step (ms), once one has been seen. */
   private perTokenMs: number | null = null;
   /** Per-token cost of whole-prompt steps (nothing decoding): a prior for the first mixed step. */
@@ -100,43 +102,56 @@ export class PrefillBudget {
 
   /** The most decode tokens a decode-only step was measured at; null before any. */
   largestDecodeMeasured(): number | null {
-    return this.alone.size === 0 ? null : Math.max(...this.alone.keys());
+    return this.counts[this.counts.length - 1] ?? null;
   }
 
   /** Decode-only step time at d: observed, interpolated between observed counts, or extrapolated; null if none. */
   aloneMs(d: number): number | null {
     const exact = this.alone.get(d);
     if (exact !== undefined) return exact;
-    let lo: [number, number] | null = null;
-    let hi: [number, number] | null = null;
-    for (const [k, v] of this.alone) {
-      if (k < d && (lo === null || k > lo[0])) lo = [k, v];
-      if (k > d && (hi === null || k < hi[0])) hi = [k, v];
+    const i = firstAbove(this.counts, d);
+    const lo = this.counts[i - 1];
+    const hi = this.counts[i];
+    if (lo !== undefined && hi !== undefined) {
+      const [a, b] = [this.alone.get(lo) as number, this.alone.get(hi) as number];
+      return a + ((b - a) * (d - lo)) / (hi - lo);
     }
-    if (lo !== null && hi !== null) return lo[1] + ((hi[1] - lo[1]) * (d - lo[0])) / (hi[0] - lo[0]);
     const end = lo ?? hi;
-    if (end === null) return null;
+    if (end === undefined) return null;
     // Outside the observed range: the slope of the two outermost points on that side, never negative.
-    return Math.max(0.1, end[1] + this.edgeSlope(end[0]) * (d - end[0]));
+    return Math.max(0.1, (this.alone.get(end) as number) + this.edgeSlope(end) * (d - end));
   }
 
+  /** The slope from an edge count to its neighbour (the nearest other measured count), never negative. */
   private edgeSlope(edge: number): number {
-    let next: [number, number] | null = null;
-    for (const [k, v] of this.alone) if (k !== edge && (next === null || Math.abs(k - edge) < Math.abs(next[0] - edge))) next = [k, v];
-    if (next === null) return 0;
-    return Math.max(0, ((this.alone.get(edge) as number) - next[1]) / (edge - next[0]));
+    const i = this.counts.indexOf(edge);
+    const next = i === 0 ? this.counts[1] : this.counts[i - 1];
+    if (next === undefined) return 0;
+    return Math.max(0, ((this.alone.get(edge) as number) - (this.alone.get(next) as number)) / (edge - next));
   }
 
   private observeAlone(d: number, ms: number): void {
+    if (!this.alone.has(d)) this.counts.splice(firstAbove(this.counts, d), 0, d);
     this.alone.set(d, ewma(this.alone.get(d) ?? null, ms, ALONE_EWMA));
   }
 
   /** Whether a decode-only step has been seen within a quarter (at least 1) of d. */
   private knowsAloneNear(d: number): boolean {
     const tolerance = Math.max(1, Math.round(d / 4));
-    for (const k of this.alone.keys()) if (Math.abs(k - d) <= tolerance) return true;
-    return false;
+    const i = firstAbove(this.counts, d);
+    return [this.counts[i - 1], this.counts[i]].some((k) => k !== undefined && Math.abs(k - d) <= tolerance);
   }
+}
+
+/** The index of the first element of ascending `xs` greater than x (xs.length when none is). */
+function firstAbove(xs: readonly number[], x: number): number {
+  let [lo, hi] = [0, xs.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((xs[mid] as number) <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function ewma(prev: number | null, x: number, alpha: number): number {

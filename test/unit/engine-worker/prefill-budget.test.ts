@@ -106,3 +106,43 @@ describe("PrefillBudget", () => {
     expect(chunks.filter((n) => n <= MIN_CHUNK).length / chunks.length).toBeLessThan(0.25);
   });
 });
+
+describe("PrefillBudget.aloneMs", () => {
+  /** The decode-only curve by a full scan: exact, interpolated between neighbours, or extrapolated from an edge. */
+  function reference(points: ReadonlyMap<number, number>, d: number): number | null {
+    const exact = points.get(d);
+    if (exact !== undefined) return exact;
+    const keys = [...points.keys()].sort((a, b) => a - b);
+    const lo = keys.filter((k) => k < d).pop();
+    const hi = keys.find((k) => k > d);
+    if (lo !== undefined && hi !== undefined)
+      return (points.get(lo) as number) + (((points.get(hi) as number) - (points.get(lo) as number)) * (d - lo)) / (hi - lo);
+    const end = lo ?? hi;
+    if (end === undefined) return null;
+    const others = keys.filter((k) => k !== end).sort((a, b) => Math.abs(a - end) - Math.abs(b - end));
+    const next = others[0];
+    const slope = next === undefined ? 0 : Math.max(0, ((points.get(end) as number) - (points.get(next) as number)) / (end - next));
+    return Math.max(0.1, (points.get(end) as number) + slope * (d - end));
+  }
+
+  it("equals a full scan of the measured points, as points are added in any order", () => {
+    let seed = 11;
+    const rand = (n: number): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+    for (let trial = 0; trial < 20; trial++) {
+      const b = new PrefillBudget({ batchSize: 512, itlTargetMs: 100 });
+      const points = new Map<number, number>();
+      for (let i = 0; i < 30; i++) {
+        const d = 1 + rand(300);
+        const ms = 1 + rand(200);
+        b.observe(d, 0, ms);
+        // The budget keeps an EWMA per count; the reference reads the budget's own value at each measured count.
+        points.set(d, b.aloneMs(d) as number);
+        for (let q = 0; q < 10; q++) {
+          const x = rand(400);
+          expect(b.aloneMs(x)).toBeCloseTo(reference(points, x) as number, 9);
+        }
+      }
+      expect(b.largestDecodeMeasured()).toBe(Math.max(...points.keys()));
+    }
+  });
+});
