@@ -189,11 +189,7 @@ export class EngineLoop {
     try {
       const result = await this.backend.step(plan, (id) => (this.requests.get(id)?.out as OutputState).sampling);
       const updates = this.scheduler.applyResult(plan, result);
-      for (const e of plan.entries) {
-        if (e.verify !== true) continue;
-        const seq = this.requests.get(e.seqId)?.seq;
-        if (seq != null) this.speculator.verified(seq, e.tokens.length - 1, (result.sampled.get(e.seqId)?.length ?? 1) - 1);
-      }
+      for (const u of updates) if (u.verified !== undefined) this.speculator.verified(u.seq, u.verified.drafted, u.verified.accepted);
       events = this.processOutputs(updates, result.sampled);
     } catch (err) {
       events = this.failStep(plan, LoomError.from(err));

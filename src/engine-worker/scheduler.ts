@@ -58,6 +58,8 @@ export interface SequenceUpdate {
   /** Every token appended this step, in order: [token], or a verified step's accepted drafts and its own token. */
   readonly tokens: readonly number[];
   readonly firstToken: boolean;
+  /** A verified step: how many drafts it carried and how many were accepted. */
+  readonly verified?: { readonly drafted: number; readonly accepted: number };
 }
 
 export class Scheduler {
@@ -194,11 +196,12 @@ export class Scheduler {
     if (samples.length === 0 || samples.length > entry.tokens.length)
       throw new InvariantError(`step ${plan.step}: ${samples.length} samples for ${entry.seqId}, verifying ${entry.tokens.length} tokens`);
     seq.computed = entry.start + samples.length;
-    seq.drafted += entry.tokens.length - 1;
-    seq.accepted += samples.length - 1;
+    const verified = { drafted: entry.tokens.length - 1, accepted: samples.length - 1 };
+    seq.drafted += verified.drafted;
+    seq.accepted += verified.accepted;
     const tokens = samples.map((t) => t.token);
     for (const t of tokens) seq.appendOutput(t);
-    return { seq, token: tokens[tokens.length - 1] as number, tokens, firstToken: false };
+    return { seq, token: tokens[tokens.length - 1] as number, tokens, firstToken: false, verified };
   }
 
   /**
@@ -237,15 +240,9 @@ export class Scheduler {
       seq.drafts = [];
       room -= drafts.length;
       const entry = entryFor(seq, seq.computed, seq.totalTokens - seq.computed, true);
-      if (drafts.length === 0) entries.push(entry);
-      else
-        entries.push({
-          ...entry,
-          tokens: [...entry.tokens, ...drafts],
-          sampleAt: entry.tokens.map((_, i) => i).concat(drafts.map((_, i) => entry.tokens.length + i)),
-          verify: true,
-        });
-      n += entry.tokens.length + drafts.length;
+      const tokens = [...entry.tokens, ...drafts];
+      entries.push(drafts.length === 0 ? entry : { ...entry, tokens, sampleAt: tokens.map((_, i) => i), verify: true });
+      n += tokens.length;
     }
     return n;
   }

@@ -31,8 +31,8 @@ const EXPLORE_STEPS = 3;
 
 export class Speculator {
   private readonly policy: SpecPolicy;
-  /** Who proposed each sequence's pending drafts, and how many. */
-  private readonly pending = new Map<string, { proposer: ProposerName; n: number }>();
+  /** Who proposed each sequence's pending drafts. */
+  private readonly pending = new Map<string, ProposerName>();
   private readonly counts: SpeculationStats = {};
   private stepsSinceSpeculation = 0;
   /** Explorations in a row that the policy did not take up. */
@@ -79,7 +79,7 @@ export class Speculator {
         if (drafts.length === 0) this.policy.observeEmpty(r.seq.id);
         if (drafts.length < this.policy.opts.nMin) return true;
         r.seq.drafts = drafts.slice(0, r.k);
-        this.pending.set(r.seq.id, { proposer: proposer.name, n: r.seq.drafts.length });
+        this.pending.set(r.seq.id, proposer.name);
         return false;
       });
     }
@@ -122,7 +122,7 @@ export class Speculator {
     this.pending.delete(seq.id);
     if (p === undefined || drafted === 0) return;
     this.policy.observe(seq.id, drafted, accepted);
-    const c = (this.counts[p.proposer] ??= { drafts: 0, draftTokens: 0, acceptedTokens: 0 });
+    const c = (this.counts[p] ??= { drafts: 0, draftTokens: 0, acceptedTokens: 0 });
     c.drafts++;
     c.draftTokens += drafted;
     c.acceptedTokens += accepted;
