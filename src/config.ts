@@ -68,6 +68,8 @@ export interface ServerConfig {
   /** JSON file of named keys with rate limits and cache salts (admission/gatekeeper.ts); null: none. */
   readonly apiKeyFile: string | null;
   readonly engines: number;
+  /** Where engines run: `process` (one per model; a native crash ends only it) or `thread` (in the server). */
+  readonly engineIsolation: "process" | "thread";
   readonly maxQueue: number;
   readonly requestTimeoutMs: number;
   /** How long shutdown lets in-flight requests finish before it cuts them with an error (ms). */
@@ -184,7 +186,8 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("gpuLayers", "--n-gpu-layers", "-ngl", "max", "Layers offloaded to the GPU: a count or `max` (all)."),
   doc("apiKeys", "--api-key", null, "(none: no auth)", "Accepted bearer token; repeatable, env is comma-separated."),
   doc("apiKeyFile", "--api-key-file", null, "(none)", "JSON file of named API keys with limits: {\"keys\": [{\"key\", \"name\", \"rpm\", \"tpm\", \"cache_salt\"}]}; over a limit → 429 with Retry-After and x-ratelimit-* headers."),
-  doc("engines", "--engines", null, "1", "Engine workers per model."),
+  doc("engines", "--engines", null, "1", "Engines per model (each its own context and slots; in one engine process they share the weights)."),
+  doc("engineIsolation", "--engine-isolation", null, "process", "`process`: each model's engines run in a supervised child process, so a native crash (SIGSEGV, SIGILL, abort, OOM kill) fails only its requests and the engine restarts; `thread`: worker threads of the server process (a native crash ends the server)."),
   doc("maxQueue", "--max-queue", null, "256", "Requests per model allowed to wait beyond the running ones before 429."),
   doc("requestTimeoutMs", "--timeout", null, "600", "Per-request deadline in seconds."),
   doc("drainTimeoutMs", "--drain-timeout", null, "10", "On SIGTERM/SIGINT, seconds in-flight requests may take to finish; then each is ended with an `unavailable` error in its transport's form and the process exits."),
@@ -323,6 +326,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     apiKeys: apiKeys(list("--api-key")),
     apiKeyFile: nonEmpty(one("--api-key-file")),
     engines: int(one("--engines"), 1, 1),
+    engineIsolation: oneOf(one("--engine-isolation"), "process", ["process", "thread"] as const),
     maxQueue: int(one("--max-queue"), 256, 0),
     requestTimeoutMs: seconds(one("--timeout"), 600),
     drainTimeoutMs: seconds(one("--drain-timeout"), 10),

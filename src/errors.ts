@@ -118,7 +118,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
     openaiType: "unavailable_error",
     grpcCode: GrpcCode.UNAVAILABLE,
     retryable: true,
-    doc: "Loading, draining for shutdown, or no engine worker is up.",
+    doc: "Loading, draining for shutdown, or no engine of the model is up (restarting).",
   },
   deadline_exceeded: {
     httpStatus: 504,
@@ -139,7 +139,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
     openaiType: "server_error",
     grpcCode: GrpcCode.INTERNAL,
     retryable: false,
-    doc: "The engine worker failed while running this request (it is restarted).",
+    doc: "The engine running this request died (its process crashed or was killed); it is restarted.",
   },
   internal_error: { httpStatus: 500, openaiType: "server_error", grpcCode: GrpcCode.INTERNAL, retryable: false, doc: "A bug in Loom." },
 };

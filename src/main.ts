@@ -27,7 +27,7 @@ async function serve(argv: readonly string[]): Promise<number> {
   } catch (err) {
     return configFailure(err);
   }
-  if (needsRelaunch(process.env)) return relaunchWithPool(poolSizeFor(Math.max(1, cfg.models.length) * cfg.engines));
+  if (needsRelaunch(process.env)) return relaunchWithPool(poolSizeFor(cfg.engineIsolation, Math.max(1, cfg.models.length) * cfg.engines));
   const logger = createLogger(cfg.logLevel);
   guardUnhandledRejections(logger);
   if (cfg.models.length === 0) {

@@ -1,4 +1,4 @@
-// Composition root: builds the engine (worker threads per model) and the transports from one frozen ServerConfig,
+// Composition root: builds the engine (supervised engine processes or threads per model) and the transports from one frozen ServerConfig,
 // starts them in dependency order, and closes them in reverse on shutdown: stop accepting → drain in-flight
 // requests (bounded) → stop workers cooperatively → close sockets.
 
@@ -54,6 +54,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   const engine = await Engine.start({
     models: cfg.models.map((m) => ({ ...m, draftPath: draftFor(cfg, m.name) })),
     enginesPerModel: cfg.engines,
+    isolation: cfg.engineIsolation,
     tuning: {
       slots: cfg.parallel,
       slotContextSize: perSlotContext(cfg),
@@ -89,7 +90,13 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     bodyLimitBytes: cfg.bodyLimitBytes,
     requestTimeoutMs: cfg.requestTimeoutMs,
     accepting: () => accepting,
-    mainThread: () => ({ pid: process.pid, eventLoopDelayMs: loop.snapshot(), uvThreadpoolSize: uvThreadpoolSize(), memory: process.memoryUsage() }),
+    mainThread: () => ({
+      pid: process.pid,
+      eventLoopDelayMs: loop.snapshot(),
+      uvThreadpoolSize: uvThreadpoolSize(),
+      memory: process.memoryUsage(),
+      activeResources: activeResources(),
+    }),
     metrics: exporter,
     grpcPort: () => grpc?.port ?? null,
     onError: (code) => exporter.error(code),
@@ -153,6 +160,13 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
 const STOP_GRACE_MS = 500;
 /** How long close() waits for engines to dispose llama.cpp cooperatively once the ports are free. */
 const ENGINE_STOP_LIMIT_MS = 15_000;
+
+/** What keeps the event loop alive, by kind (TCPWrap, Timeout, …): a leak of sockets or timers shows here. */
+function activeResources(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const kind of process.getActiveResourcesInfo()) counts[kind] = (counts[kind] ?? 0) + 1;
+  return counts;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -126,3 +126,12 @@ export type FromWorker =
   | { readonly type: "tokenized"; readonly id: string; readonly result: TokenizeResult }
   | { readonly type: "tokenize_failed"; readonly id: string; readonly error: ErrorData }
   | { readonly type: "stopped" };
+
+/** An engine process carries the messages of the engines it hosts (engine-process-entry.ts), each tagged with its id. */
+export type ToEngineProcess =
+  { readonly type: "init"; readonly engines: readonly EngineWorkerData[] } | { readonly type: "engine"; readonly workerId: number; readonly msg: ToWorker };
+
+export interface FromEngineProcess {
+  readonly workerId: number;
+  readonly msg: FromWorker;
+}

@@ -1,12 +1,17 @@
 // Engine: the main-thread facade transports use. submit(request) → TokenStream; it routes each request to the
-// least-loaded ready engine worker of its model, enforces the bounded queue (429 before any work is done), arms the
-// per-request deadline, and restarts a worker that died. It knows nothing of HTTP, WebSocket or gRPC.
+// least-loaded ready engine of its model, enforces the bounded queue (429 before any work is done) and arms the
+// per-request deadline; each model's ModelSupervisor runs its engines and restarts them. It knows nothing of HTTP,
+// WebSocket or gRPC.
 
 import { LoomError, modelNotFound, type ErrorData } from "../errors.js";
 import { DEFAULT_CACHE_POLICY, type GenerateRequest } from "../request/generate-request.js";
 import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
 import type { ModelInfo } from "../runtime/model-backend.js";
-import { WorkerClient } from "./worker-client.js";
+import type { WorkerClient } from "./worker-client.js";
+import { ModelSupervisor, type HostStatus } from "./model-supervisor.js";
+import type { EngineIsolation } from "./engine-host.js";
+import { startProcessHost } from "./process-host.js";
+import { startThreadHost } from "./thread-host.js";
 import { PROTOCOL_VERSION, type EngineStats, type EngineTuning, type EngineWorkerData } from "../engine-worker/worker-messages.js";
 import type { TokenStream } from "./token-stream.js";
 import { PrefixRouter } from "./prefix-router.js";
@@ -28,6 +33,8 @@ export interface EngineModelSpec {
 export interface EngineOptions {
   readonly models: readonly EngineModelSpec[];
   readonly enginesPerModel: number;
+  /** Where engines run: a process per model (a native crash ends only it) or a thread each in this process. */
+  readonly isolation: EngineIsolation;
   readonly tuning: EngineTuning;
   /** Requests allowed to wait per engine worker beyond its slots. */
   readonly maxQueue: number;
@@ -60,16 +67,17 @@ export interface WorkerStatus {
   readonly state: string;
   readonly inFlight: number;
   readonly stats: EngineStats | null;
-  readonly restarts: number;
+  /** The engine's host: its process id, restarts, last exit, recovery time, crash loop. */
+  readonly host: HostStatus;
   /** Which llama.cpp binary the worker loaded ("localBuild" = npm run build:native, "prebuilt") and its GPU. */
   readonly backend: { readonly buildType: string; readonly gpu: string | false } | null;
 }
 
-const RESTART_DELAY_MS = 500;
-
 export class Engine {
+  /** Each model's engines (its supervisor's clients array, replaced in place on restart). */
   private readonly workers = new Map<string, WorkerClient[]>();
-  private readonly restarts = new Map<string, number>();
+  private readonly supervisors = new Map<string, ModelSupervisor>();
+  private readonly readinessListeners = new Set<() => void>();
   private readonly created = Math.floor(Date.now() / 1000);
   private nextId = 0;
   private closing = false;
@@ -86,7 +94,9 @@ export class Engine {
   static async start(opts: EngineOptions): Promise<Engine> {
     const engine = new Engine(opts);
     for (const m of opts.models) {
-      const clients = Array.from({ length: opts.enginesPerModel }, (_, i) => engine.spawn(m, i));
+      const supervisor = engine.supervise(m);
+      const clients = supervisor.clients;
+      engine.supervisors.set(m.name, supervisor);
       engine.workers.set(m.name, clients);
       if (clients.length > 1) {
         const capacity = opts.tuning.slots + opts.maxQueue;
@@ -96,7 +106,7 @@ export class Engine {
     // The routing tokenizer takes 1-2 s to build from a vocabulary: built while the engines load, not on a request.
     const warm = [...engine.routed.values()].map((r) => engine.keys?.key(r.modelPath, { kind: "text", text: "" }, []));
     try {
-      await Promise.all([...[...engine.workers.values()].flat().map((c) => c.ready()), ...warm]);
+      await Promise.all([...[...engine.supervisors.values()].map((s) => s.ready()), ...warm]);
     } catch (err) {
       await engine.close();
       throw err;
@@ -106,7 +116,18 @@ export class Engine {
 
   get ready(): boolean {
     if (this.closing) return false;
-    return [...this.workers.values()].every((ws) => ws.some((w) => w.state === "ready"));
+    return [...this.workers.keys()].every((m) => this.modelReady(m));
+  }
+
+  /** Whether some engine of this model serves now. */
+  modelReady(model: string): boolean {
+    return !this.closing && (this.workers.get(model) ?? []).some((w) => w.state === "ready");
+  }
+
+  /** Call `listener` whenever an engine ends or becomes ready (health checks follow it); returns the unsubscribe. */
+  onReadinessChange(listener: () => void): () => void {
+    this.readinessListeners.add(listener);
+    return () => this.readinessListeners.delete(listener);
   }
 
   listModels(): ModelCard[] {
@@ -161,12 +182,12 @@ export class Engine {
     return {
       models: [...this.workers.entries()].map(([id, ws]) => ({
         id,
-        workers: ws.map((w) => ({
+        workers: ws.map((w, i) => ({
           workerId: w.data.workerId,
           state: w.state,
           inFlight: w.inFlight,
           stats: w.stats,
-          restarts: this.restarts.get(`${id}/${w.data.workerId}`) ?? 0,
+          host: (this.supervisors.get(id) as ModelSupervisor).hostStatus(i),
           backend: w.info === null ? null : { buildType: w.info.buildType, gpu: w.info.gpu },
         })),
       })),
@@ -183,7 +204,7 @@ export class Engine {
   /** Stop accepting, stop every worker cooperatively (in-flight requests end with cancelled). */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.workers.values()].flat().map((w) => w.stop()));
+    await Promise.all([...this.supervisors.values()].map((s) => s.stop()));
     await this.keys?.close();
   }
 
@@ -212,42 +233,27 @@ export class Engine {
     return client;
   }
 
-  private spawn(m: EngineModelSpec, workerId: number): WorkerClient {
-    const data: EngineWorkerData = {
-      ...this.opts.tuning,
-      version: PROTOCOL_VERSION,
-      workerId,
-      modelName: m.name,
-      modelPath: m.path,
-      draftModelPath: m.draftPath ?? null,
-    };
-    return new WorkerClient(data, {
-      onExit: (client, error) => this.onWorkerExit(m, client, error.message),
-      observer: this.opts.observer ?? NO_OBSERVER,
-      captureContent: this.opts.captureContent ?? false,
-    });
-  }
-
-  /** A worker died: its requests already got engine_failure; replace it so the model keeps serving. */
-  private onWorkerExit(m: EngineModelSpec, dead: WorkerClient, why: string): void {
-    if (this.closing) return;
-    const key = `${m.name}/${dead.data.workerId}`;
-    const n = (this.restarts.get(key) ?? 0) + 1;
-    this.restarts.set(key, n);
-    this.opts.log("error", "engine worker died; restarting", { model: m.name, worker: dead.data.workerId, why, restarts: n });
-    setTimeout(
-      () => {
-        if (this.closing) return;
-        const pool = this.workers.get(m.name);
-        if (pool === undefined) return;
-        const fresh = this.spawn(m, dead.data.workerId);
-        const at = pool.indexOf(dead);
-        pool[at] = fresh;
-        this.routed.get(m.name)?.router.forgetWorker(at);
-        fresh.ready().catch((err: unknown) => this.opts.log("error", "engine worker failed to restart", { model: m.name, why: String(err) }));
+  private supervise(m: EngineModelSpec): ModelSupervisor {
+    return new ModelSupervisor({
+      model: m.name,
+      engines: this.opts.enginesPerModel,
+      isolation: this.opts.isolation,
+      startHost: this.opts.isolation === "process" ? startProcessHost : (engines) => startThreadHost(engines[0] as EngineWorkerData),
+      dataFor: (workerId) => ({
+        ...this.opts.tuning,
+        version: PROTOCOL_VERSION,
+        workerId,
+        modelName: m.name,
+        modelPath: m.path,
+        draftModelPath: m.draftPath ?? null,
+      }),
+      clientEvents: { observer: this.opts.observer ?? NO_OBSERVER, captureContent: this.opts.captureContent ?? false },
+      log: this.opts.log,
+      onReplaced: (index) => this.routed.get(m.name)?.router.forgetWorker(index),
+      onChange: () => {
+        for (const listener of this.readinessListeners) listener();
       },
-      RESTART_DELAY_MS * Math.min(n, 10),
-    ).unref();
+    });
   }
 }
 

@@ -1,8 +1,7 @@
-// WorkerClient: the main-thread handle of one engine worker thread. It owns the Worker, routes the worker's step
-// messages into per-request TokenStreams, and turns an unexpected worker exit into engine_failure for every request
-// it held. It never terminates a worker that may be decoding (that aborts the whole process): stop is cooperative.
+// WorkerClient: the main-thread handle of one engine, in a worker thread or an engine process (its link). It routes
+// the engine's step messages into per-request TokenStreams and turns the end of its host into engine_failure for
+// every request it held, at once. Stop is cooperative (a thread must never be terminated mid-decode).
 
-import { Worker } from "node:worker_threads";
 import { LoomError, type ErrorData } from "../errors.js";
 import type { GenerateRequest } from "../request/generate-request.js";
 import type { TokenizeRequest, TokenizeResult } from "../request/parse-tokenize-request.js";
@@ -11,12 +10,12 @@ import { TokenStream } from "./token-stream.js";
 import { toolCallParserFor } from "../chat/tool-calls-for-request.js";
 import type { EngineStats, EngineWorkerData, FromWorker, SequenceEvent, ToWorker } from "../engine-worker/worker-messages.js";
 import type { EngineObserver, RequestMeta, Transport } from "./request-stats.js";
+import type { EngineExit, EngineLink } from "./engine-host.js";
+import { describeExit } from "../exit-status.js";
 
 export type WorkerState = "starting" | "ready" | "stopping" | "stopped" | "failed";
 
 export interface WorkerClientEvents {
-  /** The worker died on its own (crash, fatal load error); the pool decides whether to restart it. */
-  readonly onExit: (client: WorkerClient, error: ErrorData) => void;
   readonly observer: EngineObserver;
   /** Keep each request's prompt and output text for the observer (`--log-content`); off by default. */
   readonly captureContent: boolean;
@@ -31,22 +30,13 @@ interface InFlight {
   firstAt: number | null;
   lastAt: number;
   promptTokens: number;
+  /** Tokens streamed so far (what a request that ends without a finish, e.g. its engine died, had generated). */
+  completionTokens: number;
   /** Only with captureContent. */
   content: { prompt: string; output: string } | null;
 }
 
-/**
- * The worker runs compiled JS. Under the TypeScript test runner this module is loaded from src/*.ts, where no .js
- * sibling exists, so it points at the build output (`npm test` builds first).
- */
-function workerEntry(): URL {
-  const here = import.meta.url;
-  if (here.endsWith(".js")) return new URL("../engine-worker/worker-entry.js", here);
-  return new URL("../../dist/src/engine-worker/worker-entry.js", here);
-}
-
 export class WorkerClient {
-  private readonly worker: Worker;
   private readonly requests = new Map<string, InFlight>();
   /** Tokenize calls awaiting the worker's answer (they take no slot and are not counted in flight). */
   private readonly tokenizing = new Map<string, { resolve: (r: TokenizeResult) => void; reject: (e: LoomError) => void }>();
@@ -59,17 +49,18 @@ export class WorkerClient {
 
   constructor(
     readonly data: EngineWorkerData,
+    private readonly link: EngineLink,
+    exited: Promise<EngineExit>,
     private readonly events: WorkerClientEvents,
   ) {
-    this.worker = new Worker(workerEntry(), { workerData: data, name: `loom-engine-${data.modelName}-${data.workerId}` });
     this.readyPromise = new Promise((resolve, reject) => {
       this.rejectReady = reject;
-      this.worker.on("message", (msg: FromWorker) => this.onMessage(msg, resolve, reject));
+      link.onMessage((msg: FromWorker) => this.onMessage(msg, resolve, reject));
     });
-    // Nobody may be awaiting readiness when a worker dies later; that must not become an unhandled rejection.
+    // Nobody may be awaiting readiness when an engine dies later; that must not become an unhandled rejection.
     this.readyPromise.catch(() => {});
-    this.stoppedPromise = new Promise((resolve) => this.worker.once("exit", (code) => this.onWorkerExit(code, resolve)));
-    this.worker.on("error", (err) => this.failAll({ code: "engine_failure", message: `engine worker error: ${err.message}`, param: null }));
+    this.stoppedPromise = exited.then((exit) => this.onHostExit(exit));
+    link.onError((err) => this.failAll({ code: "engine_failure", message: `engine error: ${err.message}`, param: null }));
   }
 
   get state(): WorkerState {
@@ -108,7 +99,7 @@ export class WorkerClient {
     const content = this.events.captureContent ? { prompt: promptText(request), output: "" } : null;
     const deadline = deadlineAt === null ? null : setTimeout(() => this.cancel(id, "deadline_exceeded"), Math.max(0, deadlineAt - Date.now()));
     deadline?.unref();
-    this.requests.set(id, { stream, meta, submittedAt: now, deadline, firstAt: null, lastAt: now, promptTokens: 0, content });
+    this.requests.set(id, { stream, meta, submittedAt: now, deadline, firstAt: null, lastAt: now, promptTokens: 0, completionTokens: 0, content });
     this.post({ type: "submit", id, requestId: meta.requestId, request });
   }
 
@@ -140,7 +131,7 @@ export class WorkerClient {
   }
 
   private post(msg: ToWorker): void {
-    this.worker.postMessage(msg);
+    this.link.post(msg);
   }
 
   private onMessage(msg: FromWorker, resolve: () => void, reject: (e: Error) => void): void {
@@ -202,6 +193,7 @@ export class WorkerClient {
   private trackTokens(t: InFlight, count: number, text: string): void {
     if (t.content !== null) t.content.output += text;
     if (count === 0) return;
+    t.completionTokens += count;
     const now = performance.now();
     if (t.firstAt === null) t.firstAt = now;
     else this.events.observer.tokens(this.data.modelName, count, now - t.lastAt);
@@ -226,7 +218,7 @@ export class WorkerClient {
       errorCode: event.type === "error" ? event.error.code : null,
       promptTokens: finish?.usage.promptTokens ?? t.promptTokens,
       cachedTokens: finish?.usage.cachedTokens ?? 0,
-      completionTokens: finish?.usage.completionTokens ?? 0,
+      completionTokens: finish?.usage.completionTokens ?? t.completionTokens,
       ttftMs: t.firstAt === null ? null : t.firstAt - t.submittedAt,
       e2eMs: now - t.submittedAt,
       timings: finish?.timings ?? null,
@@ -240,16 +232,11 @@ export class WorkerClient {
     for (const t of this.requests.values()) into.set(t.meta.transport, (into.get(t.meta.transport) ?? 0) + 1);
   }
 
-  private onWorkerExit(code: number, resolve: () => void): void {
-    const expected = this._state === "stopping";
-    const wasServing = this._state === "ready";
-    this._state = expected ? "stopped" : "failed";
-    const error: ErrorData = { code: "engine_failure", message: `engine worker exited (code ${code})`, param: null };
+  private onHostExit(exit: EngineExit): void {
+    this._state = this._state === "stopping" ? "stopped" : "failed";
+    const error: ErrorData = { code: "engine_failure", message: `The engine serving this request ${describeExit(exit.code, exit.signal)}.`, param: null };
     this.rejectReady(LoomError.fromData(error));
     this.failAll(error);
-    resolve();
-    // A worker that never became ready failed to load: start-up reports that; only a serving worker is restarted.
-    if (wasServing) this.events.onExit(this, error);
   }
 
   private failAll(error: ErrorData): void {

@@ -1,5 +1,6 @@
 // LlamaBackend: ModelBackend over node-llama-cpp, and the only file under src/ that imports it.
-// One model, one context with one llama.cpp sequence per slot. node-llama-cpp's public API loads the binary, the
+// One context per engine with one llama.cpp sequence per slot; the weights are loaded once per process and shared
+// by every engine of the model there. node-llama-cpp's public API loads the binary, the
 // model and the context and tokenizes; each step runs through BatchExecutor on the native context (llama_decode calls
 // of at most --ubatch-size tokens, built by Loom), never through node-llama-cpp's own evaluation queue.
 
@@ -41,7 +42,37 @@ export interface LlamaBackendOptions {
   readonly kvProbeDir?: string | null;
 }
 
-export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<LlamaBackend> {
+/** A model's weights loaded once per process: every engine of the model in this process makes its own context. */
+interface SharedModel {
+  readonly llama: Llama;
+  readonly model: LlamaModel;
+  users: number;
+}
+
+const sharedModels = new Map<string, Promise<SharedModel>>();
+
+/** The loaded model for these options, loading it on first use; each caller releases it once (releaseModel). */
+async function acquireModel(opts: LlamaBackendOptions): Promise<SharedModel> {
+  const key = JSON.stringify([opts.modelPath, opts.gpu, opts.gpuLayers, opts.nativeBuild, Math.max(opts.threads, opts.threadsBatch)]);
+  let entry = sharedModels.get(key);
+  if (entry === undefined) {
+    entry = loadModel(opts);
+    sharedModels.set(key, entry);
+    entry.catch(() => sharedModels.delete(key));
+  }
+  const shared = await entry;
+  shared.users++;
+  return shared;
+}
+
+async function releaseModel(shared: SharedModel): Promise<void> {
+  if (--shared.users > 0) return;
+  for (const [key, entry] of sharedModels) if ((await entry) === shared) sharedModels.delete(key);
+  await shared.model.dispose();
+  await shared.llama.dispose();
+}
+
+async function loadModel(opts: LlamaBackendOptions): Promise<SharedModel> {
   const llama = await getLlama({
     gpu: opts.gpu === "cpu" ? false : opts.gpu,
     // node-llama-cpp's default is max(4, cores): 240 ms/token instead of ~1 on 2 cores. Always explicit.
@@ -55,6 +86,21 @@ export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<Llama
     modelPath: opts.modelPath,
     ...(opts.gpu === "cpu" ? {} : { gpuLayers: opts.gpuLayers === "max" ? "max" : opts.gpuLayers }),
   });
+  return { llama, model, users: 0 };
+}
+
+export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<LlamaBackend> {
+  const shared = await acquireModel(opts);
+  try {
+    return await openBackend(shared, opts);
+  } catch (err) {
+    await releaseModel(shared);
+    throw err;
+  }
+}
+
+async function openBackend(shared: SharedModel, opts: LlamaBackendOptions): Promise<LlamaBackend> {
+  const { model } = shared;
   const context = await model.createContext({
     sequences: opts.slots,
     contextSize: opts.slotContextSize,
@@ -64,7 +110,7 @@ export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<Llama
   });
   const sequences: LlamaContextSequence[] = [];
   for (let i = 0; i < opts.slots; i++) sequences.push(context.getSequence());
-  const backend = new LlamaBackend(llama, model, context, sequences, opts);
+  const backend = new LlamaBackend(shared, context, sequences, opts);
   await backend.measureKvCosts(opts.kvProbeDir ?? null);
   return backend;
 }
@@ -94,13 +140,16 @@ export class LlamaBackend implements ModelBackend {
   private readonly tokenizeCut: Tokenize;
   private readonly executor: BatchExecutor;
 
+  private readonly model: LlamaModel;
+
   constructor(
-    private readonly llama: Llama,
-    private readonly model: LlamaModel,
+    private readonly shared: SharedModel,
     private readonly context: LlamaContext,
     private readonly sequences: readonly LlamaContextSequence[],
     opts: LlamaBackendOptions,
   ) {
+    const { llama, model } = shared;
+    this.model = model;
     const tokens = model.tokens;
     this.tokenizeCut = cutTokenizer(model);
     // Slots are llama.cpp sequence ids 0..n-1, reserved through node-llama-cpp and never evaluated through it.
@@ -170,8 +219,7 @@ export class LlamaBackend implements ModelBackend {
   async dispose(): Promise<void> {
     for (const s of this.sequences) s.dispose();
     await this.context.dispose();
-    await this.model.dispose();
-    await this.llama.dispose();
+    await releaseModel(this.shared);
   }
 }
 

@@ -7,17 +7,23 @@
 // Setting UV_THREADPOOL_SIZE yourself (any value) skips the relaunch.
 
 import { spawn } from "node:child_process";
-import { constants } from "node:os";
+import { describeExit, exitStatusOf } from "../exit-status.js";
 
 const MARK = "LOOM_RELAUNCHED";
+/** libuv's own pool size when UV_THREADPOOL_SIZE is unset. */
+const LIBUV_DEFAULT_POOL = 4;
 
 /** Whether this process should relaunch itself: neither the operator nor an earlier launch set the pool size. */
 export function needsRelaunch(env: NodeJS.ProcessEnv): boolean {
   return env.UV_THREADPOOL_SIZE === undefined && env[MARK] === undefined;
 }
 
-/** The pool size for this many engine workers: one each, so every engine's decodes stay on one OS thread when idle. */
-export function poolSizeFor(engineWorkers: number): number {
+/**
+ * The server's pool size: with engine threads, one per engine, so every engine's decodes stay on one OS thread when
+ * idle; engine processes set their own (process-host.ts) and the server keeps libuv's default for its file I/O.
+ */
+export function poolSizeFor(isolation: "process" | "thread", engineWorkers: number): number {
+  if (isolation === "process") return LIBUV_DEFAULT_POOL;
   return Math.max(1, Math.min(1024, engineWorkers));
 }
 
@@ -60,17 +66,5 @@ export function onParentGone(stop: () => void): void {
 /** The pool size libuv took at startup (its default is 4). */
 export function uvThreadpoolSize(): number {
   const n = Number(process.env.UV_THREADPOOL_SIZE);
-  return Number.isInteger(n) && n > 0 ? Math.min(1024, n) : 4;
-}
-
-/** The shell's convention: a child's own exit code, or 128 + the number of the signal that killed it. */
-export function exitStatusOf(code: number | null, signal: NodeJS.Signals | null): number {
-  if (code !== null) return code;
-  const n = signal === null ? undefined : constants.signals[signal];
-  return n === undefined ? 1 : 128 + n;
-}
-
-export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  if (signal !== null) return `was killed by ${signal}${signal === "SIGILL" ? " (an instruction this CPU lacks: try --native-build never)" : ""}`;
-  return `exited with code ${code ?? "unknown"}`;
+  return Number.isInteger(n) && n > 0 ? Math.min(1024, n) : LIBUV_DEFAULT_POOL;
 }

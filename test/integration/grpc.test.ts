@@ -139,8 +139,10 @@ describe("gRPC Generation", () => {
     const bad = await collect(c.Generate({ model: TEST_MODEL, text: "x", sampling: { temperature: 5 } }));
     expect(bad.error?.code).toBe(status.INVALID_ARGUMENT);
     expect(bad.error?.details).toMatch(/temperature/);
+    expect(bad.error?.metadata.get("loom-error-code")).toEqual(["invalid_request"]);
     const missing = await collect(c.Generate({ model: "nope", text: "x" }));
     expect(missing.error?.code).toBe(status.NOT_FOUND);
+    expect(missing.error?.metadata.get("loom-error-code")).toEqual(["model_not_found"]);
     const empty = await collect(c.Generate({ model: TEST_MODEL }));
     expect(empty.error?.code).toBe(status.INVALID_ARGUMENT);
     c.close();

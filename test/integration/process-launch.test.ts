@@ -100,8 +100,8 @@ afterEach(() => {
 });
 
 describe("loom serve process", () => {
-  it("relaunches with one pool thread per engine and drains on SIGTERM to the launcher", async () => {
-    const { proc, url, serverPid } = await launch({}, ["--engines", "2"]);
+  it("relaunches with one pool thread per engine thread and drains on SIGTERM to the launcher", async () => {
+    const { proc, url, serverPid } = await launch({}, ["--engines", "2", "--engine-isolation", "thread"]);
     const status = (await (await fetch(`${url}/v1/status`)).json()) as {
       mainThread: { uvThreadpoolSize: number };
       models: { workers: { backend: { buildType: string } | null }[] }[];
@@ -119,6 +119,32 @@ describe("loom serve process", () => {
     expect(await exited(proc)).toBe(0);
     expect(alive(serverPid)).toBe(false);
   });
+
+  it("engine processes: the server keeps libuv's default pool; neither SIGTERM nor a killed server leaves one behind", async () => {
+    const { proc, url, serverPid } = await launch({}, ["--engines", "2"]);
+    const status = (await (await fetch(`${url}/v1/status`)).json()) as {
+      mainThread: { uvThreadpoolSize: number };
+      models: { workers: { host: { pid: number; isolation: string } }[] }[];
+    };
+    expect(status.mainThread.uvThreadpoolSize).toBe(4);
+    const hosts = status.models[0]?.workers.map((w) => w.host) ?? [];
+    expect(hosts.map((h) => h.isolation)).toEqual(["process", "process"]);
+    const enginePid = hosts[0]?.pid as number;
+    expect(hosts[1]?.pid).toBe(enginePid); // one process for the model's engines: its weights loaded once
+    expect(enginePid).not.toBe(serverPid);
+    proc.kill("SIGTERM");
+    expect(await exited(proc)).toBe(0);
+    expect(alive(enginePid)).toBe(false);
+
+    const second = await launch({});
+    const secondStatus = (await (await fetch(`${second.url}/v1/status`)).json()) as { models: { workers: { host: { pid: number } }[] }[] };
+    const orphan = secondStatus.models[0]?.workers[0]?.host.pid as number;
+    process.kill(second.serverPid, "SIGKILL");
+    expect(await exited(second.proc)).toBe(137);
+    const gone = Date.now();
+    while (alive(orphan) && Date.now() - gone < 8_000) await new Promise((r) => setTimeout(r, 50));
+    expect(alive(orphan)).toBe(false);
+  }, 60_000);
 
   it("drains once on a terminal's Ctrl-C (SIGINT to the launcher's whole process group)", async () => {
     const { proc, serverPid } = await launch({});

@@ -1,5 +1,6 @@
-// A crashed engine worker fails only its own requests (500 engine_failure), the other worker keeps streaming, and
-// the dead one is restarted. The crash is injected with LOOM_FAULT_INJECTION (read by the worker entry only).
+// --engine-isolation thread: a crashed engine worker thread fails only its own requests (500 engine_failure), the
+// other worker keeps streaming, and the dead one is restarted. The exit is injected with LOOM_FAULT_INJECTION (read
+// by the engine unit only). Engine processes, the default, are tested in engine-isolation.test.ts.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
@@ -10,7 +11,7 @@ let h: Harness;
 
 beforeAll(async () => {
   process.env.LOOM_FAULT_INJECTION = `exit-on-prompt:${MARKER}`;
-  h = await startHarness(["--engines", "2"]);
+  h = await startHarness(["--engines", "2", "--engine-isolation", "thread"]);
 });
 
 afterAll(async () => {
@@ -42,7 +43,7 @@ describe("worker crash recovery", () => {
 
     const restarted = await eventually(async () => {
       const workers = (await engineStatus(h.url)).models[0]?.workers ?? [];
-      return workers.length === 2 && workers.every((w) => w.state === "ready") && workers.some((w) => w.restarts === 1);
+      return workers.length === 2 && workers.every((w) => w.state === "ready") && workers.some((w) => w.host.restarts === 1);
     }, 15_000);
     expect(restarted).toBe(true);
     const after = await Promise.all(

@@ -50,8 +50,15 @@ interface StatusBody {
     id: string;
     workers: {
       state: string;
-      restarts: number;
       inFlight: number;
+      host: {
+        isolation: "process" | "thread";
+        pid: number | null;
+        restarts: number;
+        lastExit: { code: number | null; signal: string | null; at: number } | null;
+        lastRecoveryMs: number | null;
+        crashLoop: boolean;
+      };
       stats: { slotsBusy: number; running: number; waiting: number; kvCellsUsed: number } | null;
     }[];
   }[];

@@ -3,7 +3,7 @@
 // call deadline take the engine's one abort path; note that grpc-js also emits 'cancelled' after a normal end, so
 // only a call we have not ended counts as cancelled.
 
-import type { ServerDuplexStream, ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
+import { Metadata, type ServerDuplexStream, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from "@grpc/grpc-js";
 import type { Engine } from "../../engine/engine.js";
 import { LoomError, grpcMessageFor, grpcStatusFor, type ErrorData } from "../../errors.js";
 import type { ParsedGenerationRequest } from "../../request/parse-sampling.js";
@@ -144,8 +144,11 @@ function requestIdOf(call: Writable | Duplex): string {
   return typeof given === "string" && /^[\w.:-]{1,128}$/.test(given) ? given : `grpc-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
-export function grpcError(err: ErrorData, opts: Pick<GenerationServiceOptions, "onError">): Error & { code: number; details: string } {
+/** A status for the call; its trailers carry Loom's own code (`loom-error-code`), finer than the gRPC code. */
+export function grpcError(err: ErrorData, opts: Pick<GenerationServiceOptions, "onError">): Error & { code: number; details: string; metadata: Metadata } {
   opts.onError(err.code);
   const message = grpcMessageFor(err);
-  return Object.assign(new Error(message), { code: grpcStatusFor(err.code), details: message });
+  const metadata = new Metadata();
+  metadata.set("loom-error-code", err.code);
+  return Object.assign(new Error(message), { code: grpcStatusFor(err.code), details: message, metadata });
 }

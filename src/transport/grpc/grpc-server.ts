@@ -1,5 +1,5 @@
 // gRPC transport: @grpc/grpc-js server with the loom.v1.Generation service, grpc.health.v1 (overall and per model;
-// NOT_SERVING while draining) and server reflection. Message size limits and keepalive are set explicitly; API keys
+// NOT_SERVING while draining or while its engines restart) and server reflection. Message size limits and keepalive are set explicitly; API keys
 // come as `authorization: Bearer <key>` metadata; TLS when given a certificate and key. Knows the Engine facade only.
 
 import { existsSync } from "node:fs";
@@ -80,7 +80,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
       onError: opts.onError,
     }) as never,
   );
-  const health = new HealthImplementation(healthStatuses(opts.engine, "SERVING"));
+  let serving = true;
+  const health = new HealthImplementation(healthStatuses(opts.engine, serving));
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
   const credentials =
@@ -88,16 +89,30 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
       ? ServerCredentials.createInsecure()
       : ServerCredentials.createSsl(null, [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }], false);
   const port = await bind(server, `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${opts.port}`, credentials);
-  const setServing = (serving: boolean): void => {
-    for (const [service, status] of Object.entries(healthStatuses(opts.engine, serving ? "SERVING" : "NOT_SERVING"))) health.setStatus(service, status);
+  const refresh = (): void => {
+    for (const [service, status] of Object.entries(healthStatuses(opts.engine, serving))) health.setStatus(service, status);
   };
-  return { port, setServing, close: (graceMs) => shutdown(server, graceMs, setServing) };
+  const unwatch = opts.engine.onReadinessChange(refresh);
+  const setServing = (on: boolean): void => {
+    serving = on;
+    refresh();
+  };
+  const close = (graceMs: number): Promise<void> => {
+    unwatch();
+    return shutdown(server, graceMs, setServing);
+  };
+  return { port, setServing, close };
 }
 
-/** "" is the whole server; each model is a service name too, so a balancer can check one model. */
-function healthStatuses(engine: Engine, status: "SERVING" | "NOT_SERVING"): Record<string, "SERVING" | "NOT_SERVING"> {
-  const out: Record<string, "SERVING" | "NOT_SERVING"> = { "": status, "loom.v1.Generation": status };
-  for (const m of engine.listModels()) out[m.id] = status;
+/**
+ * "" is the whole server (every model has a serving engine); each model is a service name too, so a balancer can
+ * check one model: NOT_SERVING while its engines restart. All NOT_SERVING while draining.
+ */
+function healthStatuses(engine: Engine, serving: boolean): Record<string, "SERVING" | "NOT_SERVING"> {
+  const of = (up: boolean): "SERVING" | "NOT_SERVING" => (serving && up ? "SERVING" : "NOT_SERVING");
+  const all = of(engine.ready);
+  const out: Record<string, "SERVING" | "NOT_SERVING"> = { "": all, "loom.v1.Generation": all };
+  for (const m of engine.listModels()) out[m.id] = of(engine.modelReady(m.id));
   return out;
 }
 

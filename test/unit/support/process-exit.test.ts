@@ -2,7 +2,7 @@
 // process's guard that logs an unhandled rejection as a bug instead of exiting.
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { describeExit, exitStatusOf } from "../../../src/support/threadpool-relaunch.js";
+import { describeExit, exitStatusOf } from "../../../src/exit-status.js";
 import { guardUnhandledRejections } from "../../../src/support/process-guards.js";
 
 describe("exitStatusOf / describeExit", () => {

@@ -1,0 +1,69 @@
+// Engine process entry (--engine-isolation process, the default): the engines of one model in a process of their
+// own, so a native crash (SIGSEGV, SIGILL, abort, a CUDA error, the OOM killer) ends only this process and the
+// server, which supervises it (engine/process-host.ts), fails its requests and starts it again. Its engines share
+// the model's weights (llama-backend.ts loads a model once per process), each with its own context and loop.
+
+import { runEngineUnit } from "./engine-unit.js";
+import type { EngineWorkerData, FromEngineProcess, FromWorker, ToEngineProcess, ToWorker } from "./worker-messages.js";
+
+/** After the server's channel closes (it died), how long the engines get to stop before this process ends anyway. */
+const ORPHAN_EXIT_MS = 5_000;
+
+if (typeof process.send !== "function") throw new Error("engine-process-entry must be started with an IPC channel");
+
+const handlers = new Map<number, (msg: ToWorker) => void>();
+let started = false;
+
+function send(msg: FromEngineProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected) return resolve();
+    process.send?.(msg, undefined, undefined, () => resolve());
+  });
+}
+
+function shutdownAll(): void {
+  for (const handler of handlers.values()) handler({ type: "shutdown" });
+}
+
+async function serve(engines: readonly EngineWorkerData[]): Promise<void> {
+  const first = engines[0];
+  if (first !== undefined) process.title = `loom-engine ${first.modelName}`;
+  const pending: Promise<unknown>[] = [];
+  const outcomes = await Promise.all(
+    engines.map((data) =>
+      runEngineUnit(data, {
+        post: (msg: FromWorker) => void pending.push(send({ workerId: data.workerId, msg })),
+        onMessage: (handler) => void handlers.set(data.workerId, handler),
+      }).then((outcome) => {
+        // One engine that cannot load fails the process: the supervisor restarts all of them or reports the failure.
+        if (outcome === "fatal") void Promise.all(pending).then(() => process.exit(1));
+        return outcome;
+      }),
+    ),
+  );
+  await Promise.all(pending);
+  if (outcomes.includes("fatal")) process.exit(1);
+  // Every engine stopped and disposed llama.cpp: close the channel and let the process end by itself.
+  if (process.connected) process.disconnect();
+  setTimeout(() => process.exit(0), ORPHAN_EXIT_MS).unref();
+}
+
+process.on("message", (m: ToEngineProcess) => {
+  if (m.type === "init") {
+    if (started) return;
+    started = true;
+    void serve(m.engines);
+    return;
+  }
+  handlers.get(m.workerId)?.(m.msg);
+});
+
+// The server died (SIGKILL, a crash): stop the engines and end, bounded; never linger as an orphan holding the model.
+process.once("disconnect", () => {
+  shutdownAll();
+  setTimeout(() => process.exit(0), ORPHAN_EXIT_MS).unref();
+});
+// A terminal's Ctrl-C reaches the whole process group: the server owns shutdown and stops the engines itself.
+process.on("SIGINT", () => {});
+// A SIGTERM sent to this process alone stops its engines cooperatively; the server sees the exit and restarts them.
+process.once("SIGTERM", shutdownAll);
