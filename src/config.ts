@@ -75,6 +75,12 @@ export interface ServerConfig {
   /** How long shutdown lets in-flight requests finish before it cuts them with an error (ms). */
   readonly drainTimeoutMs: number;
   readonly bodyLimitBytes: number;
+  /** Slow clients (ms): the header block, then the whole request, must arrive within these; idle keep-alive ends. */
+  readonly headersTimeoutMs: number;
+  readonly requestReadTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  /** Most open client connections on the HTTP port (WebSockets included); more are closed on accept. */
+  readonly maxConnections: number;
   readonly logLevel: LogLevel;
   readonly nativeBuild: NativeBuildMode;
   /** Also export vLLM's metric names. */
@@ -192,6 +198,10 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("requestTimeoutMs", "--timeout", null, "600", "Per-request deadline in seconds."),
   doc("drainTimeoutMs", "--drain-timeout", null, "10", "On SIGTERM/SIGINT, seconds in-flight requests may take to finish; then each is ended with an `unavailable` error in its transport's form and the process exits."),
   doc("bodyLimitBytes", "--body-limit", null, "4194304", "Largest request body in bytes."),
+  doc("headersTimeoutMs", "--headers-timeout", null, "30", "Seconds a client has to send a request's headers (slowloris); then 408 and the connection closes."),
+  doc("requestReadTimeoutMs", "--request-read-timeout", null, "60", "Seconds a client has to send a whole request, headers and body; then 408 and the connection closes. A response may stream for longer."),
+  doc("keepAliveTimeoutMs", "--keep-alive-timeout", null, "65", "Seconds an idle keep-alive connection stays open (above the 60 s idle timeout of common load balancers, so they close first)."),
+  doc("maxConnections", "--max-connections", null, "8192", "Most open connections on the HTTP port (WebSockets included); further ones are closed as they arrive."),
   doc("logLevel", "--log-level", null, "info", "fatal, error, warn, info, debug, trace or silent."),
   doc("metricsCompat", "--metrics-compat", null, "none", "`vllm` also exports vLLM's metric names (vllm:num_requests_waiting, vllm:kv_cache_usage_perc, …) for gateways and autoscalers."),
   doc("logContent", "--log-content", null, "false", "Include prompt and output text in the per-request log line (off: they may hold personal data)."),
@@ -331,6 +341,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     requestTimeoutMs: seconds(one("--timeout"), 600),
     drainTimeoutMs: seconds(one("--drain-timeout"), 10),
     bodyLimitBytes: int(one("--body-limit"), 4 * 1024 * 1024, 1),
+    ...connectionLimits(one),
     logLevel: oneOf(one("--log-level"), "info", LOG_LEVELS),
     nativeBuild: oneOf(one("--native-build"), "never", NATIVE_BUILD_MODES),
     flashAttn: oneOf(one("--flash-attn"), "auto", FLASH_ATTN_MODES),
@@ -345,6 +356,22 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     ...speculation(one, list, served),
   };
   return Object.freeze(config);
+}
+
+function connectionLimits(one: Lookup): Pick<ServerConfig, "headersTimeoutMs" | "requestReadTimeoutMs" | "keepAliveTimeoutMs" | "maxConnections"> {
+  const headersTimeoutMs = seconds(one("--headers-timeout"), 30);
+  const requestReadTimeoutMs = seconds(one("--request-read-timeout"), 60);
+  if (headersTimeoutMs > requestReadTimeoutMs) {
+    throw new ConfigError(
+      `--headers-timeout (${headersTimeoutMs / 1000} s) must not exceed --request-read-timeout (${requestReadTimeoutMs / 1000} s): the headers are part of the request.`,
+    );
+  }
+  return {
+    headersTimeoutMs,
+    requestReadTimeoutMs,
+    keepAliveTimeoutMs: seconds(one("--keep-alive-timeout"), 65),
+    maxConnections: int(one("--max-connections"), 8192, 1),
+  };
 }
 
 export function renderHelp(): string {

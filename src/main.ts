@@ -7,6 +7,7 @@ import { startServer, type RunningServer } from "./server.js";
 import { createLogger, logFn } from "./support/logger.js";
 import { checkedNativeBuild } from "./support/native-build-check.js";
 import { exitIfStillAlive, guardUnhandledRejections } from "./support/process-guards.js";
+import { exitStatusOf } from "./exit-status.js";
 import { needsRelaunch, onParentGone, poolSizeFor, relaunchWithPool } from "./support/threadpool-relaunch.js";
 import { ensureDefaultModel } from "../models/make-synthetic-model.js";
 import { runMakeModelCli } from "../models/make-model-cli.js";
@@ -45,12 +46,20 @@ async function serve(argv: readonly string[]): Promise<number> {
   }
   // Signal handlers first, so a SIGTERM sent on seeing "loom is serving" drains instead of killing.
   const stopped = new Promise<void>((resolve) => {
+    let draining = false;
     const stop = (signal: string): void => {
+      // A second signal (either kind) while draining means "stop now": no more waiting on in-flight requests.
+      if (draining && signal !== "parent exited") {
+        logger.warn({ signal }, "second signal while draining: stopping now");
+        process.exit(exitStatusOf(null, signal as NodeJS.Signals));
+      }
+      if (draining) return;
+      draining = true;
       logger.info({ signal, drainTimeoutS: cfg.drainTimeoutMs / 1000 }, "shutting down: draining in-flight requests");
       void server.close().then(resolve);
     };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
     onParentGone(() => stop("parent exited"));
   });
   const grpc = server.grpcPort === null ? null : { port: server.grpcPort, tls: cfg.grpcTlsCert !== null };

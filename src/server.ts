@@ -89,6 +89,12 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     corsOrigins: cfg.corsOrigins,
     bodyLimitBytes: cfg.bodyLimitBytes,
     requestTimeoutMs: cfg.requestTimeoutMs,
+    connections: {
+      headersTimeoutMs: cfg.headersTimeoutMs,
+      requestReadTimeoutMs: cfg.requestReadTimeoutMs,
+      keepAliveTimeoutMs: cfg.keepAliveTimeoutMs,
+      maxConnections: cfg.maxConnections,
+    },
     accepting: () => accepting,
     mainThread: () => ({
       pid: process.pid,

@@ -179,6 +179,24 @@ describe("loom serve process", () => {
     expect(await exited(proc)).toBe(128 + 11);
     expect(stderr.join("")).toMatch(new RegExp(`server process \\(pid ${serverPid}\\) was killed by SIGSEGV`));
   });
+
+  it("a second signal while draining stops at once (128 + its number), whichever signal each was", async () => {
+    const { proc, url, serverPid } = await launch({}, ["--drain-timeout", "60"]);
+    const res = await fetch(`${url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "tiny", prompt: "go", max_tokens: 4000, ignore_eos: true, stream: true }),
+    });
+    const reader = res.body?.getReader();
+    await reader?.read(); // streaming: the drain would wait up to 60 s for it
+    process.kill(serverPid, "SIGTERM");
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    process.kill(serverPid, "SIGINT");
+    expect(await exited(proc)).toBe(128 + 2);
+    expect(Date.now() - t0).toBeLessThan(3_000);
+    await reader?.cancel().catch(() => {});
+  });
 });
 
 describe("start-up with a taken port", () => {

@@ -29,6 +29,13 @@ export interface HttpServerOptions {
   readonly corsOrigins: readonly string[];
   readonly bodyLimitBytes: number;
   readonly requestTimeoutMs: number;
+  /** Slow-client bounds (ms) and the connection cap: config's --headers-timeout and friends. */
+  readonly connections: {
+    readonly headersTimeoutMs: number;
+    readonly requestReadTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly maxConnections: number;
+  };
   /** False while draining for shutdown: /ready is 503 and new generations are refused. */
   readonly accepting: () => boolean;
   /** Main-thread health for /v1/status (event-loop delay). */
@@ -79,10 +86,18 @@ export function createHttpServer(opts: HttpServerOptions): Server {
       res.destroy();
     });
   };
-  const server: Server = opts.tls === null ? createServer(onRequest) : createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest);
-  // Streams can legitimately stay open for minutes; the per-request deadline governs instead.
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 65_000;
+  const c = opts.connections;
+  // Node's timeouts bound how long *receiving* a request may take (a response streams for as long as its deadline
+  // allows); they are checked every connectionsCheckingInterval, so that is kept well under the shortest of them.
+  const limits = {
+    headersTimeout: c.headersTimeoutMs,
+    requestTimeout: c.requestReadTimeoutMs,
+    keepAliveTimeout: c.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(c.headersTimeoutMs / 4))),
+  };
+  const server: Server =
+    opts.tls === null ? createServer(limits, onRequest) : createHttpsServer({ ...limits, cert: opts.tls.cert, key: opts.tls.key }, onRequest);
+  server.maxConnections = c.maxConnections;
   return server;
 }
 
