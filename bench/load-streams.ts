@@ -17,6 +17,8 @@ const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 const STREAMS = Number(process.env.LOOM_LOAD_STREAMS ?? 1000);
 const DISCONNECT = Number(process.env.LOOM_LOAD_DISCONNECT ?? 0.2);
 const MODEL = "tiny";
+/** Rounds of the whole load: RSS that grows round after round is a leak; RSS that stays at the first round's is retained. */
+const ROUNDS = Number(process.env.LOOM_LOAD_ROUNDS ?? 3);
 
 type Phase = "none" | "before-headers" | "after-first-token" | "mid-stream";
 
@@ -84,23 +86,34 @@ async function main(): Promise<void> {
     const enginePid = s0.models[0]?.workers[0]?.host.pid ?? serverPid;
     const before = { server: rssOf(serverPid), engine: rssOf(enginePid) };
 
-    const t0 = performance.now();
-    const outcomes = await Promise.all(Array.from({ length: STREAMS }, (_, i) => oneStream(server.url, i)));
-    const wallMs = performance.now() - t0;
-    const lag = (await status(server.url)).mainThread.eventLoopDelayMs;
-    const afterLoad = { server: rssOf(serverPid), engine: rssOf(enginePid) };
-    const freeAt = performance.now();
-    let freeMs = -1;
-    while (performance.now() - freeAt < 10_000) {
-      const w = (await status(server.url)).models.flatMap((m) => m.workers);
-      if (w.every((x) => x.inFlight === 0 && (x.stats?.slotsBusy ?? 0) === 0)) {
-        freeMs = performance.now() - freeAt;
-        break;
+    const rounds: { wallMs: number; freeMs: number; afterLoad: typeof before; idle: typeof before; outcomes: Outcome[] }[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const t0 = performance.now();
+      const outcomes = await Promise.all(Array.from({ length: STREAMS }, (_, i) => oneStream(server.url, i)));
+      const wallMs = performance.now() - t0;
+      const afterLoad = { server: rssOf(serverPid), engine: rssOf(enginePid) };
+      const freeAt = performance.now();
+      let freeMs = -1;
+      while (performance.now() - freeAt < 10_000) {
+        const w = (await status(server.url)).models.flatMap((m) => m.workers);
+        if (w.every((x) => x.inFlight === 0 && (x.stats?.slotsBusy ?? 0) === 0)) {
+          freeMs = performance.now() - freeAt;
+          break;
+        }
+        await sleep(5);
       }
-      await sleep(5);
+      await sleep(10_000);
+      rounds.push({ wallMs, freeMs, afterLoad, idle: { server: rssOf(serverPid), engine: rssOf(enginePid) }, outcomes });
+      process.stdout.write(
+        `round ${round + 1}: ${(wallMs / 1000).toFixed(1)} s, server RSS ${((rounds[round]?.idle.server ?? 0) / 2 ** 20).toFixed(1)} MiB, engine ${((rounds[round]?.idle.engine ?? 0) / 2 ** 20).toFixed(1)} MiB\n`,
+      );
     }
-    await sleep(10_000);
-    const idle = { server: rssOf(serverPid), engine: rssOf(enginePid) };
+    const lag = (await status(server.url)).mainThread.eventLoopDelayMs;
+    const outcomes = rounds.flatMap((r) => r.outcomes);
+    const wallMs = rounds.reduce((n, r) => n + r.wallMs, 0) / rounds.length;
+    const freeMs = Math.max(...rounds.map((r) => r.freeMs));
+    const afterLoad = rounds[0]?.afterLoad ?? before;
+    const idle = rounds[rounds.length - 1]?.idle ?? before;
 
     const counts: Record<string, number> = {};
     for (const o of outcomes) counts[String(o.status)] = (counts[String(o.status)] ?? 0) + 1;
@@ -111,13 +124,13 @@ async function main(): Promise<void> {
     const when = new Date().toISOString().replace(/[:.]/g, "-");
     const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
     const report = [
-      `# ${STREAMS} concurrent SSE streams (${when}, ${cpus()[0]?.model ?? "cpu"} × ${cpus().length})`,
+      `# ${STREAMS} concurrent SSE streams, ${ROUNDS} rounds (${when}, ${cpus()[0]?.model ?? "cpu"} × ${cpus().length})`,
       "",
       `tiny model, default flags (--parallel 16, --max-queue 256, engine process); ${(DISCONNECT * 100).toFixed(0)}% of clients disconnect on purpose.`,
       "",
       `| measure | value |`,
       `|---|---|`,
-      `| answers | ${Object.entries(counts)
+      `| answers (all rounds) | ${Object.entries(counts)
         .map(([k, v]) => `${k}: ${v}`)
         .join(", ")} |`,
       `| other statuses (not 200/429/503) | ${unexpected} |`,
@@ -125,17 +138,32 @@ async function main(): Promise<void> {
       `| disconnect phases | ${Object.entries(byPhase)
         .map(([k, v]) => `${k}: ${v}`)
         .join(", ")} |`,
-      `| wall time | ${(wallMs / 1000).toFixed(1)} s |`,
-      `| server event-loop lag p50 / p99 / max | ${lag.p50.toFixed(1)} / ${lag.p99.toFixed(1)} / ${lag.max.toFixed(1)} ms |`,
-      `| every slot and request free after the last client | ${freeMs < 0 ? "not within 10 s" : `${freeMs.toFixed(0)} ms`} |`,
-      `| server RSS before / after load / after 10 s idle | ${mib(before.server)} / ${mib(afterLoad.server)} / ${mib(idle.server)} MiB |`,
-      `| engine process RSS before / after load / after 10 s idle | ${mib(before.engine)} / ${mib(afterLoad.engine)} / ${mib(idle.engine)} MiB |`,
+      `| wall time per round (mean) | ${(wallMs / 1000).toFixed(1)} s |`,
+      `| server event-loop lag p50 / p99 / max (whole run) | ${lag.p50.toFixed(1)} / ${lag.p99.toFixed(1)} / ${lag.max.toFixed(1)} ms |`,
+      `| every slot and request free after the last client (worst round) | ${rounds.some((r) => r.freeMs < 0) ? "not within 10 s" : `${freeMs.toFixed(0)} ms`} |`,
+      `| server RSS before / after round 1 / idle after each round | ${mib(before.server)} / ${mib(afterLoad.server)} / ${rounds.map((r) => mib(r.idle.server)).join(", ")} MiB |`,
+      `| engine process RSS before / after round 1 / idle after each round | ${mib(before.engine)} / ${mib(afterLoad.engine)} / ${rounds.map((r) => mib(r.idle.engine)).join(", ")} MiB |`,
       "",
     ].join("\n");
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(
       join(RESULTS, `load-${when}.json`),
-      JSON.stringify({ when, streams: STREAMS, counts, byPhase, unexpected, networkErrors, wallMs, lag, freeMs, before, afterLoad, idle }, null, 2),
+      JSON.stringify(
+        {
+          when,
+          streams: STREAMS,
+          rounds: rounds.map((r) => ({ wallMs: r.wallMs, freeMs: r.freeMs, afterLoad: r.afterLoad, idle: r.idle })),
+          counts,
+          byPhase,
+          unexpected,
+          networkErrors,
+          lag,
+          before,
+          idle,
+        },
+        null,
+        2,
+      ),
     );
     writeFileSync(join(RESULTS, "load-latest.md"), report);
     process.stdout.write(report);
