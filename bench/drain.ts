@@ -136,7 +136,7 @@ function render(results: readonly RunResult[], when: string): string {
 async function main(): Promise<void> {
   const results = [
     await run("finish: 48 streams of 150 tokens, --drain-timeout 10", ["--drain-timeout", "10"], 48, 150, null),
-    await run("cut: 16 endless streams, --drain-timeout 2", ["--drain-timeout", "2"], 16, 4_000, null),
+    await run("cut: 16 streams of 4,000 tokens, --drain-timeout 2", ["--drain-timeout", "2"], 16, 4_000, null),
     await run("second signal 300 ms into the drain", ["--drain-timeout", "10"], 16, 4_000, 300),
   ];
   const when = new Date().toISOString().replace(/[:.]/g, "-");

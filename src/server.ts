@@ -232,6 +232,8 @@ function gaugeSnapshot(engine: Engine | null, loop: EventLoopMonitor): GaugeSnap
       slots: sum((s) => s.slots),
       hostTierBytes: sum((s) => s.hostTier.bytes),
       hostTierEntries: sum((s) => s.hostTier.entries),
+      enginesReady: m.workers.filter((w) => w.state === "ready").length,
+      engineRestarts: m.restarts,
     };
   });
   return { models, activeStreams: engine.inFlightByTransport(), eventLoopLagP99Ms: loop.snapshot().p99 };

@@ -12,6 +12,8 @@ const ORPHAN_EXIT_MS = 5_000;
 if (typeof process.send !== "function") throw new Error("engine-process-entry must be started with an IPC channel");
 
 const handlers = new Map<number, (msg: ToWorker) => void>();
+/** Messages for an engine still loading (it listens once loaded), delivered in order then, as a thread's port queues. */
+const early = new Map<number, ToWorker[]>();
 let started = false;
 
 function send(msg: FromEngineProcess): Promise<void> {
@@ -21,27 +23,38 @@ function send(msg: FromEngineProcess): Promise<void> {
   });
 }
 
+/** Every engine stops cooperatively; one still loading stops as soon as it has loaded. */
 function shutdownAll(): void {
   for (const handler of handlers.values()) handler({ type: "shutdown" });
+  for (const [workerId, queued] of early) if (!handlers.has(workerId)) queued.push({ type: "shutdown" });
 }
 
 async function serve(engines: readonly EngineWorkerData[]): Promise<void> {
   const first = engines[0];
   if (first !== undefined) process.title = `loom-engine ${first.modelName}`;
-  const pending: Promise<unknown>[] = [];
+  // Sends not yet handed to the channel: awaited before this process ends, so a last message is never lost.
+  const pending = new Set<Promise<void>>();
+  const post = (workerId: number, msg: FromWorker): void => {
+    const sent = send({ workerId, msg }).then(() => void pending.delete(sent));
+    pending.add(sent);
+  };
+  for (const data of engines) if (!early.has(data.workerId)) early.set(data.workerId, []);
   const outcomes = await Promise.all(
     engines.map((data) =>
       runEngineUnit(data, {
-        post: (msg: FromWorker) => void pending.push(send({ workerId: data.workerId, msg })),
-        onMessage: (handler) => void handlers.set(data.workerId, handler),
+        post: (msg: FromWorker) => post(data.workerId, msg),
+        onMessage: (handler) => {
+          handlers.set(data.workerId, handler);
+          for (const msg of early.get(data.workerId)?.splice(0) ?? []) handler(msg);
+        },
       }).then((outcome) => {
         // One engine that cannot load fails the process: the supervisor restarts all of them or reports the failure.
-        if (outcome === "fatal") void Promise.all(pending).then(() => process.exit(1));
+        if (outcome === "fatal") void Promise.all([...pending]).then(() => process.exit(1));
         return outcome;
       }),
     ),
   );
-  await Promise.all(pending);
+  await Promise.all([...pending]);
   if (outcomes.includes("fatal")) process.exit(1);
   // Every engine stopped and disposed llama.cpp: close the channel and let the process end by itself.
   if (process.connected) process.disconnect();
@@ -55,7 +68,11 @@ process.on("message", (m: ToEngineProcess) => {
     void serve(m.engines);
     return;
   }
-  handlers.get(m.workerId)?.(m.msg);
+  const handler = handlers.get(m.workerId);
+  if (handler !== undefined) return handler(m.msg);
+  const queued = early.get(m.workerId) ?? [];
+  queued.push(m.msg);
+  early.set(m.workerId, queued);
 });
 
 // The server died (SIGKILL, a crash): stop the engines and end, bounded; never linger as an orphan holding the model.

@@ -59,7 +59,12 @@ export interface ModelCard {
 }
 
 export interface EngineStatus {
-  readonly models: readonly { readonly id: string; readonly workers: readonly WorkerStatus[] }[];
+  readonly models: readonly {
+    readonly id: string;
+    readonly workers: readonly WorkerStatus[];
+    /** Engine hosts of the model started again after they ended, since start. */
+    readonly restarts: number;
+  }[];
 }
 
 export interface WorkerStatus {
@@ -182,6 +187,7 @@ export class Engine {
     return {
       models: [...this.workers.entries()].map(([id, ws]) => ({
         id,
+        restarts: (this.supervisors.get(id) as ModelSupervisor).restarts(),
         workers: ws.map((w, i) => ({
           workerId: w.data.workerId,
           state: w.state,

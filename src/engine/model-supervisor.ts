@@ -95,6 +95,11 @@ export class ModelSupervisor {
     };
   }
 
+  /** Hosts started again after they ended, over all of this model's hosts. */
+  restarts(): number {
+    return this.groups.reduce((n, g) => n + g.restarts, 0);
+  }
+
   /** Stop every engine cooperatively; an engine process that does not end in time is killed. */
   async stop(): Promise<void> {
     this.stopping = true;

@@ -111,6 +111,18 @@ export const METRICS = {
   },
   hostTierBytes: { name: "loom_kv_host_tier_bytes", help: "Bytes of KV files the host tier holds.", type: "gauge", labels: ["model"] },
   hostTierEntries: { name: "loom_kv_host_tier_entries", help: "Prefixes the host tier holds.", type: "gauge", labels: ["model"] },
+  enginesReady: {
+    name: "loom_engines_ready",
+    help: "Engines of the model serving now (fewer than --engines while one restarts).",
+    type: "gauge",
+    labels: ["model"],
+  },
+  engineRestarts: {
+    name: "loom_engine_restarts_total",
+    help: "Engine processes (or threads) started again after they ended: crashes, kills, exits.",
+    type: "counter",
+    labels: ["model"],
+  },
   slotsBusy: { name: "loom_slots_busy", help: "Engine slots running a request.", type: "gauge", labels: ["model"] },
   slotsFree: { name: "loom_slots_free", help: "Engine slots free.", type: "gauge", labels: ["model"] },
   activeStreams: { name: "loom_active_streams", help: "Requests in flight by transport.", type: "gauge", labels: ["transport"] },

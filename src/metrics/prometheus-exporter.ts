@@ -18,6 +18,9 @@ export interface GaugeSnapshot {
     readonly slots: number;
     readonly hostTierBytes: number;
     readonly hostTierEntries: number;
+    readonly enginesReady: number;
+    /** Cumulative (the exporter counts what is new since the last scrape). */
+    readonly engineRestarts: number;
   }[];
   readonly activeStreams: ReadonlyMap<string, number>;
   readonly eventLoopLagP99Ms: number;
@@ -31,6 +34,8 @@ export class PrometheusExporter implements EngineObserver {
   private readonly lastStep = new Map<string, number>();
   /** Per worker and proposer: the cumulative speculation counts already counted. */
   private readonly specSeen = new Map<string, SpeculationCounts>();
+  /** Per model: engine restarts already counted. */
+  private readonly restartsSeen = new Map<string, number>();
   /** Per model and proposer: totals since start (the ratio gauges). */
   private readonly specTotals = new Map<string, SpeculationCounts>();
 
@@ -138,6 +143,7 @@ export class PrometheusExporter implements EngineObserver {
       METRICS.activeStreams,
       METRICS.hostTierBytes,
       METRICS.hostTierEntries,
+      METRICS.enginesReady,
     ];
     for (const g of gauges) this.gauge(g.name).reset();
     for (const s of snap.models) {
@@ -149,6 +155,11 @@ export class PrometheusExporter implements EngineObserver {
       this.gauge(METRICS.slotsFree.name).set({ model: s.model }, s.slots - s.slotsBusy);
       this.gauge(METRICS.hostTierBytes.name).set({ model: s.model }, s.hostTierBytes);
       this.gauge(METRICS.hostTierEntries.name).set({ model: s.model }, s.hostTierEntries);
+      this.gauge(METRICS.enginesReady.name).set({ model: s.model }, s.enginesReady);
+      const newRestarts = s.engineRestarts - (this.restartsSeen.get(s.model) ?? 0);
+      if (newRestarts > 0) this.counter(METRICS.engineRestarts.name).inc({ model: s.model }, newRestarts);
+      else this.counter(METRICS.engineRestarts.name).inc({ model: s.model }, 0);
+      this.restartsSeen.set(s.model, s.engineRestarts);
     }
     for (const [transport, n] of snap.activeStreams) this.gauge(METRICS.activeStreams.name).set({ transport }, n);
     for (const [k, t] of this.specTotals) {

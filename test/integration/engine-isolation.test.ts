@@ -100,6 +100,13 @@ async function healthOf(service: string): Promise<string> {
   return String(res["status"]);
 }
 
+/** One sample's value from /metrics (the series named with its labels), NaN when absent. */
+async function metric(series: string): Promise<number> {
+  const text = await (await fetch(`${h.url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+}
+
 async function hostOf(model: string): Promise<{ pid: number; restarts: number; recoveryMs: number | null; signal: string | null; state: string }> {
   const w = (await engineStatus(h.url)).models.find((m) => m.id === model)?.workers[0];
   if (w === undefined) throw new Error(`no engine for ${model}`);
@@ -131,6 +138,7 @@ async function crashAndRecover(victim: string, survivor: string, signal: NodeJS.
   expect(await healthOf(victim)).toBe("NOT_SERVING");
   expect(await healthOf("")).toBe("NOT_SERVING");
   expect(await healthOf(survivor)).toBe("SERVING");
+  expect(await metric(`loom_engines_ready{model="${victim}"}`)).toBe(0);
   const done = await safe;
   expect(done.choices[0]?.finish_reason).toBe("length");
   expect(done.usage?.completion_tokens).toBe(300);
@@ -145,6 +153,8 @@ async function crashAndRecover(victim: string, survivor: string, signal: NodeJS.
   );
   expect((await fetch(`${h.url}/ready`)).status).toBe(200);
   expect(await eventually(async () => (await healthOf(victim)) === "SERVING" && (await healthOf("")) === "SERVING")).toBe(true);
+  expect(await metric(`loom_engines_ready{model="${victim}"}`)).toBe(1);
+  expect(await metric(`loom_engine_restarts_total{model="${victim}"}`)).toBe(restartsBefore + 1);
   const served = await h.client.chat.completions.create({ model: victim, messages: [{ role: "user", content: "hi" }], max_tokens: 3 });
   expect(served.usage?.completion_tokens).toBe(3);
 }
