@@ -54,5 +54,8 @@ if (parentPort !== null) {
   void send(workerData as Job, (msg) => new Promise((r) => (port.postMessage(msg), setImmediate(r))));
 } else if (typeof process.send === "function") {
   const job = JSON.parse(process.argv[2] ?? "{}") as Job;
-  void send(job, (msg) => new Promise((r) => process.send?.(msg, undefined, undefined, () => r()))).then(() => process.disconnect());
+  // Paced as the thread is (hand over, yield a turn); the channel keeps order, and the last send is flushed first.
+  void send(job, (msg) => new Promise((r) => (process.send?.(msg), setImmediate(r)))).then(() =>
+    process.send?.({ type: "flushed" }, undefined, undefined, () => process.disconnect()),
+  );
 }

@@ -80,7 +80,8 @@ process.once("disconnect", () => {
   shutdownAll();
   setTimeout(() => process.exit(0), ORPHAN_EXIT_MS).unref();
 });
-// A terminal's Ctrl-C reaches the whole process group: the server owns shutdown and stops the engines itself.
+// A terminal's Ctrl-C, or a SIGTERM to the whole group (systemd's default KillMode, `kill -TERM -<pgid>`, tini -g),
+// reaches this process too: the server owns shutdown (it drains, then stops the engines over the channel), so the
+// engines must not cancel their requests first. SIGKILL still ends this process; the server then restarts it.
 process.on("SIGINT", () => {});
-// A SIGTERM sent to this process alone stops its engines cooperatively; the server sees the exit and restarts them.
-process.once("SIGTERM", shutdownAll);
+process.on("SIGTERM", () => {});

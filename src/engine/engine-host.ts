@@ -38,3 +38,10 @@ export function engineEntry(file: string): URL {
   if (here.endsWith(".js")) return new URL(`../engine-worker/${file}`, here);
   return new URL(`../../dist/src/engine-worker/${file}`, here);
 }
+
+/** A host that could not be started (fork or Worker threw): it has already ended, and its engines report why. */
+export function unstartedHost(isolation: EngineIsolation, engines: number, cause: unknown): EngineHost {
+  const err = cause instanceof Error ? cause : new Error(String(cause));
+  const link: EngineLink = { post: () => {}, onMessage: () => {}, onError: (handler) => queueMicrotask(() => handler(err)) };
+  return { isolation, pid: null, links: Array.from({ length: engines }, () => link), exited: Promise.resolve({ code: null, signal: null }), kill: () => {} };
+}

@@ -72,6 +72,7 @@ export interface WorkerStatus {
   readonly state: string;
   readonly inFlight: number;
   readonly stats: EngineStats | null;
+  readonly restarts: number;
   /** The engine's host: its process id, restarts, last exit, recovery time, crash loop. */
   readonly host: HostStatus;
   /** Which llama.cpp binary the worker loaded ("localBuild" = npm run build:native, "prebuilt") and its GPU. */
@@ -83,6 +84,7 @@ export class Engine {
   private readonly workers = new Map<string, WorkerClient[]>();
   private readonly supervisors = new Map<string, ModelSupervisor>();
   private readonly readinessListeners = new Set<() => void>();
+  private readonly knownInfo = new Map<string, ModelInfo>();
   private readonly created = Math.floor(Date.now() / 1000);
   private nextId = 0;
   private closing = false;
@@ -129,6 +131,11 @@ export class Engine {
     return !this.closing && (this.workers.get(model) ?? []).some((w) => w.state === "ready");
   }
 
+  /** Models whose engines failed too often in a row and are no longer restarted. */
+  crashLooping(): string[] {
+    return [...this.supervisors.entries()].filter(([, s]) => s.crashLooping()).map(([m]) => m);
+  }
+
   /** Call `listener` whenever an engine ends or becomes ready (health checks follow it); returns the unsubscribe. */
   onReadinessChange(listener: () => void): () => void {
     this.readinessListeners.add(listener);
@@ -136,12 +143,19 @@ export class Engine {
   }
 
   listModels(): ModelCard[] {
-    return [...this.workers.entries()].map(([id, ws]) => ({ id, created: this.created, info: ws[0]?.info ?? null }));
+    return [...this.workers.keys()].map((id) => ({ id, created: this.created, info: this.infoOf(id) }));
   }
 
   /** Context cells per slot (the longest prompt + output one request can have); 0 before the model has loaded. */
   maxContext(model: string): number {
-    return this.workers.get(model)?.[0]?.info?.slotContextSize ?? 0;
+    return this.infoOf(model)?.slotContextSize ?? 0;
+  }
+
+  /** What the model's engines report about it; while they restart, what they reported before (it does not change). */
+  private infoOf(model: string): ModelInfo | null {
+    const now = this.workers.get(model)?.find((w) => w.info !== null)?.info;
+    if (now !== undefined && now !== null) this.knownInfo.set(model, now);
+    return now ?? this.knownInfo.get(model) ?? null;
   }
 
   hasModel(name: string): boolean {
@@ -194,6 +208,8 @@ export class Engine {
           inFlight: w.inFlight,
           stats: w.stats,
           host: (this.supervisors.get(id) as ModelSupervisor).hostStatus(i),
+          // Also at the top level, where /v1/status had it before engines had hosts.
+          restarts: (this.supervisors.get(id) as ModelSupervisor).hostStatus(i).restarts,
           backend: w.info === null ? null : { buildType: w.info.buildType, gpu: w.info.gpu },
         })),
       })),

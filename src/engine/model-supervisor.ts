@@ -8,9 +8,8 @@ import { describeExit } from "../exit-status.js";
 import type { EngineExit, EngineHost, EngineIsolation } from "./engine-host.js";
 import { WorkerClient, type WorkerClientEvents } from "./worker-client.js";
 
-/** First restart delay; doubled for each quick failure in a row, up to RESTART_MAX_MS. */
+/** First restart delay; doubled for each quick failure in a row (0.25, 0.5, 1, 2, 4 s before the bound). */
 const RESTART_BASE_MS = 250;
-const RESTART_MAX_MS = 30_000;
 /** A host that served this long before it ended starts a new failure count (its failure was not a loop). */
 const STABLE_MS = 60_000;
 /** Quick failures in a row after which the supervisor gives up (the operator must look). */
@@ -95,6 +94,11 @@ export class ModelSupervisor {
     };
   }
 
+  /** Some host of this model is left down (a crash loop). */
+  crashLooping(): boolean {
+    return this.groups.some((g) => g.crashLoop);
+  }
+
   /** Hosts started again after they ended, over all of this model's hosts. */
   restarts(): number {
     return this.groups.reduce((n, g) => n + g.restarts, 0);
@@ -138,7 +142,10 @@ export class ModelSupervisor {
     });
     Promise.all(indexes.map((i) => (this.clients[i] as WorkerClient).ready())).then(
       () => this.onReady(g, host),
-      () => {}, // a load that failed ends its host: onExit decides
+      // A load that failed ends its host (onExit decides what next); a restart's failure is only visible here.
+      (err: unknown) => {
+        if (group !== null) this.opts.log("error", "engine failed to start", { model: this.opts.model, why: err instanceof Error ? err.message : String(err) });
+      },
     );
     void host.exited.then((exit) => this.onExit(g, host, exit));
     return g;
@@ -168,7 +175,7 @@ export class ModelSupervisor {
       this.opts.log("error", `engine ${describeExit(exit.code, exit.signal)}; it failed ${MAX_QUICK_FAILURES + 1} times in a row: not restarting`, fields);
       return;
     }
-    const delayMs = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (g.quickFailures - 1));
+    const delayMs = RESTART_BASE_MS * 2 ** (g.quickFailures - 1);
     this.opts.log("error", `engine ${describeExit(exit.code, exit.signal)}; restarting`, { ...fields, delayMs, restarts: g.restarts + 1 });
     g.timer = setTimeout(() => {
       if (this.stopping) return;

@@ -3,10 +3,15 @@
 
 import { Worker } from "node:worker_threads";
 import type { EngineWorkerData, FromWorker } from "../engine-worker/worker-messages.js";
-import { engineEntry, type EngineExit, type EngineHost } from "./engine-host.js";
+import { engineEntry, unstartedHost, type EngineExit, type EngineHost } from "./engine-host.js";
 
 export function startThreadHost(data: EngineWorkerData): EngineHost {
-  const worker = new Worker(engineEntry("worker-entry.js"), { workerData: data, name: `loom-engine-${data.modelName}-${data.workerId}` });
+  let worker: Worker;
+  try {
+    worker = new Worker(engineEntry("worker-entry.js"), { workerData: data, name: `loom-engine-${data.modelName}-${data.workerId}` });
+  } catch (err) {
+    return unstartedHost("thread", 1, err);
+  }
   const exited = new Promise<EngineExit>((resolve) => worker.once("exit", (code) => resolve({ code, signal: null })));
   return {
     isolation: "thread",

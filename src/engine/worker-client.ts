@@ -36,6 +36,9 @@ interface InFlight {
   content: { prompt: string; output: string } | null;
 }
 
+/** How long an engine has, past a request's deadline, to end it before the server does. */
+const DEADLINE_GRACE_MS = 5_000;
+
 export class WorkerClient {
   private readonly requests = new Map<string, InFlight>();
   /** Tokenize calls awaiting the worker's answer (they take no slot and are not counted in flight). */
@@ -97,7 +100,7 @@ export class WorkerClient {
     const id = stream.id;
     const now = performance.now();
     const content = this.events.captureContent ? { prompt: promptText(request), output: "" } : null;
-    const deadline = deadlineAt === null ? null : setTimeout(() => this.cancel(id, "deadline_exceeded"), Math.max(0, deadlineAt - Date.now()));
+    const deadline = deadlineAt === null ? null : setTimeout(() => this.expire(id), Math.max(0, deadlineAt - Date.now()));
     deadline?.unref();
     this.requests.set(id, { stream, meta, submittedAt: now, deadline, firstAt: null, lastAt: now, promptTokens: 0, completionTokens: 0, content });
     this.post({ type: "submit", id, requestId: meta.requestId, request });
@@ -109,6 +112,21 @@ export class WorkerClient {
       this.tokenizing.set(id, { resolve, reject });
       this.post({ type: "tokenize", id, request });
     });
+  }
+
+  /**
+   * The deadline passed: the engine is asked to end the request at its next step; if it has not within a grace (an
+   * engine stuck in native code), the request ends here, so no client waits past its deadline on a wedged engine.
+   */
+  private expire(id: string): void {
+    const r = this.requests.get(id);
+    if (r === undefined) return;
+    this.cancel(id, "deadline_exceeded");
+    r.deadline = setTimeout(() => {
+      const error: ErrorData = { code: "deadline_exceeded", message: "The request passed its deadline and its engine did not end it.", param: null };
+      this.endStream(id, { type: "error", error });
+    }, DEADLINE_GRACE_MS);
+    r.deadline.unref();
   }
 
   cancel(id: string, reason: "cancelled" | "deadline_exceeded"): void {
@@ -139,7 +157,7 @@ export class WorkerClient {
       case "ready":
         this._info = msg.info;
         this._stats = msg.stats;
-        this._state = "ready";
+        if (this._state === "starting") this._state = "ready"; // stop() may have come first
         resolve();
         return;
       case "fatal":

@@ -44,6 +44,7 @@ export interface LlamaBackendOptions {
 
 /** A model's weights loaded once per process: every engine of the model in this process makes its own context. */
 interface SharedModel {
+  readonly key: string;
   readonly llama: Llama;
   readonly model: LlamaModel;
   users: number;
@@ -56,7 +57,7 @@ async function acquireModel(opts: LlamaBackendOptions): Promise<SharedModel> {
   const key = JSON.stringify([opts.modelPath, opts.gpu, opts.gpuLayers, opts.nativeBuild, Math.max(opts.threads, opts.threadsBatch)]);
   let entry = sharedModels.get(key);
   if (entry === undefined) {
-    entry = loadModel(opts);
+    entry = loadModel(opts, key);
     sharedModels.set(key, entry);
     entry.catch(() => sharedModels.delete(key));
   }
@@ -67,12 +68,13 @@ async function acquireModel(opts: LlamaBackendOptions): Promise<SharedModel> {
 
 async function releaseModel(shared: SharedModel): Promise<void> {
   if (--shared.users > 0) return;
-  for (const [key, entry] of sharedModels) if ((await entry) === shared) sharedModels.delete(key);
+  // Out of the map before anything is awaited: a load that starts now gets a fresh model, never this disposing one.
+  sharedModels.delete(shared.key);
   await shared.model.dispose();
   await shared.llama.dispose();
 }
 
-async function loadModel(opts: LlamaBackendOptions): Promise<SharedModel> {
+async function loadModel(opts: LlamaBackendOptions, key: string): Promise<SharedModel> {
   const llama = await getLlama({
     gpu: opts.gpu === "cpu" ? false : opts.gpu,
     // node-llama-cpp's default is max(4, cores): 240 ms/token instead of ~1 on 2 cores. Always explicit.
@@ -86,7 +88,7 @@ async function loadModel(opts: LlamaBackendOptions): Promise<SharedModel> {
     modelPath: opts.modelPath,
     ...(opts.gpu === "cpu" ? {} : { gpuLayers: opts.gpuLayers === "max" ? "max" : opts.gpuLayers }),
   });
-  return { llama, model, users: 0 };
+  return { key, llama, model, users: 0 };
 }
 
 export async function loadLlamaBackend(opts: LlamaBackendOptions): Promise<LlamaBackend> {

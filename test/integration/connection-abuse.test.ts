@@ -91,7 +91,6 @@ describe("many connections", () => {
     );
     const dropped = early.filter(Boolean).length;
     expect(dropped).toBeGreaterThanOrEqual(50);
-    expect(dropped).toBeLessThan(360);
     // Idle connections that never send a request end at --headers-timeout: nothing lingers.
     const all = await Promise.all(sockets.map((s) => s.closed));
     expect(Math.max(...all)).toBeLessThan(4_000);

@@ -127,18 +127,18 @@ async function crashAndRecover(victim: string, survivor: string, signal: NodeJS.
 
   const killedAt = Date.now();
   process.kill(before.pid, signal);
+  // At once, while it restarts (the restart waits 250 ms, then loads): not ready, and its gRPC health says so; the
+  // other model still serves. Checked before awaiting the endings so a quick restart cannot hide the down state.
+  expect(await eventually(async () => (await fetch(`${h.url}/ready`)).status === 503, 1_000)).toBe(true);
+  expect(await healthOf(victim)).toBe("NOT_SERVING");
+  expect(await healthOf("")).toBe("NOT_SERVING");
+  expect(await healthOf(survivor)).toBe("SERVING");
+  expect(await metric(`loom_engines_ready{model="${victim}"}`)).toBe(0);
   const endings = await doomed.ended;
   for (const e of endings) {
     expect(e.code, e.transport).toBe("engine_failure");
     expect(e.at - killedAt, e.transport).toBeLessThan(1_000);
   }
-  // While it restarts: not ready, and its gRPC health says so; the other model still serves.
-  const ready = await fetch(`${h.url}/ready`);
-  expect(ready.status).toBe(503);
-  expect(await healthOf(victim)).toBe("NOT_SERVING");
-  expect(await healthOf("")).toBe("NOT_SERVING");
-  expect(await healthOf(survivor)).toBe("SERVING");
-  expect(await metric(`loom_engines_ready{model="${victim}"}`)).toBe(0);
   const done = await safe;
   expect(done.choices[0]?.finish_reason).toBe("length");
   expect(done.usage?.completion_tokens).toBe(300);

@@ -74,7 +74,7 @@ const ROUTES: readonly Route[] = [
   { method: "GET", match: (p) => p === "/v1/models", auth: true, handler: listModels },
   { method: "GET", match: (p) => p.startsWith("/v1/models/"), auth: true, handler: getModel },
   { method: "GET", match: (p) => p === "/v1/status", auth: true, handler: status },
-  { method: "GET", match: (p) => p === "/health", auth: false, handler: (s) => sendJson(s.res, 200, { status: "ok" }, s.headers) },
+  { method: "GET", match: (p) => p === "/health", auth: false, handler: health },
   { method: "GET", match: (p) => p === "/ready", auth: false, handler: ready },
   { method: "GET", match: (p) => p === "/metrics", auth: false, handler: metrics },
 ];
@@ -260,7 +260,17 @@ async function metrics(s: RequestScope, opts: HttpServerOptions): Promise<void> 
   s.res.end(text);
 }
 
+/**
+ * Liveness: 200 while the process runs, unless a model's engine is in a crash loop (the supervisor gave up): then
+ * 503, so an orchestrator restarts the server instead of leaving that model down behind a live process.
+ */
+function health(s: RequestScope, opts: HttpServerOptions): void {
+  const down = opts.engine.crashLooping();
+  if (down.length === 0) return sendJson(s.res, 200, { status: "ok" }, s.headers);
+  sendJson(s.res, 503, { status: "engine_crash_loop", models: down }, s.headers);
+}
+
 function ready(s: RequestScope, opts: HttpServerOptions): void {
   if (opts.accepting() && opts.engine.ready) return sendJson(s.res, 200, { status: "ready" }, s.headers);
-  sendError(s.res, new LoomError("unavailable", "Not ready: loading, draining or no engine worker up.").toData(), s.headers);
+  sendError(s.res, new LoomError("unavailable", "Not ready: loading, draining, or a model has no engine up (restarting).").toData(), s.headers);
 }

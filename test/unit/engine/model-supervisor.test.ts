@@ -4,7 +4,7 @@
 // never loaded is not restarted; stop asks cooperatively and kills a process that does not end in time.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ModelSupervisor, type SupervisorOptions } from "../../../src/engine/model-supervisor.js";
-import type { EngineExit, EngineHost, EngineIsolation, EngineLink } from "../../../src/engine/engine-host.js";
+import { unstartedHost, type EngineExit, type EngineHost, type EngineIsolation, type EngineLink } from "../../../src/engine/engine-host.js";
 import { NO_OBSERVER } from "../../../src/engine/request-stats.js";
 import { PROTOCOL_VERSION, type EngineWorkerData, type FromWorker, type ToWorker } from "../../../src/engine-worker/worker-messages.js";
 
@@ -129,6 +129,7 @@ describe("ModelSupervisor", () => {
     await vi.advanceTimersByTimeAsync(120_000);
     expect(hosts).toHaveLength(6);
     expect(sup.hostStatus(0)).toMatchObject({ crashLoop: true, restarts: 5, lastExit: { code: 134 } });
+    expect(sup.crashLooping()).toBe(true);
     expect(logs.at(-1)).toMatch(/failed 6 times in a row: not restarting/);
   });
 
@@ -182,6 +183,40 @@ describe("ModelSupervisor", () => {
     expect(hosts).toHaveLength(3);
     expect(sup.clients[0]?.state).toBe("ready");
     expect(sup.hostStatus(0)).toMatchObject({ restarts: 2, lastExit: { code: 1 }, crashLoop: false });
+  });
+
+  it("stop during a backoff cancels the restart", async () => {
+    const { sup, hosts } = supervisor("process", 1);
+    await sup.ready();
+    hosts[0]?.end({ code: null, signal: "SIGKILL" });
+    await vi.advanceTimersByTimeAsync(100);
+    await sup.stop();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(hosts).toHaveLength(1);
+  });
+
+  it("a host that could not be started at all counts as a failure and is retried", async () => {
+    const hosts: FakeHost[] = [];
+    let attempts = 0;
+    const sup = new ModelSupervisor({
+      model: "m",
+      engines: 1,
+      isolation: "process",
+      startHost: (e) => (++attempts === 2 ? unstartedHost("process", e.length, new Error("spawn EAGAIN")) : fakeHost(e, hosts, "ready")),
+      dataFor: data,
+      clientEvents: { observer: NO_OBSERVER, captureContent: false },
+      log: () => {},
+      onReplaced: () => {},
+      onChange: () => {},
+    });
+    await sup.ready();
+    hosts[0]?.end({ code: null, signal: "SIGKILL" });
+    await vi.advanceTimersByTimeAsync(250); // attempt 2: the fork fails
+    expect(sup.clients[0]?.state).toBe("failed");
+    expect(sup.hostStatus(0).pid).toBeNull();
+    await vi.advanceTimersByTimeAsync(500); // attempt 3
+    expect(attempts).toBe(3);
+    expect(sup.clients[0]?.state).toBe("ready");
   });
 
   it("stop asks every engine to shut down and kills a host that does not end in time", async () => {
