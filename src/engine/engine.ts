@@ -80,8 +80,7 @@ export interface WorkerStatus {
 }
 
 export class Engine {
-  /** Each model's engines (its supervisor's clients array, replaced in place on restart). */
-  private readonly workers = new Map<string, WorkerClient[]>();
+  /** Each model's supervisor; its clients array holds the model's engines (replaced in place on restart). */
   private readonly supervisors = new Map<string, ModelSupervisor>();
   private readonly readinessListeners = new Set<() => void>();
   private readonly knownInfo = new Map<string, ModelInfo>();
@@ -104,7 +103,6 @@ export class Engine {
       const supervisor = engine.supervise(m);
       const clients = supervisor.clients;
       engine.supervisors.set(m.name, supervisor);
-      engine.workers.set(m.name, clients);
       if (clients.length > 1) {
         const capacity = opts.tuning.slots + opts.maxQueue;
         engine.routed.set(m.name, { clients, router: new PrefixRouter(clients.length, opts.tuning.slots), modelPath: m.path, capacity });
@@ -123,12 +121,12 @@ export class Engine {
 
   get ready(): boolean {
     if (this.closing) return false;
-    return [...this.workers.keys()].every((m) => this.modelReady(m));
+    return [...this.supervisors.keys()].every((m) => this.modelReady(m));
   }
 
   /** Whether some engine of this model serves now. */
   modelReady(model: string): boolean {
-    return !this.closing && (this.workers.get(model) ?? []).some((w) => w.state === "ready");
+    return !this.closing && (this.supervisors.get(model)?.clients ?? []).some((w) => w.state === "ready");
   }
 
   /** Models whose engines failed too often in a row and are no longer restarted. */
@@ -143,7 +141,7 @@ export class Engine {
   }
 
   listModels(): ModelCard[] {
-    return [...this.workers.keys()].map((id) => ({ id, created: this.created, info: this.infoOf(id) }));
+    return [...this.supervisors.keys()].map((id) => ({ id, created: this.created, info: this.infoOf(id) }));
   }
 
   /** Context cells per slot (the longest prompt + output one request can have); 0 before the model has loaded. */
@@ -153,13 +151,13 @@ export class Engine {
 
   /** What the model's engines report about it; while they restart, what they reported before (it does not change). */
   private infoOf(model: string): ModelInfo | null {
-    const now = this.workers.get(model)?.find((w) => w.info !== null)?.info;
+    const now = this.supervisors.get(model)?.clients.find((w) => w.info !== null)?.info;
     if (now !== undefined && now !== null) this.knownInfo.set(model, now);
     return now ?? this.knownInfo.get(model) ?? null;
   }
 
   hasModel(name: string): boolean {
-    return this.workers.has(name);
+    return this.supervisors.has(name);
   }
 
   submit(req: GenerateRequest, opts: SubmitOptions): TokenStream {
@@ -199,19 +197,10 @@ export class Engine {
 
   status(): EngineStatus {
     return {
-      models: [...this.workers.entries()].map(([id, ws]) => ({
+      models: [...this.supervisors.entries()].map(([id, sup]) => ({
         id,
-        restarts: (this.supervisors.get(id) as ModelSupervisor).restarts(),
-        workers: ws.map((w, i) => ({
-          workerId: w.data.workerId,
-          state: w.state,
-          inFlight: w.inFlight,
-          stats: w.stats,
-          host: (this.supervisors.get(id) as ModelSupervisor).hostStatus(i),
-          // Also at the top level, where /v1/status had it before engines had hosts.
-          restarts: (this.supervisors.get(id) as ModelSupervisor).hostStatus(i).restarts,
-          backend: w.info === null ? null : { buildType: w.info.buildType, gpu: w.info.gpu },
-        })),
+        restarts: sup.restarts(),
+        workers: sup.clients.map((w, i) => workerStatus(w, sup.hostStatus(i))),
       })),
     };
   }
@@ -219,7 +208,7 @@ export class Engine {
   /** Requests in flight per transport (the active-streams gauge). */
   inFlightByTransport(): Map<Transport, number> {
     const counts = new Map<Transport, number>();
-    for (const w of [...this.workers.values()].flat()) w.inFlightByTransport(counts);
+    for (const w of this.allClients()) w.inFlightByTransport(counts);
     return counts;
   }
 
@@ -232,7 +221,7 @@ export class Engine {
 
   /** End every request still in flight with this error now (the drain limit passed); the workers stop them next. */
   cutInFlight(error: ErrorData): void {
-    for (const w of [...this.workers.values()].flat()) w.cut(error);
+    for (const w of this.allClients()) w.cut(error);
   }
 
   /** Wait until no request is in flight, or the timeout passes. */
@@ -240,7 +229,7 @@ export class Engine {
     this.closing = true;
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      if ([...this.workers.values()].flat().every((w) => w.inFlight === 0)) return true;
+      if (this.allClients().every((w) => w.inFlight === 0)) return true;
       await new Promise((r) => setTimeout(r, 50));
     }
     return false;
@@ -248,11 +237,15 @@ export class Engine {
 
   private workerFor(model: string): WorkerClient {
     if (this.closing) throw new LoomError("unavailable", "The server is shutting down.");
-    const pool = this.workers.get(model);
+    const pool = this.supervisors.get(model)?.clients;
     if (pool === undefined) throw modelNotFound(model);
     const client = pickLeastLoaded(pool);
     if (client === null) throw new LoomError("unavailable", `No engine for \`${model}\` is ready; retry shortly.`);
     return client;
+  }
+
+  private allClients(): WorkerClient[] {
+    return [...this.supervisors.values()].flatMap((s) => s.clients);
   }
 
   private supervise(m: EngineModelSpec): ModelSupervisor {
@@ -277,6 +270,18 @@ export class Engine {
       },
     });
   }
+}
+
+function workerStatus(w: WorkerClient, host: HostStatus): WorkerStatus {
+  return {
+    workerId: w.data.workerId,
+    state: w.state,
+    inFlight: w.inFlight,
+    stats: w.stats,
+    host,
+    restarts: host.restarts, // also at the top level, where /v1/status had it before engines had hosts
+    backend: w.info === null ? null : { buildType: w.info.buildType, gpu: w.info.gpu },
+  };
 }
 
 function metaOf(opts: SubmitOptions): RequestMeta {

@@ -156,9 +156,8 @@ export class PrometheusExporter implements EngineObserver {
       this.gauge(METRICS.hostTierBytes.name).set({ model: s.model }, s.hostTierBytes);
       this.gauge(METRICS.hostTierEntries.name).set({ model: s.model }, s.hostTierEntries);
       this.gauge(METRICS.enginesReady.name).set({ model: s.model }, s.enginesReady);
-      const newRestarts = s.engineRestarts - (this.restartsSeen.get(s.model) ?? 0);
-      if (newRestarts > 0) this.counter(METRICS.engineRestarts.name).inc({ model: s.model }, newRestarts);
-      else this.counter(METRICS.engineRestarts.name).inc({ model: s.model }, 0);
+      // inc by 0 too, so the series exists (at 0) before the first restart.
+      this.counter(METRICS.engineRestarts.name).inc({ model: s.model }, Math.max(0, s.engineRestarts - (this.restartsSeen.get(s.model) ?? 0)));
       this.restartsSeen.set(s.model, s.engineRestarts);
     }
     for (const [transport, n] of snap.activeStreams) this.gauge(METRICS.activeStreams.name).set({ transport }, n);
