@@ -4,6 +4,8 @@
 // without a `json_schema` (a schema whose output stays structural: an array of small objects, so
 // the grammar decides most tokens and every request reaches max_tokens), completion tok/s, and the ratio
 // schema ÷ none. Goal (issue 11): Loom's ratio ≥ llama-server's, i.e. its overhead no larger.
+// Rounds (LOOM_STRUCT_ROUNDS, default 3) restart each server in alternating order and are pooled: one short run of
+// each moved by 15% between runs on this shared machine, more than the difference being measured.
 // Env: LOOM_STRUCT_MODELS=spm,bpe  LOOM_STRUCT_LEVELS=1,16  LOOM_ANCHOR_ENGINES=llama-server,loom-prebuilt.
 // Writes bench/results/structured-<date>.json and structured-latest.md.
 
@@ -52,6 +54,7 @@ interface Row {
   readonly plainTokS: number;
   readonly schemaTokS: number;
   readonly ratio: number;
+  readonly roundRatios: readonly number[];
   readonly schemaFinish: Record<string, number>;
 }
 
@@ -87,57 +90,95 @@ async function chat(url: string, model: string, seed: number, schema: boolean): 
   return { tokens: json.usage?.completion_tokens ?? 0, finish: json.choices?.[0]?.finish_reason ?? "?" };
 }
 
-/** Closed-loop clients, `perClient` requests each; completion tokens per second of wall time. */
-async function load(
-  url: string,
-  model: string,
-  clients: number,
-  perClient: number,
-  schema: boolean,
-): Promise<{ tokS: number; finish: Record<string, number> }> {
+interface Sample {
+  readonly tokens: number;
+  readonly seconds: number;
+  readonly finish: Record<string, number>;
+}
+
+/** Closed-loop clients, `perClient` requests each: completion tokens and wall time. */
+async function load(url: string, model: string, clients: number, perClient: number, schema: boolean, round: number): Promise<Sample> {
   const finish: Record<string, number> = {};
   let tokens = 0;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
       for (let i = 0; i < perClient; i++) {
-        const o = await chat(url, model, c * 1000 + i, schema);
+        const o = await chat(url, model, round * 100_000 + c * 1000 + i, schema);
         tokens += o.tokens;
         finish[o.finish] = (finish[o.finish] ?? 0) + 1;
       }
     }),
   );
-  return { tokS: tokens / ((performance.now() - t0) / 1000), finish };
+  return { tokens, seconds: (performance.now() - t0) / 1000, finish };
 }
 
-async function measureEngine(name: string, start: () => Promise<BenchServer>, model: string, modelLabel: string, levels: readonly number[]): Promise<Row[]> {
-  log(`${modelLabel}: starting ${name}`);
+/** One round on one server: every level, "none" and "schema" back to back, their order swapped each round. */
+async function measureRound(
+  name: string,
+  start: () => Promise<BenchServer>,
+  model: string,
+  modelLabel: string,
+  levels: readonly number[],
+  round: number,
+): Promise<RoundRow[]> {
+  log(`${modelLabel} round ${round + 1}: starting ${name}`);
   const server = await start();
-  const rows: Row[] = [];
+  const rows: RoundRow[] = [];
   try {
     await chat(server.url, model, 1, true); // warm-up (and the grammar's first parse)
     for (const clients of levels) {
       const perClient = clients === 1 ? 3 : 2;
-      const plain = await load(server.url, model, clients, perClient, false);
-      const schema = await load(server.url, model, clients, perClient, true);
-      const row = {
-        model: modelLabel,
-        engine: name,
-        clients,
-        plainTokS: plain.tokS,
-        schemaTokS: schema.tokS,
-        ratio: schema.tokS / plain.tokS,
-        schemaFinish: schema.finish,
-      };
+      const schemaFirst = round % 2 === 1;
+      const first = await load(server.url, model, clients, perClient, schemaFirst, round);
+      const second = await load(server.url, model, clients, perClient, !schemaFirst, round);
+      const [plain, schema] = schemaFirst ? [second, first] : [first, second];
+      const ratio = schema.tokens / schema.seconds / (plain.tokens / plain.seconds);
       log(
-        `${modelLabel} ${name} ×${clients}: none ${plain.tokS.toFixed(1)} tok/s, schema ${schema.tokS.toFixed(1)} tok/s (${row.ratio.toFixed(2)}), finishes ${JSON.stringify(schema.finish)}`,
+        `${modelLabel} ${name} ×${clients}: none ${(plain.tokens / plain.seconds).toFixed(1)} tok/s, schema ${(schema.tokens / schema.seconds).toFixed(1)} tok/s (${ratio.toFixed(2)}), finishes ${JSON.stringify(schema.finish)}`,
       );
-      rows.push(row);
+      rows.push({ model: modelLabel, engine: name, clients, round, plain, schema });
     }
   } finally {
     await server.stop();
   }
   return rows;
+}
+
+interface RoundRow {
+  readonly model: string;
+  readonly engine: string;
+  readonly clients: number;
+  readonly round: number;
+  readonly plain: Sample;
+  readonly schema: Sample;
+}
+
+/** Rounds pooled per cell: tokens over time across rounds, plus each round's own ratio to show the spread. */
+function pooled(rounds: readonly RoundRow[]): Row[] {
+  const cells = new Map<string, RoundRow[]>();
+  for (const r of rounds) {
+    const key = `${r.model}|${r.engine}|${r.clients}`;
+    cells.set(key, [...(cells.get(key) ?? []), r]);
+  }
+  return [...cells.values()].map((rs) => {
+    const rate = (pick: (r: RoundRow) => Sample): number => rs.reduce((a, r) => a + pick(r).tokens, 0) / rs.reduce((a, r) => a + pick(r).seconds, 0);
+    const finish: Record<string, number> = {};
+    for (const r of rs) for (const [k, v] of Object.entries(r.schema.finish)) finish[k] = (finish[k] ?? 0) + v;
+    const first = rs[0] as RoundRow;
+    const plainTokS = rate((r) => r.plain);
+    const schemaTokS = rate((r) => r.schema);
+    return {
+      model: first.model,
+      engine: first.engine,
+      clients: first.clients,
+      plainTokS,
+      schemaTokS,
+      ratio: schemaTokS / plainTokS,
+      roundRatios: rs.map((r) => r.schema.tokens / r.schema.seconds / (r.plain.tokens / r.plain.seconds)),
+      schemaFinish: finish,
+    };
+  });
 }
 
 async function modelFor(label: string): Promise<string> {
@@ -152,21 +193,24 @@ async function main(): Promise<void> {
   const levels = list(process.env.LOOM_STRUCT_LEVELS, "1,16").map(Number);
   const engines = list(process.env.LOOM_ANCHOR_ENGINES, "llama-server,loom-prebuilt");
   await setFetchTimeouts({ headersTimeout: 0, bodyTimeout: 0 });
-  const rows: Row[] = [];
+  const rounds = Number(process.env.LOOM_STRUCT_ROUNDS ?? "3");
+  const measured: RoundRow[] = [];
   for (const label of list(process.env.LOOM_STRUCT_MODELS, "spm,bpe")) {
     const cfg: BenchConfig = { ...base, modelPath: await modelFor(label) };
     const build = await ensureLlamaServer(cfg.modelPath);
-    for (const engine of engines) {
-      const start =
-        engine === "llama-server"
-          ? () => startLlamaServer(anchorLlamaServer(build.binary, cfg))
-          : () =>
-              startBenchServer(
-                serverFlags(cfg, ["--parallel", String(PARALLEL), "--ctx-size", String(CTX_SIZE), "--native-build", engine === "loom" ? "auto" : "never"]),
-              );
-      rows.push(...(await measureEngine(engine, start, cfg.modelName, label, levels)));
+    const starter = (engine: string) => (): Promise<BenchServer> =>
+      engine === "llama-server"
+        ? startLlamaServer(anchorLlamaServer(build.binary, cfg))
+        : startBenchServer(
+            serverFlags(cfg, ["--parallel", String(PARALLEL), "--ctx-size", String(CTX_SIZE), "--native-build", engine === "loom" ? "auto" : "never"]),
+          );
+    // Engines alternate (A B, B A, ...) so a slow patch of the shared machine lands on both.
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? engines : [...engines].reverse();
+      for (const engine of order) measured.push(...(await measureRound(engine, starter(engine), cfg.modelName, label, levels, round)));
     }
   }
+  const rows = pooled(measured);
   const report = {
     date: new Date().toISOString(),
     cpu: cpus()[0]?.model ?? "unknown",
@@ -175,7 +219,9 @@ async function main(): Promise<void> {
     maxTokens: MAX_TOKENS,
     sampling: SAMPLING,
     schema: BENCH_SCHEMA,
+    rounds,
     rows,
+    measured,
   };
   mkdirSync(RESULTS, { recursive: true });
   const stamp = report.date.replace(/[:.]/g, "-");
@@ -184,16 +230,24 @@ async function main(): Promise<void> {
   process.stdout.write(renderMarkdown(report));
 }
 
-function renderMarkdown(r: { date: string; cpu: string; threads: number; threadsBatch: number; sampling: object; rows: readonly Row[] }): string {
+function renderMarkdown(r: {
+  date: string;
+  cpu: string;
+  threads: number;
+  threadsBatch: number;
+  sampling: object;
+  rounds: number;
+  rows: readonly Row[];
+}): string {
   const sampling = Object.keys(r.sampling).length === 0 ? "each server's default sampler" : `temperature 1 + ${JSON.stringify(r.sampling)} on both`;
   const lines = [
-    `# JSON-schema grammar cost (${r.date}, ${r.cpu}, threads ${r.threads}/${r.threadsBatch}, ${PARALLEL} slots, max_tokens ${MAX_TOKENS}, ${sampling})`,
+    `# JSON-schema grammar cost (${r.date}, ${r.cpu}, threads ${r.threads}/${r.threadsBatch}, ${PARALLEL} slots, max_tokens ${MAX_TOKENS}, ${sampling}, ${r.rounds} interleaved rounds pooled)`,
     "",
-    "| model vocab | engine | clients | tok/s none | tok/s schema | schema ÷ none | schema finishes |",
-    "|---|---|---|---|---|---|---|",
+    "| model vocab | engine | clients | tok/s none | tok/s schema | schema ÷ none | per round | schema finishes |",
+    "|---|---|---|---|---|---|---|---|",
     ...r.rows.map(
       (x) =>
-        `| ${x.model} | ${x.engine} | ${x.clients} | ${x.plainTokS.toFixed(1)} | ${x.schemaTokS.toFixed(1)} | ${x.ratio.toFixed(2)} | ${JSON.stringify(x.schemaFinish)} |`,
+        `| ${x.model} | ${x.engine} | ${x.clients} | ${x.plainTokS.toFixed(1)} | ${x.schemaTokS.toFixed(1)} | ${x.ratio.toFixed(2)} | ${x.roundRatios.map((v) => v.toFixed(2)).join(" ")} | ${JSON.stringify(x.schemaFinish)} |`,
     ),
     "",
   ];

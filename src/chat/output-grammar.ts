@@ -2,7 +2,8 @@
 //   text, no tools or tool_choice none → the content format alone (null for free text);
 //   required → one or more calls (one when parallel_tool_calls is false or the family takes one), each call's
 //   arguments compiled from that tool's parameter schema; named → exactly one call of that tool;
-//   auto → free text (calls are parsed afterwards), or, with a JSON content format, that JSON or the calls.
+//   auto → no grammar while the text is free; lazyCallsGrammar() is armed once the reply writes its family's call
+//   marker (llama.cpp's lazy grammars), or, with a JSON content format, that JSON or the calls.
 // Runs in the engine worker, which knows the model's template; the request parsers compiled every schema once
 // already, so nothing here can be a client error.
 
@@ -25,6 +26,27 @@ export function outputGrammar(output: OutputConstraint, syntax: ToolSyntax): str
   if (output.content.kind === "text") return null;
   const content = jsonContentRule(g, output.content.schema);
   return finish(g, alt([content, callsRule(g, output.tools, syntax, parallel)]));
+}
+
+/** tool_choice auto over free text: the grammar a reply's calls follow from their marker on. */
+export interface LazyGrammar {
+  /** Text that arms the grammar; the grammar reads from the marker's first character. */
+  readonly marker: string;
+  /** Llama 3: only a reply that opens with the marker (after whitespace) is a call. */
+  readonly anchored: boolean;
+  readonly grammar: string;
+}
+
+/**
+ * The calls grammar that tool_choice auto arms when free text writes the call marker; null when there is nothing to
+ * arm, or when end-of-generation is masked (ignore_eos, min_tokens: a finished call could not end).
+ */
+export function lazyCallsGrammar(output: OutputConstraint, syntax: ToolSyntax, eogMasked: boolean): LazyGrammar | null {
+  if (eogMasked || output.tools.length === 0 || output.toolChoice.kind !== "auto" || output.content.kind !== "text") return null;
+  const g = new GrammarBuilder();
+  const calls = callsRule(g, output.tools, syntax, output.parallelToolCalls && syntax.parallel);
+  const anchored = syntax.marker === "";
+  return { marker: anchored ? "{" : syntax.marker, anchored, grammar: finish(g, calls) };
 }
 
 function contentGrammar(content: ContentFormat): string | null {

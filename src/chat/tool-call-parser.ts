@@ -38,7 +38,7 @@ export class ToolCallParser {
     private readonly newId: () => string,
   ) {
     // Matched without its surrounding whitespace, so a model's spacing does not hide a call.
-    this.marker = (syntax.blockOpen !== "" ? "[TOOL_CALLS]" : syntax.callOpen).trim();
+    this.marker = syntax.marker;
   }
 
   get callCount(): number {

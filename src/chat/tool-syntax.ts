@@ -19,6 +19,11 @@ export interface ToolSyntax {
   readonly callClose: string;
   /** Between two calls. */
   readonly separator: string;
+  /**
+   * The text that announces calls, as the parser looks for it and as tool_choice auto's grammar waits for it ("" for
+   * Llama 3, whose calls are a bare JSON object: a reply that starts with "{").
+   */
+  readonly marker: string;
   readonly argumentsKey: "arguments" | "parameters";
   /** Whether the family can carry several calls in one reply (Llama 3.1's template refuses more than one). */
   readonly parallel: boolean;
@@ -32,6 +37,7 @@ const HERMES = {
   callOpen: "<tool_call>\n",
   callClose: "\n</tool_call>",
   separator: "\n",
+  marker: "<tool_call>",
   argumentsKey: "arguments",
   parallel: true,
 } as const;
@@ -39,8 +45,17 @@ const HERMES = {
 const SYNTAX: Readonly<Record<ToolFamily, Omit<ToolSyntax, "family" | "templateRendersTools">>> = {
   hermes: HERMES,
   generic: HERMES,
-  llama3: { blockOpen: "", blockClose: "", callOpen: "", callClose: "", separator: "", argumentsKey: "parameters", parallel: false },
-  mistral: { blockOpen: "[TOOL_CALLS][", blockClose: "]", callOpen: "", callClose: "", separator: ", ", argumentsKey: "arguments", parallel: true },
+  llama3: { blockOpen: "", blockClose: "", callOpen: "", callClose: "", separator: "", marker: "", argumentsKey: "parameters", parallel: false },
+  mistral: {
+    blockOpen: "[TOOL_CALLS][",
+    blockClose: "]",
+    callOpen: "",
+    callClose: "",
+    separator: ", ",
+    marker: "[TOOL_CALLS]",
+    argumentsKey: "arguments",
+    parallel: true,
+  },
 };
 
 export function toolFamilyOf(template: string | null): ToolFamily {

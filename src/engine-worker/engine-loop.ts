@@ -7,7 +7,7 @@ import { LoomError, type ErrorData } from "../errors.js";
 import { DEFAULT_CACHE_POLICY, type FinishReason, type GenerateRequestFields } from "../request/generate-request.js";
 import type { ModelBackend } from "../runtime/model-backend.js";
 import { PromptBuilder } from "../runtime/prompt-builder.js";
-import { outputGrammar } from "../chat/output-grammar.js";
+import { lazyCallsGrammar, outputGrammar, type LazyGrammar } from "../chat/output-grammar.js";
 import { GrammarError } from "../grammar/grammar-error.js";
 import { toolSyntaxOf, type ToolSyntax } from "../chat/tool-syntax.js";
 import type { EngineStats, SequenceEvent } from "./worker-messages.js";
@@ -78,8 +78,9 @@ export class EngineLoop {
     const { sampling, stopping, logprobs, output } = rec.fields;
     const maxNew = this.checkFits(prompt.length, stopping.maxTokens);
     // Parsed (and cached) before the request is accepted: a grammar llama.cpp refuses is the client's 400.
-    const grammar = this.grammarFor(output);
+    const { grammar, lazy } = this.grammarsFor(output, stopping.ignoreEos || stopping.minTokens > 0);
     if (grammar !== null) this.backend.prepareGrammar(grammar);
+    if (lazy !== null) this.backend.prepareGrammar(lazy.grammar);
     const cache = rec.fields.cache ?? DEFAULT_CACHE_POLICY;
     rec.seq = new Sequence({
       id: rec.id,
@@ -90,16 +91,19 @@ export class EngineLoop {
       reuseCache: cache.reuse,
       speculative: rec.fields.speculative,
     });
-    rec.out = newOutputState(this.backend, rec.seq, sampling, stopping, logprobs, grammar);
+    rec.out = newOutputState(this.backend, rec.seq, sampling, stopping, logprobs, grammar, lazy);
     this.scheduler.submit(rec.seq);
     this.sink.accepted(rec.id, prompt.length);
     this.notify();
   }
 
-  /** The request's whole grammar for this model's tool syntax; what cannot be enforced is the client's 400. */
-  private grammarFor(output: GenerateRequestFields["output"]): string | null {
+  /**
+   * The request's grammar from its first token, and the one tool_choice auto arms at a call marker, for this model's
+   * tool syntax; what cannot be enforced is the client's 400.
+   */
+  private grammarsFor(output: GenerateRequestFields["output"], eogMasked: boolean): { grammar: string | null; lazy: LazyGrammar | null } {
     try {
-      return outputGrammar(output, this.toolSyntax);
+      return { grammar: outputGrammar(output, this.toolSyntax), lazy: lazyCallsGrammar(output, this.toolSyntax, eogMasked) };
     } catch (err) {
       if (err instanceof GrammarError) throw new LoomError("invalid_request", `The output format cannot be enforced: ${err.message}.`, "tools");
       throw err;

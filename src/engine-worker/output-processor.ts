@@ -10,6 +10,8 @@ import type { SequenceUpdate } from "./scheduler.js";
 import type { Sequence } from "./sequence.js";
 import type { SampledToken } from "../runtime/step-plan.js";
 import type { SequenceEvent, TokenLogprobData } from "./worker-messages.js";
+import type { LazyGrammar } from "../chat/output-grammar.js";
+import { LazyGrammarWatcher } from "./lazy-grammar.js";
 
 export interface OutputState {
   /** Its outputTokens are the sequence's own (one copy of a request's tokens, appended by the scheduler). */
@@ -17,6 +19,8 @@ export interface OutputState {
   readonly stopping: StoppingParams;
   readonly detok: IncrementalDetokenizer;
   readonly stop: StopMatcher;
+  /** tool_choice auto: arms the calls grammar when the text writes the call marker. */
+  readonly lazy: LazyGrammarWatcher | null;
 }
 
 export function newOutputState(
@@ -26,13 +30,31 @@ export function newOutputState(
   stopping: StoppingParams,
   logprobs: number | null,
   grammar: string | null = null,
+  lazy: LazyGrammar | null = null,
 ): OutputState {
   return {
     sampling: { params, logprobs, suppressEog: stopping.ignoreEos || stopping.minTokens > 0, outputTokens: seq.outputTokens, grammar },
     stopping,
     detok: new IncrementalDetokenizer((t) => backend.detokenize(t)),
     stop: new StopMatcher({ stop: stopping.stop, includeStopStr: stopping.includeStopStr }),
+    lazy: lazy === null ? null : new LazyGrammarWatcher(lazy),
   };
+}
+
+/**
+ * A lazy grammar's text: armed when this piece completes the marker; text that follows before the executor's next
+ * sample (the rest of a verified step) is read by the grammar too.
+ */
+function watchGrammar(st: OutputState, text: string): void {
+  const s = st.sampling;
+  if (s.grammarFed !== undefined) {
+    s.grammarFed += text;
+    return;
+  }
+  const fed = st.lazy?.push(text, !st.detok.holding) ?? null;
+  if (fed === null || st.lazy === null) return;
+  s.grammar = st.lazy.spec.grammar;
+  s.grammarFed = fed;
 }
 
 export interface ProcessedOutput {
@@ -69,6 +91,7 @@ export function processToken(backend: ModelBackend, st: OutputState, update: Tok
     return finished(seq, n, text, [], undefined, "stop");
   }
   const delta = st.detok.push(token);
+  watchGrammar(st, delta);
   // Before min_tokens, stop strings do not apply (as in vLLM): the text passes straight through.
   const pushed = mayStop ? st.stop.push(delta) : { emit: delta, stopped: false, matched: null };
   if (pushed.stopped) return finished(seq, n, pushed.emit, [token], logprobs, "stop");

@@ -31,6 +31,10 @@ export interface BatchExecutorOptions extends GrammarFactory {
   readonly ubatchSize: number;
   /** KV cells per slot: the most tokens a restored file can hold. */
   readonly slotContextSize: number;
+  /** Advances a grammar state by one token (a lazy grammar reading text the model already wrote). */
+  readonly acceptGrammarToken: (state: NativeGrammarState, token: number) => void;
+  /** A token whose text is exactly this one character, if the vocabulary has one. */
+  readonly tokenForChar: (ch: string) => number | null;
 }
 
 /** A verify entry of this step, and whether a sample already differed from its draft. */
@@ -72,8 +76,8 @@ export function splitIntoUbatches(entries: readonly StepEntry[], ubatch: number)
 export class BatchExecutor {
   private readonly samplers = new WeakMap<SequenceSampling, NativeSampler>();
   private readonly biases = new WeakMap<SequenceSampling, { suppressEog: boolean; bias: Bias | null }>();
-  /** Each constrained request's own grammar state, advanced by the native sampler with every token it samples. */
-  private readonly grammars = new WeakMap<SequenceSampling, NativeGrammarState>();
+  /** Each constrained request's own grammar state (and its grammar), advanced by the native sampler with every token it samples. */
+  private readonly grammars = new WeakMap<SequenceSampling, { readonly grammar: string; readonly state: NativeGrammarState }>();
   readonly grammarCache: GrammarCache;
 
   constructor(private readonly opts: BatchExecutorOptions) {
@@ -223,15 +227,38 @@ export class BatchExecutor {
     return config;
   }
 
-  /** The request's grammar state, cloned from the cached start state on its first sample. */
+  /**
+   * The request's grammar state, cloned from the cached start state on its first sample (or when a lazy grammar was
+   * armed), after reading the text it was armed with.
+   */
   private grammarFor(s: SequenceSampling): NativeGrammarState | null {
     if (s.grammar === undefined || s.grammar === null) return null;
-    let state = this.grammars.get(s);
-    if (state === undefined) {
-      state = this.grammarCache.fresh(s.grammar);
-      this.grammars.set(s, state);
+    const held = this.grammars.get(s);
+    if (held !== undefined && held.grammar === s.grammar) return held.state;
+    const state = this.grammarCache.fresh(s.grammar);
+    const fed = s.grammarFed ?? "";
+    s.grammarFed = undefined;
+    if (!this.feed(state, fed)) {
+      // Text the calls grammar cannot read (no single-character token, or off its syntax): the reply stays free.
+      s.grammar = null;
+      return null;
     }
+    this.grammars.set(s, { grammar: s.grammar, state });
     return state;
+  }
+
+  /** Reads `text` into a grammar state one character token at a time; false when it cannot. */
+  private feed(state: NativeGrammarState, text: string): boolean {
+    for (const ch of text) {
+      const token = this.opts.tokenForChar(ch);
+      if (token === null) return false;
+      try {
+        this.opts.acceptGrammarToken(state, token);
+      } catch {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** logit_bias plus the EOG mask, built again only when suppressEog flips (once per request at most). */

@@ -43,6 +43,11 @@ export class IncrementalDetokenizer {
     return this.emitted;
   }
 
+  /** Whether tokens are held back (a character split across tokens, not yet emitted). */
+  get holding(): boolean {
+    return this.readOffset < this.tokens.length;
+  }
+
   push(token: number): string {
     this.tokens.push(token);
     const { prefixText, newText } = this.decodeWindow();

@@ -57,6 +57,8 @@ export interface NativeHandles {
   newGrammarState(grammar: string): NativeGrammarState;
   /** An independent copy of a state (llama_sampler_clone: no re-parse). */
   cloneGrammarState(state: NativeGrammarState): NativeGrammarState;
+  /** Advances a state by one token's text; throws when the grammar does not allow it. */
+  acceptGrammarToken(state: NativeGrammarState, token: number): void;
 }
 
 /** Every private member Loom uses, by the path it is reached at (what the capability test checks). */
@@ -74,6 +76,7 @@ export const REQUIRED_MEMBERS = [
   "LlamaContextSequence._sequenceId",
   "LlamaModel._model",
   "LlamaModel._llama._bindings.AddonSampler",
+  "LlamaModel._llama._bindings.AddonSampler.acceptGrammarEvaluationStateToken",
   "LlamaModel._llama._bindings.AddonGrammar",
   "LlamaModel._llama._bindings.AddonGrammarEvaluationState",
 ] as const;
@@ -103,11 +106,14 @@ export function nativeHandles(context: object, model: object, sequences: readonl
     newGrammarState: (grammar) =>
       new bindings.AddonGrammarEvaluationState(m._model, new bindings.AddonGrammar(grammar, { addonExports: bindings, rootRuleName: "root" })),
     cloneGrammarState: (state) => new bindings.AddonGrammarEvaluationState(state),
+    acceptGrammarToken: (state, token) => Sampler.acceptGrammarEvaluationStateToken(state, token),
   };
 }
 
 interface Bindings {
-  readonly AddonSampler: new (model: unknown) => NativeSampler;
+  readonly AddonSampler: (new (model: unknown) => NativeSampler) & {
+    acceptGrammarEvaluationStateToken(state: NativeGrammarState, token: number): void;
+  };
   readonly AddonGrammar: new (grammar: string, options: { addonExports: unknown; rootRuleName: string }) => object;
   readonly AddonGrammarEvaluationState: {
     new (model: unknown, grammar: object): NativeGrammarState;

@@ -163,6 +163,7 @@ export class LlamaBackend implements ModelBackend {
       threadsBatch: opts.threadsBatch,
       ubatchSize: opts.ubatchSize,
       slotContextSize: context.contextSize,
+      tokenForChar: charTokens(model),
     });
     this.info = {
       path: opts.modelPath,
@@ -250,6 +251,41 @@ function cutTokenizer(model: LlamaModel): Tokenize {
     const cuts = safeCuts(text, special ? specials.parsed : specials.always, CUT_CHUNK_CHARS);
     return tokenizeAtCuts(text, cuts, (piece, first) => tokenizeText(model, piece, special, addBos && first));
   };
+}
+
+/**
+ * A token whose text is exactly one character, memoized: candidates are the vocabulary pieces that spell it (the
+ * character itself; SentencePiece's byte token "<0xNN>"; byte-level BPE's stand-in for a control byte or space) and
+ * its tokenizations, each checked by decoding it after a neighbour (a SentencePiece word-start token keeps its space
+ * there). What a lazy grammar reads the text it was armed with through.
+ */
+function charTokens(model: LlamaModel): (ch: string) => number | null {
+  const known = new Map<string, number | null>();
+  let byPiece: Map<string, number> | null = null;
+  const anchor = model.tokenize("a", false).at(-1);
+  const previous = anchor === undefined ? undefined : [anchor];
+  return (ch) => {
+    if (known.has(ch)) return known.get(ch) as number | null;
+    byPiece ??= pieceIds(model);
+    const code = ch.codePointAt(0) ?? 0;
+    const pieces = [ch, `<0x${code.toString(16).toUpperCase().padStart(2, "0")}>`, ...(code <= 32 ? [String.fromCharCode(256 + code)] : [])];
+    const candidates = [
+      ...pieces.flatMap((p) => (byPiece?.get(p) === undefined ? [] : [byPiece.get(p) as number])),
+      ...[ch, `a${ch}`].flatMap((t) => Array.from(model.tokenize(t, false))),
+    ];
+    const found = candidates.find((t) => !model.isSpecialToken(t as Token) && model.detokenize([t as Token], false, previous) === ch) ?? null;
+    known.set(ch, found);
+    return found;
+  };
+}
+
+/** The vocabulary's stored piece strings → their first token id. */
+function pieceIds(model: LlamaModel): Map<string, number> {
+  const ids = new Map<string, number>();
+  (model.fileInfo.metadata.tokenizer?.ggml?.tokens ?? []).forEach((piece, id) => {
+    if (!ids.has(String(piece))) ids.set(String(piece), id);
+  });
+  return ids;
 }
 
 /** One llama.cpp tokenization of the whole text (callers go through cutTokenizer). */

@@ -37,8 +37,13 @@ export interface SequenceSampling {
   suppressEog: boolean;
   /** Generated tokens so far (penalties apply to these). */
   readonly outputTokens: readonly number[];
-  /** GBNF every sampled token must keep matching; absent or null: unconstrained. */
-  readonly grammar?: string | null;
+  /** GBNF every sampled token must keep matching; absent or null: unconstrained. Set mid-request by a lazy grammar. */
+  grammar?: string | null;
+  /**
+   * Text the grammar must read before its next sample (a lazy grammar armed by text the model already wrote);
+   * cleared by the executor once read.
+   */
+  grammarFed?: string | undefined;
 }
 
 export interface ModelBackend {

@@ -185,6 +185,25 @@ describe("backend contract", () => {
     for (const x of [s, a, b]) backend.releaseSampling(x);
     rmSync(dir, { recursive: true, force: true });
   });
+  it("a grammar armed mid-reply first reads the text it was armed with; text it cannot read leaves the reply free", async () => {
+    const grammar = 'root ::= "<tool_call>\\n{" [a-z]{1,3} "}"\n';
+    const prompt = [1, 500, 600, 700];
+    const erase = (slot: number): KvOp[] => [{ kind: "erase", slot, from: 0, to: null }];
+    const armed: SequenceSampling = { ...greedy(), grammar, grammarFed: "<tool_call>\n{" };
+    const r = await backend.step(plan([entry("armed", 3, 0, prompt, [prompt.length - 1])], erase(3)), () => armed);
+    const after = [backend.tokenize("a", false, false).at(-1) as number];
+    expect(backend.detokenize([r.sampled.get("armed")?.[0]?.token as number], false, after)).toMatch(/^[a-z]{1,3}\}?$/);
+    expect([armed.grammar, armed.grammarFed]).toEqual([grammar, undefined]);
+    backend.releaseSampling(armed);
+
+    // Off the grammar's syntax (a space where it wants a newline): dropped, the token is the unconstrained one.
+    const off: SequenceSampling = { ...greedy(), grammar, grammarFed: "<tool_call> {" };
+    const o = await backend.step(plan([entry("off", 2, 0, prompt, [prompt.length - 1])], erase(2)), () => off);
+    expect(off.grammar).toBeNull();
+    backend.releaseSampling(off);
+    await backend.step(plan([], erase(1)), greedy);
+    expect(o.sampled.get("off")?.[0]?.token).toBe((await decodeOneByOne(1, prompt, 1))[0]);
+  });
 });
 
 function cells(slot: number): number {

@@ -152,6 +152,42 @@ describe.each(MODELS)("tool calls on %s", (model) => {
   });
 });
 
+describe("tool_choice auto holds a call to its grammar once the reply starts one", () => {
+  async function tokenOf(model: string, text: string): Promise<number> {
+    const res = await fetch(`${h.url}/tokenize`, { method: "POST", body: JSON.stringify({ model, prompt: text, add_special_tokens: false }) });
+    const { tokens } = (await res.json()) as { tokens: number[] };
+    expect(tokens).toHaveLength(1);
+    return tokens[0] as number;
+  }
+
+  it("Llama 3: a reply pushed to open with { is a valid call (without the grammar it would be { to max_tokens)", async () => {
+    const brace = await tokenOf("llama3", "{");
+    for (let seed = 0; seed < 4; seed++) {
+      const res = await h.client.chat.completions.create({
+        model: "llama3",
+        messages: ask,
+        tools: TOOLS,
+        seed,
+        max_tokens: 300,
+        logit_bias: { [brace]: 100 },
+      });
+      const choice = res.choices[0] as OpenAI.ChatCompletion.Choice;
+      expect(choice.finish_reason).toBe("tool_calls");
+      expect(choice.message.content).toBeNull();
+      expectValidCalls(choice.message);
+    }
+  });
+
+  it("free text is untouched: auto's greedy reply equals tool_choice none's (same prompt, no grammar)", async () => {
+    const ask1 = { model: "hermes", messages: ask, tools: TOOLS, max_tokens: 40, temperature: 0 } as const;
+    const auto = await h.client.chat.completions.create({ ...ask1, tool_choice: "auto" });
+    const none = await h.client.chat.completions.create({ ...ask1, tool_choice: "none" });
+    expect(auto.usage?.prompt_tokens).toBe(none.usage?.prompt_tokens);
+    expect(auto.choices[0]?.message.content).toBe(none.choices[0]?.message.content);
+    expect(auto.choices[0]?.finish_reason).toBe(none.choices[0]?.finish_reason);
+  });
+});
+
 describe("the SDK's runTools()", () => {
   it("runs a named tool: the call's arguments reach the function, which runs once", async () => {
     const seen: unknown[] = [];

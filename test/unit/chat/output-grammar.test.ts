@@ -1,7 +1,7 @@
 // The request's whole grammar per tool choice and family, checked with llama.cpp's grammar engine.
 
 import { describe, expect, it } from "vitest";
-import { outputGrammar } from "../../../src/chat/output-grammar.js";
+import { lazyCallsGrammar, outputGrammar } from "../../../src/chat/output-grammar.js";
 import { toolSyntaxOf } from "../../../src/chat/tool-syntax.js";
 import { FREE_OUTPUT, type OutputConstraint, type ToolDefinition } from "../../../src/request/generate-request.js";
 import { gbnfMatcher } from "../../support/gbnf-matcher.js";
@@ -33,7 +33,29 @@ describe("output grammar", () => {
   it("free text and tool_choice none need no grammar", () => {
     expect(outputGrammar(FREE_OUTPUT, hermes)).toBeNull();
     expect(outputGrammar(output({ toolChoice: { kind: "none" } }), hermes)).toBeNull();
-    expect(outputGrammar(output({ toolChoice: { kind: "auto" } }), hermes)).toBeNull();
+  });
+
+  it("auto over free text: no grammar from the first token; the calls grammar armed at the marker reads from it", async () => {
+    const auto = output({ toolChoice: { kind: "auto" } });
+    expect(outputGrammar(auto, hermes)).toBeNull();
+    const lazy = lazyCallsGrammar(auto, hermes, false);
+    expect(lazy).toMatchObject({ marker: "<tool_call>", anchored: false });
+    const match = await gbnfMatcher(lazy?.grammar as string);
+    expect(match(W)).toBe(true);
+    expect(match(`${W}\n${A}`)).toBe(true);
+    expect(match('<tool_call>\n{"name": "get_weather", "arguments": {"city": 3}}\n</tool_call>')).toBe(false);
+    expect(match(`${W} and some text after`)).toBe(false);
+    expect(lazyCallsGrammar(auto, llama3, false)).toMatchObject({ marker: "{", anchored: true });
+    expect(lazyCallsGrammar(auto, mistral, false)).toMatchObject({ marker: "[TOOL_CALLS]", anchored: false });
+    const m = await gbnfMatcher(lazyCallsGrammar(auto, mistral, false)?.grammar as string);
+    expect(m('[TOOL_CALLS][{"name": "add", "arguments": {"a": 1}}]')).toBe(true);
+  });
+
+  it("nothing to arm: other tool choices, a JSON content format, or end-of-generation masked", () => {
+    expect(lazyCallsGrammar(output({}), hermes, false)).toBeNull();
+    expect(lazyCallsGrammar(output({ toolChoice: { kind: "none" } }), hermes, false)).toBeNull();
+    expect(lazyCallsGrammar(output({ toolChoice: { kind: "auto" }, content: { kind: "json", schema: null } }), hermes, false)).toBeNull();
+    expect(lazyCallsGrammar(output({ toolChoice: { kind: "auto" } }), hermes, true)).toBeNull();
   });
 
   it("required: one or more calls of any tool, each argument object checked against its schema", async () => {

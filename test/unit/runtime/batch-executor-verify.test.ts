@@ -53,6 +53,8 @@ function setup(ubatch: number): { ex: BatchExecutor; ctx: FakeContext; configs: 
     slotContextSize: 100,
     newGrammarState: () => ({}) as NativeGrammarState,
     cloneGrammarState: (s) => s,
+    acceptGrammarToken: () => {},
+    tokenForChar: () => null,
   });
   return { ex, ctx, configs: () => configs };
 }
