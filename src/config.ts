@@ -68,6 +68,7 @@ export interface ServerConfig {
   /** JSON file of named keys with rate limits and cache salts (admission/gatekeeper.ts); null: none. */
   readonly apiKeyFile: string | null;
   readonly engines: number;
+  readonly samplingThreads: number;
   /** Where engines run: `process` (one per model; a native crash ends only it) or `thread` (in the server). */
   readonly engineIsolation: "process" | "thread";
   readonly maxQueue: number;
@@ -193,6 +194,7 @@ export const FLAG_DOCS: readonly FlagDoc[] = Object.freeze([
   doc("apiKeys", "--api-key", null, "(none: no auth)", "Accepted bearer token; repeatable, env is comma-separated."),
   doc("apiKeyFile", "--api-key-file", null, "(none)", "JSON file of named API keys with limits: {\"keys\": [{\"key\", \"name\", \"rpm\", \"tpm\", \"cache_salt\"}]}; over a limit → 429 with Retry-After and x-ratelimit-* headers."),
   doc("engines", "--engines", null, "1", "Engines per model (each its own context and slots; in one engine process they share the weights)."),
+  doc("samplingThreads", "--sampling-threads", null, "1", "OS threads per engine that run llama.cpp work (libuv's pool): 1 keeps every decode on one thread (fastest for plain decoding); 2 samples two sequences at once, which pays where sampling is the work: grammar-constrained outputs on large vocabularies (README, structured outputs)."),
   doc("engineIsolation", "--engine-isolation", null, "process", "`process`: each model's engines run in a supervised child process, so a native crash (SIGSEGV, SIGILL, abort, OOM kill) fails only its requests and the engine restarts; `thread`: worker threads of the server process (a native crash ends the server)."),
   doc("maxQueue", "--max-queue", null, "256", "Requests per model allowed to wait beyond the running ones before 429."),
   doc("requestTimeoutMs", "--timeout", null, "600", "Per-request deadline in seconds."),
@@ -336,6 +338,7 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
     apiKeys: apiKeys(list("--api-key")),
     apiKeyFile: nonEmpty(one("--api-key-file")),
     engines: int(one("--engines"), 1, 1),
+    samplingThreads: int(one("--sampling-threads"), 1, 1, 16),
     engineIsolation: oneOf(one("--engine-isolation"), "process", ["process", "thread"] as const),
     maxQueue: int(one("--max-queue"), 256, 0),
     requestTimeoutMs: seconds(one("--timeout"), 600),

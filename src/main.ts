@@ -28,7 +28,7 @@ async function serve(argv: readonly string[]): Promise<number> {
   } catch (err) {
     return configFailure(err);
   }
-  if (needsRelaunch(process.env)) return relaunchWithPool(poolSizeFor(cfg.engineIsolation, Math.max(1, cfg.models.length) * cfg.engines));
+  if (needsRelaunch(process.env)) return relaunchWithPool(poolSizeFor(cfg.engineIsolation, Math.max(1, cfg.models.length) * cfg.engines * cfg.samplingThreads));
   const logger = createLogger(cfg.logLevel);
   guardUnhandledRejections(logger);
   if (cfg.models.length === 0) {

@@ -69,6 +69,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       flashAttn: cfg.flashAttn,
       threads: cfg.threads,
       threadsBatch: cfg.threadsBatch,
+      samplingThreads: cfg.samplingThreads,
       gpu: cfg.gpu,
       gpuLayers: cfg.gpuLayers,
       nativeBuild: cfg.nativeBuild,

@@ -8,7 +8,7 @@
 // Each cell: 1 stream (6 requests back to back) and 8 streams (8 clients × 3 requests), 128 greedy tokens each
 // (ignore_eos), token-id prompts; tok/s = completion tokens ÷ wall time. Loom's speed-up (on ÷ off) should be at least
 // llama-server's in every row, and at least 0.97 where neither gains. Env: LOOM_SPEC_ROWS=draft-0.02,draft-0.1,ngram,none
-// LOOM_SPEC_ENGINES=loom,llama-server. Writes bench/results/spec-<date>.json and spec-latest.md.
+// LOOM_SPEC_ENGINES=loom,llama-server LOOM_SPEC_LOOM_FLAGS="--flag value". Writes bench/results/spec-<date>.json and spec-latest.md.
 
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -28,6 +28,8 @@ import { CTX_SIZE, PARALLEL } from "./workloads.js";
 const RESULTS = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
 const MAX_TOKENS = 128;
 const REPEATS = Number(process.env.LOOM_SPEC_REPEATS ?? 2);
+/** Extra Loom flags for an A/B of a setting (LOOM_SPEC_LOOM_FLAGS="--sampling-threads 2"). */
+const LOOM_FLAGS = (process.env.LOOM_SPEC_LOOM_FLAGS ?? "").split(" ").filter((f) => f !== "");
 
 interface Row {
   readonly name: string;
@@ -151,7 +153,7 @@ async function runCell(engine: string, row: Row, on: boolean, anchorBinary: () =
   let server: BenchServer;
   if (engine === "loom") {
     const spec = on ? [...(draft === null ? [] : ["--spec-draft-model", draft]), ...row.loomOn] : ["--spec-type", "none"];
-    server = await startBenchServer(["--model", `target=${target}`, ...threads, ...sizes, "--grpc-port", "off", ...spec]);
+    server = await startBenchServer(["--model", `target=${target}`, ...threads, ...sizes, "--grpc-port", "off", ...spec, ...LOOM_FLAGS]);
   } else {
     const extraArgs = ["--alias", "target", ...(on ? row.anchorOn(draft) : [])];
     server = await startLlamaServer({

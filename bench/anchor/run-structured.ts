@@ -6,7 +6,8 @@
 // schema ÷ none. Goal (issue 11): Loom's ratio ≥ llama-server's, i.e. its overhead no larger.
 // Rounds (LOOM_STRUCT_ROUNDS, default 3) restart each server in alternating order and are pooled: one short run of
 // each moved by 15% between runs on this shared machine, more than the difference being measured.
-// Env: LOOM_STRUCT_MODELS=spm,bpe  LOOM_STRUCT_LEVELS=1,16  LOOM_ANCHOR_ENGINES=llama-server,loom-prebuilt.
+// Env: LOOM_STRUCT_MODELS=spm,bpe  LOOM_STRUCT_LEVELS=1,16  LOOM_ANCHOR_ENGINES=llama-server,loom-prebuilt
+// (also loom-sampling2: the prebuilt with --sampling-threads 2).
 // Writes bench/results/structured-<date>.json and structured-latest.md.
 
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -181,6 +182,12 @@ function pooled(rounds: readonly RoundRow[]): Row[] {
   });
 }
 
+/** `loom-sampling2`: the prebuilt binary with --sampling-threads 2 (two sequences sampled at once). */
+function samplingFlags(engine: string): string[] {
+  const m = /-sampling(\d+)$/.exec(engine);
+  return m === null ? [] : ["--sampling-threads", m[1] as string];
+}
+
 async function modelFor(label: string): Promise<string> {
   const opts = label === "bpe" ? ({ preset: "bench", vocab: "llama-bpe" } as const) : ({ preset: "bench" } as const);
   const path = defaultModelPath(opts);
@@ -202,7 +209,15 @@ async function main(): Promise<void> {
       engine === "llama-server"
         ? startLlamaServer(anchorLlamaServer(build.binary, cfg))
         : startBenchServer(
-            serverFlags(cfg, ["--parallel", String(PARALLEL), "--ctx-size", String(CTX_SIZE), "--native-build", engine === "loom" ? "auto" : "never"]),
+            serverFlags(cfg, [
+              "--parallel",
+              String(PARALLEL),
+              "--ctx-size",
+              String(CTX_SIZE),
+              "--native-build",
+              engine === "loom" ? "auto" : "never",
+              ...samplingFlags(engine),
+            ]),
           );
     // Engines alternate (A B, B A, ...) so a slow patch of the shared machine lands on both.
     for (let round = 0; round < rounds; round++) {

@@ -41,6 +41,8 @@ export interface EngineTuning {
   readonly flashAttn: "auto" | "on" | "off";
   readonly threads: number;
   readonly threadsBatch: number;
+  /** libuv pool threads per engine (--sampling-threads): decodes and samples run there. */
+  readonly samplingThreads: number;
   readonly gpu: "auto" | "cuda" | "vulkan" | "cpu";
   readonly gpuLayers: number | "max";
   readonly nativeBuild: "auto" | "never";

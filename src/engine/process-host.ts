@@ -14,7 +14,7 @@ export function startProcessHost(engines: readonly EngineWorkerData[]): EngineHo
       serialization: "advanced",
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       execArgv: [],
-      env: { ...process.env, UV_THREADPOOL_SIZE: poolSize(engines.length) },
+      env: { ...process.env, UV_THREADPOOL_SIZE: poolSize(engines) },
     });
   } catch (err) {
     return unstartedHost("process", engines.length, err);
@@ -52,12 +52,12 @@ export function startProcessHost(engines: readonly EngineWorkerData[]): EngineHo
 }
 
 /**
- * One libuv pool thread per engine, so each engine's decodes stay on one OS thread (support/threadpool-relaunch.ts);
- * a UV_THREADPOOL_SIZE the operator set (not the launcher's own) is kept.
+ * --sampling-threads libuv pool threads per engine (default 1, so each engine's decodes stay on one OS thread:
+ * support/threadpool-relaunch.ts); a UV_THREADPOOL_SIZE the operator set (not the launcher's own) is kept.
  */
-function poolSize(engines: number): string {
+function poolSize(engines: readonly EngineWorkerData[]): string {
   const own = process.env.LOOM_RELAUNCHED !== undefined || process.env.UV_THREADPOOL_SIZE === undefined;
-  return own ? String(Math.max(1, engines)) : (process.env.UV_THREADPOOL_SIZE as string);
+  return own ? String(Math.max(1, engines.length * (engines[0]?.samplingThreads ?? 1))) : (process.env.UV_THREADPOOL_SIZE as string);
 }
 
 /** A send fails only when the channel closes under it; the process's exit then ends every request it held. */
