@@ -268,7 +268,8 @@ function charTokens(model: LlamaModel): (ch: string) => number | null {
     if (known.has(ch)) return known.get(ch) as number | null;
     byPiece ??= pieceIds(model);
     const code = ch.codePointAt(0) ?? 0;
-    const pieces = [ch, `<0x${code.toString(16).toUpperCase().padStart(2, "0")}>`, ...(code <= 32 ? [String.fromCharCode(256 + code)] : [])];
+    const byte = code < 0x80 ? [`<0x${code.toString(16).toUpperCase().padStart(2, "0")}>`] : [];
+    const pieces = [ch, ...byte, ...(code <= 32 ? [String.fromCharCode(256 + code)] : [])];
     const candidates = [
       ...pieces.flatMap((p) => (byPiece?.get(p) === undefined ? [] : [byPiece.get(p) as number])),
       ...[ch, `a${ch}`].flatMap((t) => Array.from(model.tokenize(t, false))),
