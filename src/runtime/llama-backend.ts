@@ -266,12 +266,12 @@ function charTokens(model: LlamaModel): (ch: string) => number | null {
   const previous = anchor === undefined ? undefined : [anchor];
   return (ch) => {
     if (known.has(ch)) return known.get(ch) as number | null;
-    byPiece ??= pieceIds(model);
+    const ids = (byPiece ??= pieceIds(model));
     const code = ch.codePointAt(0) ?? 0;
     const byte = code < 0x80 ? [`<0x${code.toString(16).toUpperCase().padStart(2, "0")}>`] : [];
     const pieces = [ch, ...byte, ...(code <= 32 ? [String.fromCharCode(256 + code)] : [])];
     const candidates = [
-      ...pieces.flatMap((p) => (byPiece?.get(p) === undefined ? [] : [byPiece.get(p) as number])),
+      ...pieces.flatMap((p) => ids.get(p) ?? []),
       ...[ch, `a${ch}`].flatMap((t) => Array.from(model.tokenize(t, false))),
     ];
     const found = candidates.find((t) => !model.isSpecialToken(t as Token) && model.detokenize([t as Token], false, previous) === ch) ?? null;

@@ -36,7 +36,9 @@ export function transportContract(name: string, ctx: { harness: () => Harness; d
       const content = "The contract says";
       const r = await ctx.driver().stream(content, 12);
       expect(r.text).toBe(await referenceText(ctx.harness(), content, 12));
-      expect(r.deltas).toBeGreaterThan(3);
+      // Streamed, not one blob. Not "one delta per token": the mailbox merges deltas a lagging reader has not taken
+      // yet, and an engine process's step events can arrive together, so only "more than one" is the contract.
+      expect(r.deltas).toBeGreaterThan(1);
       expect(r.completionTokens).toBe(12);
       expect(r.promptTokens).toBeGreaterThan(3);
       expect(r.finish).toBe("length");
