@@ -270,10 +270,7 @@ function charTokens(model: LlamaModel): (ch: string) => number | null {
     const code = ch.codePointAt(0) ?? 0;
     const byte = code < 0x80 ? [`<0x${code.toString(16).toUpperCase().padStart(2, "0")}>`] : [];
     const pieces = [ch, ...byte, ...(code <= 32 ? [String.fromCharCode(256 + code)] : [])];
-    const candidates = [
-      ...pieces.flatMap((p) => ids.get(p) ?? []),
-      ...[ch, `a${ch}`].flatMap((t) => Array.from(model.tokenize(t, false))),
-    ];
+    const candidates = [...pieces.flatMap((p) => ids.get(p) ?? []), ...[ch, `a${ch}`].flatMap((t) => Array.from(model.tokenize(t, false)))];
     const found = candidates.find((t) => !model.isSpecialToken(t as Token) && model.detokenize([t as Token], false, previous) === ch) ?? null;
     known.set(ch, found);
     return found;
