@@ -21,6 +21,7 @@ import { BatchExecutor } from "./batch-executor.js";
 import { measureKvCosts } from "./kv-costs.js";
 import { nativeHandles } from "./llama-addon.js";
 import { cuttableSpecials, safeCuts, tokenizeAtCuts, type SpecialPiece } from "./special-token-cuts.js";
+import { warmUp } from "./warm-up.js";
 
 export interface LlamaBackendOptions {
   readonly modelPath: string;
@@ -113,7 +114,7 @@ async function openBackend(shared: SharedModel, opts: LlamaBackendOptions): Prom
   const sequences: LlamaContextSequence[] = [];
   for (let i = 0; i < opts.slots; i++) sequences.push(context.getSequence());
   const backend = new LlamaBackend(shared, context, sequences, opts);
-  await backend.measureKvCosts(opts.kvProbeDir ?? null);
+  await backend.prepare(opts.kvProbeDir ?? null);
   return backend;
 }
 
@@ -184,9 +185,17 @@ export class LlamaBackend implements ModelBackend {
     };
   }
 
-  /** Measure what KV copies and host-tier files cost here (kv-costs.ts); the scheduler weighs prefix reuse with it. */
-  async measureKvCosts(probeDir: string | null): Promise<void> {
+  /**
+   * Before the first request: warm the model up (warm-up.ts), then measure what KV copies and host-tier files cost
+   * here (kv-costs.ts; the scheduler weighs prefix reuse with it).
+   */
+  async prepare(probeDir: string | null): Promise<void> {
     const token = this.model.tokens.bos ?? 0;
+    await warmUp(
+      (plan, sampling) => this.executor.step(plan, sampling),
+      (s) => this.executor.release(s),
+      token,
+    );
     const kvCosts = await measureKvCosts((plan) => this.executor.step(plan, unusedSampling), this.info.slots, token, probeDir);
     this.info = { ...this.info, kvCosts };
   }
