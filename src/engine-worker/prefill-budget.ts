@@ -8,17 +8,23 @@
 //
 // Both inputs are measured, never fitted jointly (a joint linear fit cannot separate the per-step cost from the
 // per-token cost while every mixed step carries the same chunk, and then it stays stuck at that chunk):
-// - alone(d): an EWMA of decode-only steps per d, interpolated between observed d. When nothing near d has been
-//   seen, the next step is a decode-only probe (at most one per PROBE_INTERVAL steps).
+// - alone(d): decode-only steps' times by d (step-cost-curve.ts: a non-decreasing fit, interpolated between
+//   observed d). When nothing near d has been seen, the next step is a decode-only probe (at most one per
+//   PROBE_INTERVAL steps).
 // - the marginal prefill cost per token: (mixed step − alone(d)) / p, an EWMA over mixed steps; before any mixed
-//   step, the per-token cost of whole-prompt steps (nothing decoding) × 1.5.
+//   step, the per-token cost of whole-prompt steps (nothing decoding) × 1.5. That one is (step − alone(1)) / p
+//   averaged over recent steps by tokens, not by steps: a 3-token prompt's step is mostly the per-step cost, and
+//   weighing it as much as a 300-token prompt's made prompt tokens look ten times dearer than they are.
 // On a noisy machine step times jump: one step moves the per-token estimate by at most 2× either way before the
 // EWMA, and a chunk is at most twice the largest one measured so far (the first is MIN_CHUNK), so an optimistic
 // estimate costs one slowish step, not a stall, and a pessimistic one a few small chunks, not a starved prompt.
 
+import { StepCostCurve } from "./step-cost-curve.js";
+
 export const MIN_CHUNK = 16;
-const ALONE_EWMA = 0.2;
 const COST_EWMA = 0.25;
+/** Decay per whole-prompt step of the token-weighted sums behind the cold per-token cost. */
+const COLD_DECAY = 0.75;
 /** One step may move the per-token estimate by at most this factor either way. */
 const MAX_SWING = 2;
 /** Steps between decode-only probes when alone(d) is unknown near the current d. */
@@ -34,14 +40,12 @@ export interface PrefillBudgetOptions {
 }
 
 export class PrefillBudget {
-  /** EWMA of decode-only step duration, by decode token count. */
-  private readonly alone = new Map<number, number>();
-  /** The counts of `alone`, ascending: lookups are binary searches (speculation asks for many counts per step). */
-  private readonly counts: number[] = [];
+  /** Decode-only step duration by decode token count. */
+  private readonly alone = new StepCostCurve();
   /** EWMA of a prefill token's marginal cost in a mixed step (ms), once one has been seen. */
   private perTokenMs: number | null = null;
-  /** Per-token cost of whole-prompt steps (nothing decoding): a prior for the first mixed step. */
-  private coldPerTokenMs: number | null = null;
+  /** Whole-prompt steps (nothing decoding), decayed: ms beyond a one-token step's, and prompt tokens. */
+  private readonly cold = { ms: 0, tokens: 0 };
   private largestMixedChunk = 0;
   private steps = 0;
   private lastProbe = Number.NEGATIVE_INFINITY;
@@ -66,11 +70,12 @@ export class PrefillBudget {
     this.steps++;
     if (!(ms > 0)) return;
     if (prefillTokens === 0) {
-      if (decodeTokens > 0) this.observeAlone(decodeTokens, ms);
+      if (decodeTokens > 0) this.alone.observe(decodeTokens, ms);
       return;
     }
     if (decodeTokens === 0) {
-      this.coldPerTokenMs = ewma(this.coldPerTokenMs, ms / prefillTokens, COST_EWMA);
+      this.cold.ms = this.cold.ms * COLD_DECAY + Math.max(0, ms - (this.aloneMs(1) ?? 0));
+      this.cold.tokens = this.cold.tokens * COLD_DECAY + prefillTokens;
       return;
     }
     this.largestMixedChunk = Math.max(this.largestMixedChunk, prefillTokens);
@@ -88,7 +93,8 @@ export class PrefillBudget {
     const max = Math.max(MIN_CHUNK, this.opts.batchSize - decodeTokens);
     if (this.opts.itlTargetMs <= 0) return max;
     const base = this.aloneMs(decodeTokens);
-    const perToken = this.perTokenMs ?? (this.coldPerTokenMs === null ? null : this.coldPerTokenMs * COLD_COST_MARGIN);
+    const cold = this.coldPerTokenMs();
+    const perToken = this.perTokenMs ?? (cold === null ? null : cold * COLD_COST_MARGIN);
     if (base === null || perToken === null || !(perToken > 0)) return MIN_CHUNK;
     const allowed = Math.floor((this.opts.itlTargetMs - base) / perToken);
     const growthCap = Math.max(MIN_CHUNK, 2 * this.largestMixedChunk);
@@ -97,61 +103,28 @@ export class PrefillBudget {
 
   /** What one prompt token costs to compute (ms), as measured; null before any prefill was seen. */
   prefillTokenMs(): number | null {
-    return this.coldPerTokenMs ?? this.perTokenMs;
+    return this.coldPerTokenMs() ?? this.perTokenMs;
+  }
+
+  /** Per-token cost of whole-prompt steps; null before any. */
+  private coldPerTokenMs(): number | null {
+    return this.cold.tokens > 0 ? this.cold.ms / this.cold.tokens : null;
   }
 
   /** The most decode tokens a decode-only step was measured at; null before any. */
   largestDecodeMeasured(): number | null {
-    return this.counts[this.counts.length - 1] ?? null;
+    return this.alone.largest();
   }
 
   /** Decode-only step time at d: observed, interpolated between observed counts, or extrapolated; null if none. */
   aloneMs(d: number): number | null {
-    const exact = this.alone.get(d);
-    if (exact !== undefined) return exact;
-    const i = firstAbove(this.counts, d);
-    const lo = this.counts[i - 1];
-    const hi = this.counts[i];
-    if (lo !== undefined && hi !== undefined) {
-      const [a, b] = [this.alone.get(lo) as number, this.alone.get(hi) as number];
-      return a + ((b - a) * (d - lo)) / (hi - lo);
-    }
-    const end = lo ?? hi;
-    if (end === undefined) return null;
-    // Outside the observed range: the slope of the two outermost points on that side, never negative.
-    return Math.max(0.1, (this.alone.get(end) as number) + this.edgeSlope(end) * (d - end));
-  }
-
-  /** The slope from an edge count to its neighbour (the nearest other measured count), never negative. */
-  private edgeSlope(edge: number): number {
-    const i = this.counts.indexOf(edge);
-    const next = i === 0 ? this.counts[1] : this.counts[i - 1];
-    if (next === undefined) return 0;
-    return Math.max(0, ((this.alone.get(edge) as number) - (this.alone.get(next) as number)) / (edge - next));
-  }
-
-  private observeAlone(d: number, ms: number): void {
-    if (!this.alone.has(d)) this.counts.splice(firstAbove(this.counts, d), 0, d);
-    this.alone.set(d, ewma(this.alone.get(d) ?? null, ms, ALONE_EWMA));
+    return this.alone.at(d);
   }
 
   /** Whether a decode-only step has been seen within a quarter (at least 1) of d. */
   private knowsAloneNear(d: number): boolean {
-    const tolerance = Math.max(1, Math.round(d / 4));
-    const i = firstAbove(this.counts, d);
-    return [this.counts[i - 1], this.counts[i]].some((k) => k !== undefined && Math.abs(k - d) <= tolerance);
+    return this.alone.knowsNear(d, Math.max(1, Math.round(d / 4)));
   }
-}
-
-/** The index of the first element of ascending `xs` greater than x (xs.length when none is). */
-function firstAbove(xs: readonly number[], x: number): number {
-  let [lo, hi] = [0, xs.length];
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((xs[mid] as number) <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function ewma(prev: number | null, x: number, alpha: number): number {

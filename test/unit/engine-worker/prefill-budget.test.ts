@@ -1,7 +1,7 @@
 // Unit tests for the latency-target prefill budget: the whole batch when nothing decodes, the batch minus decodes
 // with no target, a decode-only probe when alone(d) is unknown, a budget that meets the target on a simulated
-// machine at every decode count, no cold-start lock at a small chunk, gradual growth, and sane chunks on a noisy,
-// bursty machine (step times jumping 1–4×).
+// machine at every decode count, no cold-start lock at a small chunk, gradual growth, sane chunks on a noisy,
+// bursty machine (step times jumping 1–4×), and a prompt-token cost that short prompts do not inflate.
 import { describe, expect, it } from "vitest";
 import { MIN_CHUNK, PrefillBudget } from "../../../src/engine-worker/prefill-budget.js";
 
@@ -107,42 +107,13 @@ describe("PrefillBudget", () => {
   });
 });
 
-describe("PrefillBudget.aloneMs", () => {
-  /** The decode-only curve by a full scan: exact, interpolated between neighbours, or extrapolated from an edge. */
-  function reference(points: ReadonlyMap<number, number>, d: number): number | null {
-    const exact = points.get(d);
-    if (exact !== undefined) return exact;
-    const keys = [...points.keys()].sort((a, b) => a - b);
-    const lo = keys.filter((k) => k < d).pop();
-    const hi = keys.find((k) => k > d);
-    if (lo !== undefined && hi !== undefined)
-      return (points.get(lo) as number) + (((points.get(hi) as number) - (points.get(lo) as number)) * (d - lo)) / (hi - lo);
-    const end = lo ?? hi;
-    if (end === undefined) return null;
-    const others = keys.filter((k) => k !== end).sort((a, b) => Math.abs(a - end) - Math.abs(b - end));
-    const next = others[0];
-    const slope = next === undefined ? 0 : Math.max(0, ((points.get(end) as number) - (points.get(next) as number)) / (end - next));
-    return Math.max(0.1, (points.get(end) as number) + slope * (d - end));
-  }
-
-  it("equals a full scan of the measured points, as points are added in any order", () => {
-    let seed = 11;
-    const rand = (n: number): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
-    for (let trial = 0; trial < 20; trial++) {
-      const b = new PrefillBudget({ batchSize: 512, itlTargetMs: 100 });
-      const points = new Map<number, number>();
-      for (let i = 0; i < 30; i++) {
-        const d = 1 + rand(300);
-        const ms = 1 + rand(200);
-        b.observe(d, 0, ms);
-        // The budget keeps an EWMA per count; the reference reads the budget's own value at each measured count.
-        points.set(d, b.aloneMs(d) as number);
-        for (let q = 0; q < 10; q++) {
-          const x = rand(400);
-          expect(b.aloneMs(x)).toBeCloseTo(reference(points, x) as number, 9);
-        }
-      }
-      expect(b.largestDecodeMeasured()).toBe(Math.max(...points.keys()));
-    }
+describe("PrefillBudget.prefillTokenMs", () => {
+  it("weighs whole-prompt steps by their tokens: a short prompt's per-step cost does not make prompt tokens look dear", () => {
+    const b = new PrefillBudget({ batchSize: 512, itlTargetMs: 100 });
+    b.observe(1, 0, 4); // a one-token step: 4 ms
+    b.observe(0, 3, 12); // a 3-token prompt: mostly the per-step cost (2.7 ms per token by its own step)
+    for (let i = 0; i < 4; i++) b.observe(0, 310, 4 + 0.2 * 310); // real prompts: 0.2 ms per token beyond the step
+    expect(b.prefillTokenMs()).toBeGreaterThan(0.19);
+    expect(b.prefillTokenMs()).toBeLessThan(0.23);
   });
 });
