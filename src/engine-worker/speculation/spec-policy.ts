@@ -1,7 +1,9 @@
 // SpecPolicy: how many drafts each sequence gets in the next step (0: none). Pure: measured costs come in.
 //
 // Each sequence's acceptance rate a (the chance a draft is accepted given the one before it was) is estimated from
-// its own verified steps (decayed counts, prior 1/2). Its j-th draft is expected to add a^j tokens. The step carries
+// its own verified steps (decayed counts) and a prior worth one step: the rate pooled over recent steps of every
+// sequence (1/2 before any). Requests of one workload accept alike, and a fixed prior of 1/2 cost each new request
+// several short-draft steps where everyone accepted nearly all (5 drafts a step until its own count outweighed it). Its j-th draft is expected to add a^j tokens. The step carries
 // the K drafts with the best expected gain, K chosen for the most expected tokens per ms: (decodes + gain) /
 // (decode-step time at decodes + K tokens, from the scheduler's measured curve, + the proposers' cost). The curve is
 // flat where the hardware is memory-bound (a GPU, a small batch) and steep where it is compute-bound (a CPU at a
@@ -28,8 +30,10 @@ export interface Candidate {
 
 /** Decay per verified step of a sequence's acceptance counts: about the last 20 steps count. */
 const DECAY = 0.95;
-const PRIOR_ACCEPT = 0.5;
-const PRIOR_REJECT = 0.5;
+/** Decay per verified step (of any sequence) of the pooled counts: about the last 100 steps count. */
+const POOL_DECAY = 0.99;
+/** The prior's weight, in steps' worth of counts. */
+const PRIOR_WEIGHT = 1;
 /** Drafts per sequence while no decode step has been measured yet. */
 const UNMEASURED_DRAFTS = 2;
 
@@ -42,6 +46,7 @@ interface Acceptance {
 
 export class SpecPolicy {
   private readonly acceptance = new Map<string, Acceptance>();
+  private readonly pool = { accepted: 0, rejected: 0 };
 
   constructor(readonly opts: SpecPolicyOptions) {
     if (!(opts.nMin >= 1 && opts.nMax >= opts.nMin)) throw new Error(`bad draft lengths: n-min ${opts.nMin}, n-max ${opts.nMax}`);
@@ -55,6 +60,8 @@ export class SpecPolicy {
     a.accepted = a.accepted * DECAY + accepted;
     a.rejected = a.rejected * DECAY + (accepted < drafted ? 1 : 0);
     this.acceptance.set(seqId, a);
+    this.pool.accepted = this.pool.accepted * POOL_DECAY + accepted;
+    this.pool.rejected = this.pool.rejected * POOL_DECAY + (accepted < drafted ? 1 : 0);
   }
 
   /** The proposer had nothing for this sequence: it counts as looked at (not as a rejection). */
@@ -73,7 +80,13 @@ export class SpecPolicy {
   rate(seqId: string, override?: number): number {
     if (override !== undefined) return override;
     const a = this.acceptance.get(seqId) ?? { accepted: 0, rejected: 0, steps: 0 };
-    return (a.accepted + PRIOR_ACCEPT) / (a.accepted + a.rejected + PRIOR_ACCEPT + PRIOR_REJECT);
+    const prior = this.pooledRate() * PRIOR_WEIGHT;
+    return (a.accepted + prior) / (a.accepted + a.rejected + PRIOR_WEIGHT);
+  }
+
+  /** The acceptance rate over recent steps of all sequences (1/2 before any). */
+  pooledRate(): number {
+    return (this.pool.accepted + 0.5) / (this.pool.accepted + this.pool.rejected + 1);
   }
 
   forget(seqId: string): void {
