@@ -1,9 +1,12 @@
 // SpecPolicy: how many drafts each sequence gets in the next step (0: none). Pure: measured costs come in.
 //
 // Each sequence's acceptance rate a (the chance a draft is accepted given the one before it was) is estimated from
-// its own verified steps (decayed counts) and a prior worth one step: the rate pooled over recent steps of every
-// sequence (1/2 before any). Requests of one workload accept alike, and a fixed prior of 1/2 cost each new request
-// several short-draft steps where everyone accepted nearly all (5 drafts a step until its own count outweighed it). Its j-th draft is expected to add a^j tokens. The step carries
+// its own verified steps (decayed counts) and a prior worth one step: 1/2 until the sequence has been verified once,
+// then the rate pooled over recent steps of every sequence. Requests of one workload accept alike, and a fixed prior
+// of 1/2 cost each new request several short-draft steps where everyone accepted nearly all (5 drafts a step until
+// its own count outweighed it). A sequence's first look stays at 1/2: with a draft model it also pays for catching
+// the draft's KV up with the whole prompt, which the policy does not price, and a pooled prior there made 8 streams
+// speculate on every new request at a loss. Its j-th draft is expected to add a^j tokens. The step carries
 // the K drafts with the best expected gain, K chosen for the most expected tokens per ms: (decodes + gain) /
 // (decode-step time at decodes + K tokens, from the scheduler's measured curve, + the proposers' cost). The curve is
 // flat where the hardware is memory-bound (a GPU, a small batch) and steep where it is compute-bound (a CPU at a
@@ -34,6 +37,8 @@ const DECAY = 0.95;
 const POOL_DECAY = 0.99;
 /** The prior's weight, in steps' worth of counts. */
 const PRIOR_WEIGHT = 1;
+/** The prior rate of a sequence not yet verified. */
+const FIRST_PRIOR = 0.5;
 /** Drafts per sequence while no decode step has been measured yet. */
 const UNMEASURED_DRAFTS = 2;
 
@@ -80,7 +85,7 @@ export class SpecPolicy {
   rate(seqId: string, override?: number): number {
     if (override !== undefined) return override;
     const a = this.acceptance.get(seqId) ?? { accepted: 0, rejected: 0, steps: 0 };
-    const prior = this.pooledRate() * PRIOR_WEIGHT;
+    const prior = (a.steps === 0 ? FIRST_PRIOR : this.pooledRate()) * PRIOR_WEIGHT;
     return (a.accepted + prior) / (a.accepted + a.rejected + PRIOR_WEIGHT);
   }
 

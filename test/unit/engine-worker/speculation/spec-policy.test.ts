@@ -15,7 +15,7 @@ function trained(rate: number): SpecPolicy {
 }
 
 describe("SpecPolicy", () => {
-  it("estimates acceptance from verified steps (prior 1/2 before any)", () => {
+  it("estimates acceptance from verified steps (prior 1/2 before its first)", () => {
     const p = new SpecPolicy({ nMax: 8, nMin: 1 });
     expect(p.rate("s")).toBe(0.5);
     for (let i = 0; i < 30; i++) p.observe("s", 4, 4);
@@ -24,18 +24,21 @@ describe("SpecPolicy", () => {
     for (let i = 0; i < 60; i++) p.observe("s", 4, 0);
     expect(p.rate("s")).toBeLessThan(0.25);
     p.forget("s");
-    expect(p.rate("s")).toBe(p.pooledRate());
+    expect(p.rate("s")).toBe(0.5);
   });
 
-  it("starts a new sequence from the pooled rate: long drafts at once where everyone accepts", () => {
+  it("gives a sequence the pooled rate as prior from its first verified step: long drafts where everyone accepts", () => {
     const p = new SpecPolicy({ nMax: 8, nMin: 1 });
     for (let s = 0; s < 20; s++) for (let i = 0; i < 5; i++) p.observe(`old${s}`, 8, 8);
     expect(p.pooledRate()).toBeGreaterThan(0.99);
-    expect(p.rate("new")).toBeCloseTo(p.pooledRate(), 9);
+    // Not yet verified: the neutral prior (its first look may carry a draft model's catch-up with the prompt).
+    expect(p.rate("new")).toBe(0.5);
+    p.observe("new", 2, 2);
+    expect(p.rate("new")).toBeCloseTo((2 + p.pooledRate()) / 3, 9);
     const costs: StepCosts = { decodeMs: (n) => 10 + 0.9 * n };
     expect(p.draftLengths([{ seqId: "new", draftMs: 0 }], 1, costs).get("new")).toBe(8);
-    // Its own rejections still outweigh the prior within a few steps.
-    for (let i = 0; i < 4; i++) p.observe("new", 8, 0);
+    // Its own rejections still outweigh the prior within ten steps.
+    for (let i = 0; i < 10; i++) p.observe("new", 8, 0);
     expect(p.rate("new")).toBeLessThan(0.25);
   });
 
