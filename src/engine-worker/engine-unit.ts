@@ -131,6 +131,7 @@ async function serveUnit(data: EngineWorkerData, port: UnitPort): Promise<void> 
       itlTargetMs: data.itlTargetMs,
       kvCopyMs: backend.info.kvCosts.copyMs,
       kvRestoreMsPerToken: backend.info.kvCosts.restoreMsPerToken,
+      kvSaveMsPerToken: backend.info.kvCosts.saveMsPerToken,
       prefixCache: data.prefixCache,
       ...(hostDir === null || backend.info.kvCosts.bytesPerToken === 0
         ? {}

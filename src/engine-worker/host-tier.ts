@@ -21,6 +21,14 @@ export interface HostTierOptions {
 /** Prefixes shorter than this are not saved: recomputing them is about as cheap as a file round trip. */
 export const HOST_MIN_TOKENS = 64;
 
+/**
+ * Share of the RAM tier's bytes that entries with shown reuse (saved after serving a hit, or restored since) may
+ * fill before they are evicted ahead of unproven ones (a segmented LRU): a stream of unique prompts cannot flush a
+ * conversation that is reused, and the rest always takes new content, so a cycle through more prompts than slots is
+ * caught.
+ */
+export const PROTECTED_SHARE = 0.75;
+
 type Tier = "ram" | "disk";
 
 interface Entry {
@@ -33,6 +41,8 @@ interface Entry {
   lastUsed: number;
   /** False while the step that writes (or moves) its file has not reported. */
   confirmed: boolean;
+  /** Its content has shown reuse: protected from unproven entries' eviction (PROTECTED_SHARE). */
+  proven: boolean;
 }
 
 export interface PlannedSave {
@@ -80,24 +90,27 @@ export class HostTier {
     return (this.index.longest(key)?.length ?? 0) >= key.length;
   }
 
-  /** A restore of this path is planned: it is recently used. */
+  /** A restore of this path is planned: it is recently used, and has shown reuse. */
   touch(path: string): void {
     const e = this.byPath.get(path);
-    if (e !== undefined) e.lastUsed = ++this.clock;
+    if (e === undefined) return;
+    e.lastUsed = ++this.clock;
+    e.proven = true;
   }
 
   /**
-   * Plan saving a slot that holds `key`: the file to write, and to make room in the RAM tier the least recently used
-   * files moved to the disk tier (when there is one; its own least recently used dropped to make room there) or
-   * dropped, never `keep`. Null when it cannot fit at all.
+   * Plan saving a slot that holds `key` (`proven`: its content has served reuse): the file to write, and to make
+   * room in the RAM tier the least recently used files (unproven ones first while proven ones fill at most
+   * PROTECTED_SHARE) moved to the disk tier (when there is one; its own least recently used dropped to make room
+   * there) or dropped, never `keep`. Null when it cannot fit at all.
    */
-  planSave(key: readonly number[], keep: string | null = null): PlannedSave | null {
+  planSave(key: readonly number[], keep: string | null = null, proven = true): PlannedSave | null {
     const estimate = Math.ceil((key.length - 1) * this.opts.bytesPerToken);
     if (estimate > this.opts.maxBytes) return null;
     const drops: string[] = [];
     const moves: { from: string; to: string }[] = [];
     while (this.bytes.ram + estimate > this.opts.maxBytes) {
-      const victim = this.leastRecentlyUsed("ram", keep);
+      const victim = this.ramVictim(keep);
       if (victim === null) break;
       this.evictions++;
       if (!this.demote(victim, keep, drops, moves)) {
@@ -106,7 +119,7 @@ export class HostTier {
       }
     }
     const id = ++this.nextId;
-    const entry: Entry = { id, key, path: `${this.opts.dir}/${id}.kv`, tier: "ram", bytes: estimate, lastUsed: ++this.clock, confirmed: false };
+    const entry: Entry = { id, key, path: `${this.opts.dir}/${id}.kv`, tier: "ram", bytes: estimate, lastUsed: ++this.clock, confirmed: false, proven };
     this.entries.set(id, entry);
     this.byPath.set(entry.path, entry);
     this.index.set(id, key);
@@ -146,11 +159,20 @@ export class HostTier {
     return true;
   }
 
-  /** The least recently used confirmed entry of a tier other than `keep` (a file this step restores). */
-  private leastRecentlyUsed(tier: Tier, keep: string | null): Entry | null {
+  /** The RAM entry to evict next: the least recently used of the unproven, unless proven ones fill their share. */
+  private ramVictim(keep: string | null): Entry | null {
+    let provenBytes = 0;
+    for (const e of this.entries.values()) if (e.tier === "ram" && e.proven) provenBytes += e.bytes;
+    const pool = provenBytes > PROTECTED_SHARE * this.opts.maxBytes;
+    return this.leastRecentlyUsed("ram", keep, pool) ?? this.leastRecentlyUsed("ram", keep);
+  }
+
+  /** The least recently used confirmed entry of a tier (of `proven` ones only, when given) other than `keep` (a file this step restores). */
+  private leastRecentlyUsed(tier: Tier, keep: string | null, proven?: boolean): Entry | null {
     let pick: Entry | null = null;
     for (const e of this.entries.values()) {
-      if (e.tier === tier && e.confirmed && e.path !== keep && (pick === null || e.lastUsed < pick.lastUsed)) pick = e;
+      if (e.tier !== tier || !e.confirmed || e.path === keep || (proven !== undefined && e.proven !== proven)) continue;
+      if (pick === null || e.lastUsed < pick.lastUsed) pick = e;
     }
     return pick;
   }

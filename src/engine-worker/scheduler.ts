@@ -22,12 +22,11 @@ import { InvariantError, Sequence } from "./sequence.js";
 import { SlotTable, type SlotAssignment } from "./slot-table.js";
 import { HostTier, type HostTierOptions } from "./host-tier.js";
 import { PrefillBudget } from "./prefill-budget.js";
+import { kvCostTokens } from "./kv-cost-tokens.js";
 import type { KvOp, SampledToken, StepEntry, StepPlan, StepResult } from "../runtime/step-plan.js";
 
 /** A finishing prompt waits for the rest of its cohort only behind prompts at most this many times its length. */
 export const HOLD_RATIO = 2;
-/** A KV copy is planned only when it saves more than this many prompt tokens, whatever the measured costs say. */
-export const MIN_COPY_GAIN = 8;
 
 export interface SchedulerOptions {
   readonly slots: number;
@@ -48,6 +47,8 @@ export interface SchedulerOptions {
   readonly hostTier?: HostTierOptions;
   /** What restoring one token's KV from the host tier costs (ms; measured at load). */
   readonly kvRestoreMsPerToken?: number;
+  /** What saving one token's KV to the host tier costs (ms; measured at load). */
+  readonly kvSaveMsPerToken?: number;
 }
 
 /** What applyResult reports for each sequence that produced tokens this step. */
@@ -253,16 +254,18 @@ export class Scheduler {
    * prefill stays queued while later ones are admitted.
    */
   private admit(kvOps: KvOp[]): void {
-    const copyCostTokens = this.copyCostTokens();
-    const restoreCostTokens = (tokens: number): number => this.restoreCostTokens(tokens);
+    const costs = kvCostTokens(this.budget.prefillTokenMs(), {
+      copyMs: this.opts.kvCopyMs,
+      restoreMsPerToken: this.opts.kvRestoreMsPerToken,
+      saveMsPerToken: this.opts.kvSaveMsPerToken,
+    });
     for (let i = 0; i < this.waiting.length && this.slots.free > 0;) {
       const seq = this.waiting[i] as Sequence;
       const got = this.slots.acquire(seq.id, {
         scope: seq.cacheScope,
         prompt: seq.promptTokens,
         reuse: seq.reuseCache && this.opts.prefixCache !== false,
-        copyCostTokens,
-        restoreCostTokens,
+        ...costs,
       });
       if (got === null) throw new InvariantError("free slot vanished");
       if (got === "wait") {
@@ -278,25 +281,6 @@ export class Scheduler {
       seq.transition("prefilling");
       this.running.set(seq.id, seq);
     }
-  }
-
-  /**
-   * Prefill tokens a KV copy must save: llama.cpp copies a slot's whole KV stream (measured at start-up) against
-   * what a prompt token costs to compute here (measured as steps run). At least MIN_COPY_GAIN.
-   */
-  private copyCostTokens(): number {
-    const perToken = this.budget.prefillTokenMs();
-    const copyMs = this.opts.kvCopyMs ?? 0;
-    if (perToken === null || !(perToken > 0)) return MIN_COPY_GAIN;
-    return Math.max(MIN_COPY_GAIN, Math.ceil(copyMs / perToken));
-  }
-
-  /** Prefill tokens a restore of `tokens` costs: its measured file time per token against a prompt token's cost. */
-  private restoreCostTokens(tokens: number): number {
-    const perToken = this.budget.prefillTokenMs();
-    const restoreMs = (this.opts.kvRestoreMsPerToken ?? 0) * tokens;
-    if (perToken === null || !(perToken > 0)) return MIN_COPY_GAIN;
-    return Math.max(MIN_COPY_GAIN, Math.ceil(restoreMs / perToken));
   }
 
   private planPrefills(entries: StepEntry[], prefilling: Sequence[], budget: number, cohort: boolean, idleStart: boolean): number {

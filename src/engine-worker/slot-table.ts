@@ -7,8 +7,8 @@
 // - in the host tier (prefixes evicted from slots, host-tier.ts): restored from its file when that beats recompute;
 // - in a prompt still being prefilled: the new prompt waits for it instead of computing the same prefix at the
 //   same time (n > 1 siblings, users sharing a system prompt who arrive together).
-// A free slot's content that a new occupant overwrites goes to the host tier first, unless it is short or held
-// elsewhere.
+// A free slot's content that a new occupant overwrites goes to the host tier first, unless it is short, held
+// elsewhere, or has never served reuse and saving it costs more than a tenth of recomputing it.
 // It only records and decides; the scheduler plans the KV operations and the backend runs them.
 
 import { HOST_MIN_TOKENS, type HostTier } from "./host-tier.js";
@@ -47,7 +47,17 @@ export interface PrefixQuery {
   readonly copyCostTokens: number;
   /** What restoring a prefix of this many tokens from the host tier costs, in prefill tokens. */
   readonly restoreCostTokens?: (tokens: number) => number;
+  /** What saving this many tokens to the host tier costs, in prefill tokens (absent: unknown, prohibitive). */
+  readonly saveCostTokens?: (tokens: number) => number;
 }
+
+/**
+ * Content that has not served reuse is saved only when the save costs at most this share of recomputing what it
+ * loses: a guess at the odds that it is asked for again (a conversation's next turn, a prompt cycling through more
+ * users than slots). On a CPU a save costs ~1% of a prefill, so everything long is saved (as llama-server's
+ * --cache-ram does); where prefill is cheap (a GPU) unique prompts stop costing a file each.
+ */
+export const UNPROVEN_REUSE_ODDS = 0.1;
 
 /** Wait: a prompt being prefilled now shares enough of this one that computing it twice would waste the step. */
 export type Acquired = SlotAssignment | "wait" | null;
@@ -65,9 +75,9 @@ export class SlotTable {
   /** Slots whose KV content is unknown (a failed step touched them): reused by nothing, erased on next use. */
   private readonly unknown = new Set<number>();
   /**
-   * Per slot, the most cached tokens its content has served (its occupant's own reuse, or a copy taken from it): only
-   * content that has shown reuse is worth a host-tier file (as SGLang's selective write-through): unique prompts
-   * never are, and writing each one out would cost every admission a file.
+   * Per slot, the most cached tokens its content has served (its occupant's own reuse, or a copy taken from it):
+   * content that has shown reuse is always worth a host-tier file (as SGLang's selective write-through) and is
+   * protected there; other content only when its save is cheap against recompute (UNPROVEN_REUSE_ODDS).
    */
   private readonly served: number[];
 
@@ -122,7 +132,7 @@ export class SlotTable {
     }
     const restoring = pick.source?.kind === "host" ? pick.source.path : null;
     if (restoring !== null) this.host?.touch(restoring);
-    const save = this.planEviction(pick.slot, pick.source === null ? pick.reusedTokens : 0, restoring);
+    const save = this.planEviction(pick.slot, pick.source === null ? pick.reusedTokens : 0, restoring, q.saveCostTokens);
     const heldBefore = this.unknown.delete(pick.slot) ? Number.POSITIVE_INFINITY : (this.heldKeys[pick.slot]?.length ?? 0);
     this.served[pick.slot] = pick.reusedTokens;
     if (pick.source?.kind === "slot") this.served[pick.source.slot] = Math.max(this.served[pick.source.slot] ?? 0, pick.reusedTokens);
@@ -164,18 +174,20 @@ export class SlotTable {
   }
 
   /**
-   * The slot's old content is about to be lost beyond `kept` tokens: save it to the host tier when it has served
-   * reuse, what is lost is long enough to be worth a file and most of what the file would hold (a file holds the
-   * whole sequence, and writing it stalls the step: a shared system prompt with a short unique tail is not saved
-   * again and again), and no other slot or host entry holds all of it.
+   * The slot's old content is about to be lost beyond `kept` tokens: save it to the host tier when what is lost is
+   * long enough to be worth a file and most of what the file would hold (a file holds the whole sequence, and
+   * writing it stalls the step: a shared system prompt with a short unique tail is not saved again and again), no
+   * other slot or host entry holds all of it, and it has served reuse or its save is cheap (UNPROVEN_REUSE_ODDS).
    */
-  private planEviction(slot: number, kept: number, keep: string | null): SlotAssignment["save"] {
+  private planEviction(slot: number, kept: number, keep: string | null, saveCost?: (tokens: number) => number): SlotAssignment["save"] {
     const old = this.heldKeys[slot] ?? [];
     const host = this.host;
     const lost = old.length - 1 - kept;
-    if (host === null || lost < HOST_MIN_TOKENS || lost * 2 < old.length - 1 || (this.served[slot] ?? 0) < HOST_MIN_TOKENS) return null;
+    if (host === null || lost < HOST_MIN_TOKENS || lost * 2 < old.length - 1) return null;
+    const proven = (this.served[slot] ?? 0) >= HOST_MIN_TOKENS;
+    if (!proven && !((saveCost?.(old.length - 1) ?? Number.POSITIVE_INFINITY) <= lost * UNPROVEN_REUSE_ODDS)) return null;
     if ((this.held.longest(old, (s) => s !== slot)?.length ?? 0) >= old.length || host.holds(old)) return null;
-    const planned = host.planSave(old, keep);
+    const planned = host.planSave(old, keep, proven);
     return planned === null ? null : { path: planned.path, tokens: old.slice(1), drops: planned.drops, moves: planned.moves };
   }
 

@@ -181,7 +181,7 @@ export class LlamaBackend implements ModelBackend {
       buildType: llama.buildType,
       architecture: String(model.fileInfo.metadata.general?.architecture ?? "unknown"),
       maxTokenBytes: maxTokenBytes(model),
-      kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0 },
+      kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0, saveMsPerToken: 0 },
     };
   }
 

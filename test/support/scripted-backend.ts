@@ -52,7 +52,7 @@ export class ScriptedBackend implements ModelBackend {
       buildType: "scripted",
       architecture: "scripted",
       maxTokenBytes: 4,
-      kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0 },
+      kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0, saveMsPerToken: 0 },
     };
   }
 

@@ -1,6 +1,7 @@
 // Unit tests for HostTier's bookkeeping: entries count only once confirmed, the longest confirmed prefix is found,
 // bytes stay within the budget by evicting the least recently used (never the file a step restores), a failed save
-// is forgotten, and a prefix too big for the budget is not planned.
+// is forgotten, a prefix too big for the budget is not planned, and entries with shown reuse are evicted after
+// unproven ones until they fill their share (a segmented LRU).
 import { describe, expect, it } from "vitest";
 import { HostTier } from "../../../src/engine-worker/host-tier.js";
 
@@ -29,6 +30,24 @@ describe("HostTier", () => {
     expect(t.planSave(key(-1, 8000, 30), "/d/3.kv")?.drops).toEqual(["/d/1.kv"]);
     expect(t.stats().evictions).toBe(2);
     expect(t.stats().bytes).toBeLessThanOrEqual(1_000);
+  });
+
+  it("evicts unproven entries before proven ones until the proven fill more than their share", () => {
+    const t = new HostTier({ dir: "/d", maxBytes: 1_000, bytesPerToken: 10 });
+    t.confirm(t.planSave(key(-1, 1000, 30), null, true)?.path as string, 300); // 1: proven (served reuse)
+    t.confirm(t.planSave(key(-1, 2000, 30), null, false)?.path as string, 300); // 2: unproven
+    t.confirm(t.planSave(key(-1, 3000, 30), null, false)?.path as string, 300); // 3: unproven
+    // 1 is the least recently used, but unproven 2 goes first.
+    expect(t.planSave(key(-1, 4000, 30), null, false)?.drops).toEqual(["/d/2.kv"]);
+    t.confirm("/d/4.kv", 300);
+    t.touch("/d/3.kv"); // restored: proven now; 600 proven bytes of 1,000 is within the 3/4 share
+    expect(t.planSave(key(-1, 5000, 30), null, true)?.drops).toEqual(["/d/4.kv"]);
+    t.confirm("/d/5.kv", 300);
+    // 900 proven bytes are over the share: the least recently used proven entry (1) goes, though none is unproven.
+    expect(t.planSave(key(-1, 6000, 30), null, false)?.drops).toEqual(["/d/1.kv"]);
+    t.confirm("/d/6.kv", 300);
+    // 600 proven again: unproven 6 goes before proven 3 and 5.
+    expect(t.planSave(key(-1, 7000, 30), null, false)?.drops).toEqual(["/d/6.kv"]);
   });
 
   it("forgets a failed save, and plans nothing bigger than the whole budget", () => {

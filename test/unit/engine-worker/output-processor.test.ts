@@ -28,7 +28,7 @@ const backend: ModelBackend = {
     buildType: "fake",
     architecture: "fake",
     maxTokenBytes: 8,
-    kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0 },
+    kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0, saveMsPerToken: 0 },
   },
   tokenize: () => [],
   detokenize: (tokens) => tokens.map((t) => VOCAB[t] ?? "?").join(""),

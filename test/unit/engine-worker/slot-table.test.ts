@@ -5,7 +5,7 @@
 // cachedCells for the KV gauge.
 import { describe, expect, it } from "vitest";
 import { HostTier } from "../../../src/engine-worker/host-tier.js";
-import { DEFAULT_SCOPE, SlotTable, type PrefixQuery } from "../../../src/engine-worker/slot-table.js";
+import { DEFAULT_SCOPE, SlotTable, type PrefixQuery, type SlotAssignment } from "../../../src/engine-worker/slot-table.js";
 
 const q = (prompt: number[], over: Partial<PrefixQuery> = {}): PrefixQuery => ({ scope: DEFAULT_SCOPE, prompt, reuse: true, copyCostTokens: 2, ...over });
 const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
@@ -228,6 +228,21 @@ describe("SlotTable: the host tier", () => {
     t.setCached(0, DEFAULT_SCOPE, range(100, 80));
     t.release(0);
     expect(t.acquire("next", q(range(500, 80)))).toMatchObject({ save: null });
+  });
+
+  it("saves content that never served reuse when its save costs at most a tenth of recomputing it", () => {
+    const unproven = (saveCostTokens: (tokens: number) => number): SlotAssignment["save"] => {
+      const t = hosted(1);
+      t.acquire("unique", q(range(100, 80)));
+      t.setCached(0, DEFAULT_SCOPE, range(100, 80));
+      t.release(0);
+      const got = t.acquire("next", q(range(500, 80), { saveCostTokens }));
+      return got === null || got === "wait" ? null : got.save;
+    };
+    // 80 tokens lost: a save worth at most 8 prefill tokens is made.
+    expect(unproven(() => 8)).toMatchObject({ path: "/d/1.kv", tokens: range(100, 80) });
+    expect(unproven(() => 9)).toBeNull();
+    expect(unproven((n) => n * 0.01)).not.toBeNull();
   });
 
   it("does not save short content, content another slot still holds, or content it already has", () => {
