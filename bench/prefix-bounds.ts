@@ -3,7 +3,7 @@
 // small host tier, each sent twice (so it has served reuse, and is saved when evicted) under one of 10 cache salts;
 // every 50 prompts one earlier prompt is re-sent under its
 // own salt (may hit) and under another salt (must report cached_tokens 0). Measured: the server's RSS before and
-// after, the host tier's bytes and entries against its limit (its own gauges, sampled throughout), and every
+// after (and the engine process's), the host tier's bytes and entries against its limit (its own gauges, sampled throughout), and every
 // cross-salt request's cached tokens. Writes bench/results/prefix-bounds-<date>.json.
 
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -18,6 +18,8 @@ const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 const PROMPTS = Number(process.env.LOOM_BOUNDS_PROMPTS ?? 1000);
 const HOST_BYTES = Number(process.env.LOOM_BOUNDS_HOST_BYTES ?? 64 * 1024 * 1024);
 const SALTS = 10;
+/** --engine-isolation: with "thread" the engine's memory is the server process's own. */
+const ISOLATION = process.env.LOOM_BOUNDS_ISOLATION ?? "process";
 
 const tokens = (seed: number, n: number): number[] => {
   const rng = new Xoshiro128(seed);
@@ -54,16 +56,41 @@ async function memory(url: string): Promise<Record<string, number>> {
   return s.mainThread.memory;
 }
 
-async function rssBytes(url: string): Promise<number> {
-  const s = (await (await fetch(`${url}/v1/status`)).json()) as { mainThread: { pid: number } };
-  const status = readFileSync(`/proc/${s.mainThread.pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+interface Rss {
+  readonly server: number;
+  /** The engine's child process (--engine-isolation process, the default); 0 when engines are threads. */
+  readonly engine: number;
+}
+
+/** RSS of the server process and of the model's engine process. */
+async function rssBytes(url: string): Promise<Rss> {
+  const s = (await (await fetch(`${url}/v1/status`)).json()) as {
+    mainThread: { pid: number };
+    models: { workers: { host?: { pid?: number | null } }[] }[];
+  };
+  const of = (pid: number | null | undefined): number =>
+    pid == null ? 0 : Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
+  const enginePid = s.models[0]?.workers[0]?.host?.pid;
+  return { server: of(s.mainThread.pid), engine: enginePid === s.mainThread.pid ? 0 : of(enginePid) };
 }
 
 async function main(): Promise<void> {
   await setFetchTimeouts({ headersTimeout: 0, bodyTimeout: 0 });
   const model = await ensureDefaultModel();
-  const flags = ["--model", `tiny=${model}`, "--parallel", "8", "--ctx-size", String(8 * 1100), "--kv-host-bytes", String(HOST_BYTES), "--grpc-port", "off"];
+  const flags = [
+    "--model",
+    `tiny=${model}`,
+    "--parallel",
+    "8",
+    "--ctx-size",
+    String(8 * 1100),
+    "--kv-host-bytes",
+    String(HOST_BYTES),
+    "--grpc-port",
+    "off",
+    "--engine-isolation",
+    ISOLATION,
+  ];
   const server = await startBenchServer(flags);
   const url = server.url;
   const crossSalt: number[] = [];
@@ -88,7 +115,7 @@ async function main(): Promise<void> {
         const mem = await memory(url);
         const mib = (n: number | undefined): string => ((n ?? 0) / 2 ** 20).toFixed(1);
         process.stderr.write(
-          `[bounds] ${i + 1}/${PROMPTS}: host tier ${mib(g.bytes)} MiB in ${g.entries} entries, RSS ${mib(await rssBytes(url))} MiB ` +
+          `[bounds] ${i + 1}/${PROMPTS}: host tier ${mib(g.bytes)} MiB in ${g.entries} entries, RSS ${mib((await rssBytes(url)).server)} MiB, engine RSS ${mib((await rssBytes(url)).engine)} MiB ` +
             `(heap ${mib(mem["heapUsed"])}/${mib(mem["heapTotal"])}, external ${mib(mem["external"])}, array buffers ${mib(mem["arrayBuffers"])})\n`,
         );
       }
@@ -100,14 +127,17 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       cpu: cpus()[0]?.model ?? "unknown",
       prompts: PROMPTS,
+      engineIsolation: ISOLATION,
       promptTokens: 1000,
       salts: SALTS,
       hostTierLimitBytes: HOST_BYTES,
       hostTierMaxBytes: maxBytes,
       hostTierMaxEntries: maxEntries,
       hostTierFinal: g,
-      rssBeforeBytes: rssBefore,
-      rssAfterBytes: rssAfter,
+      rssBeforeBytes: rssBefore.server,
+      rssAfterBytes: rssAfter.server,
+      engineRssBeforeBytes: rssBefore.engine,
+      engineRssAfterBytes: rssAfter.engine,
       crossSaltCachedTokens: { requests: crossSalt.length, max: Math.max(0, ...crossSalt) },
       sameSaltCachedTokens: { requests: sameSalt.length, hits: sameSalt.filter((c) => c > 0).length },
       wallMs,
