@@ -8,7 +8,7 @@
 // Each cell: 1 stream (6 requests back to back) and 8 streams (8 clients × 3 requests), 128 greedy tokens each
 // (ignore_eos), token-id prompts; tok/s = completion tokens ÷ wall time. Loom's speed-up (on ÷ off) should be at least
 // llama-server's in every row, and at least 0.97 where neither gains. Env: LOOM_SPEC_ROWS=draft-0.02,draft-0.1,ngram,none
-// LOOM_SPEC_ENGINES=loom,llama-server LOOM_SPEC_LOOM_FLAGS="--flag value". Writes bench/results/spec-<date>.json and spec-latest.md.
+// LOOM_SPEC_ENGINES=loom,loom-1p,llama-server (loom-1p: on and off in one Loom process) LOOM_SPEC_LOOM_FLAGS="--flag value". Writes bench/results/spec-<date>.json and spec-latest.md.
 
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -95,11 +95,14 @@ interface Measured {
   readonly wallMs: number;
 }
 
-async function complete(url: string, prompt: number[]): Promise<{ tokens: number; drafted: number; accepted: number }> {
+/** Extra request fields: `{ speculative: false }` turns speculation off for one request of a Loom server. */
+type Extra = Readonly<Record<string, unknown>>;
+
+async function complete(url: string, prompt: number[], extra: Extra): Promise<{ tokens: number; drafted: number; accepted: number }> {
   const res = await fetch(`${url}/v1/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: "target", prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true }),
+    body: JSON.stringify({ model: "target", prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true, ...extra }),
   });
   const body = (await res.json()) as { usage?: { completion_tokens?: number }; timings?: { draft_n?: number; draft_n_accepted?: number } };
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${JSON.stringify(body)}`);
@@ -107,13 +110,20 @@ async function complete(url: string, prompt: number[]): Promise<{ tokens: number
 }
 
 /** `streams` clients × `rounds` requests each; distinct prompts per request. */
-async function measure(url: string, row: Row, streams: number, rounds: number, counts: { drafted: number; accepted: number }): Promise<Measured> {
+async function measure(
+  url: string,
+  row: Row,
+  streams: number,
+  rounds: number,
+  counts: { drafted: number; accepted: number },
+  extra: Extra = {},
+): Promise<Measured> {
   const t0 = performance.now();
   let tokens = 0;
   await Promise.all(
     Array.from({ length: streams }, async (_, c) => {
       for (let r = 0; r < rounds; r++) {
-        const out = await complete(url, row.prompt(1000 + 37 * c + r));
+        const out = await complete(url, row.prompt(1000 + 37 * c + r), extra);
         tokens += out.tokens;
         counts.drafted += out.drafted;
         counts.accepted += out.accepted;
@@ -144,16 +154,23 @@ interface Cell {
   readonly accepted: number;
 }
 
-async function runCell(engine: string, row: Row, on: boolean, anchorBinary: () => Promise<string>): Promise<Cell> {
+async function startLoom(row: Row, on: boolean): Promise<BenchServer> {
   const cfg = benchConfig();
   const target = await modelPath(row.target.preset, row.target.eps);
   const draft = row.draft === null ? null : await modelPath(row.draft);
   const sizes = ["--parallel", String(PARALLEL), "--ctx-size", String(CTX_SIZE)];
   const threads = ["--threads", String(cfg.threads), "--threads-batch", String(cfg.threadsBatch)];
+  const spec = on ? [...(draft === null ? [] : ["--spec-draft-model", draft]), ...row.loomOn] : ["--spec-type", "none"];
+  return startBenchServer(["--model", `target=${target}`, ...threads, ...sizes, "--grpc-port", "off", ...spec, ...LOOM_FLAGS]);
+}
+
+async function runCell(engine: string, row: Row, on: boolean, anchorBinary: () => Promise<string>): Promise<Cell> {
+  const cfg = benchConfig();
+  const target = await modelPath(row.target.preset, row.target.eps);
+  const draft = row.draft === null ? null : await modelPath(row.draft);
   let server: BenchServer;
   if (engine === "loom") {
-    const spec = on ? [...(draft === null ? [] : ["--spec-draft-model", draft]), ...row.loomOn] : ["--spec-type", "none"];
-    server = await startBenchServer(["--model", `target=${target}`, ...threads, ...sizes, "--grpc-port", "off", ...spec, ...LOOM_FLAGS]);
+    server = await startLoom(row, on);
   } else {
     const extraArgs = ["--alias", "target", ...(on ? row.anchorOn(draft) : [])];
     server = await startLlamaServer({
@@ -183,6 +200,46 @@ async function runCell(engine: string, row: Row, on: boolean, anchorBinary: () =
   }
 }
 
+/**
+ * `loom-1p`: one Loom server started with speculation on; requests with `speculative: false` are its "off". Off and
+ * on alternate inside the one process (1 stream off, on; 8 streams off, on; the other order on odd repeats, as a
+ * process's later minutes ran a few percent faster than its first), so the step-time level a process start happens
+ * to get (medians 41-51 ms for the same 8-sequence step across starts here) is shared by both.
+ */
+async function runLoomOneProcess(row: Row, rep: number): Promise<Cell[]> {
+  const server = await startLoom(row, true);
+  try {
+    await measure(server.url, row, 1, 1, { drafted: 0, accepted: 0 }); // warm-up
+    const counted = async (streams: number, rounds: number, counts: { drafted: number; accepted: number }): Promise<Measured> => {
+      const before = await loomCounts(server.url);
+      const m = await measure(server.url, row, streams, rounds, { drafted: 0, accepted: 0 });
+      const after = await loomCounts(server.url);
+      counts.drafted += after.drafted - before.drafted;
+      counts.accepted += after.accepted - before.accepted;
+      return m;
+    };
+    const off = { drafted: 0, accepted: 0 };
+    const on = { drafted: 0, accepted: 0 };
+    const pair = async (streams: number, rounds: number): Promise<[Measured, Measured]> => {
+      const runOff = (): Promise<Measured> => measure(server.url, row, streams, rounds, off, { speculative: false });
+      if (rep % 2 === 1) {
+        const onFirst = await counted(streams, rounds, on);
+        return [await runOff(), onFirst];
+      }
+      const offFirst = await runOff();
+      return [offFirst, await counted(streams, rounds, on)];
+    };
+    const [offOne, onOne] = await pair(1, 6);
+    const [offEight, onEight] = await pair(8, 3);
+    return [
+      { row: row.name, engine: "loom-1p", speculation: false, oneStream: offOne, eightStreams: offEight, ...off },
+      { row: row.name, engine: "loom-1p", speculation: true, oneStream: onOne, eightStreams: onEight, ...on },
+    ];
+  } finally {
+    await server.stop();
+  }
+}
+
 function render(cells: readonly Cell[], meta: string): string {
   const all = (row: string, engine: string, on: boolean): Cell[] => cells.filter((c) => c.row === row && c.engine === engine && c.speculation === on);
   /** The mean of the repeats (their drafted and accepted counts summed). */
@@ -206,7 +263,7 @@ function render(cells: readonly Cell[], meta: string): string {
   /** The largest gap between repeats of one cell, as a fraction of their mean. */
   const spread = (row: string, key: "oneStream" | "eightStreams"): string => {
     let worst = 0;
-    for (const engine of ["loom", "llama-server"]) {
+    for (const engine of ["loom", "loom-1p", "llama-server"]) {
       for (const on of [false, true]) {
         const v = all(row, engine, on).map((c) => c[key].tokPerS);
         if (v.length > 1) worst = Math.max(worst, (Math.max(...v) - Math.min(...v)) / (v.reduce((a, b) => a + b, 0) / v.length));
@@ -218,9 +275,10 @@ function render(cells: readonly Cell[], meta: string): string {
     `# Speculative decoding: Loom vs llama-server (${meta})`,
     "",
     "tok/s, off → on (speed-up), each the mean of the repeats; acceptance = accepted ÷ drafted tokens over them; spread = the largest gap between repeats of one cell ÷ their mean.",
+    "Loom: off and on are separate server starts (`--spec-type none` against the row's flags), as llama-server's; Loom one process: one start with speculation on, its off being requests with `speculative: false`, alternating with on, so both share the start's step-time level.",
     "",
-    "| row | streams | Loom off | Loom on | Loom speed-up | llama-server off | llama-server on | llama-server speed-up | Loom ÷ llama-server speed-up | Loom acceptance | llama-server acceptance | spread |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| row | streams | Loom off | Loom on | Loom speed-up | Loom one process: off / on | speed-up | llama-server off | llama-server on | llama-server speed-up | Loom ÷ llama-server speed-up (one process) | Loom acceptance | llama-server acceptance | spread |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   const rows = [...new Set(cells.map((c) => c.row))];
   for (const row of rows) {
@@ -237,9 +295,11 @@ function render(cells: readonly Cell[], meta: string): string {
       };
       const f = (x: number | null, d = 1): string => (x === null ? "–" : x.toFixed(d));
       const lu = up("loom");
+      const pu = up("loom-1p");
       const au = up("llama-server");
+      const over = (x: number | null): string => (x === null || au === null ? "–" : (x / au).toFixed(2));
       lines.push(
-        `| ${row} | ${key === "oneStream" ? 1 : 8} | ${f(v("loom", false))} | ${f(v("loom", true))} | ${f(lu, 2)}× | ${f(v("llama-server", false))} | ${f(v("llama-server", true))} | ${f(au, 2)}× | ${lu === null || au === null ? "–" : (lu / au).toFixed(2)} | ${acc("loom")} | ${acc("llama-server")} | ${spread(row, key)} |`,
+        `| ${row} | ${key === "oneStream" ? 1 : 8} | ${f(v("loom", false))} | ${f(v("loom", true))} | ${f(lu, 2)}× | ${f(v("loom-1p", false))} / ${f(v("loom-1p", true))} | ${f(pu, 2)}× | ${f(v("llama-server", false))} | ${f(v("llama-server", true))} | ${f(au, 2)}× | ${over(lu)} (${over(pu)}) | ${acc(lu === null ? "loom-1p" : "loom")} | ${acc("llama-server")} | ${spread(row, key)} |`,
       );
     }
   }
@@ -249,7 +309,7 @@ function render(cells: readonly Cell[], meta: string): string {
 async function main(): Promise<void> {
   await setFetchTimeouts({ headersTimeout: 0, bodyTimeout: 0 });
   const rows = envList(process.env.LOOM_SPEC_ROWS, "draft-0.02,draft-0.1,ngram,none").map((r) => ROWS[r] ?? fail(`unknown row ${r}`));
-  const engines = envList(process.env.LOOM_SPEC_ENGINES, "loom,llama-server");
+  const engines = envList(process.env.LOOM_SPEC_ENGINES, "loom,loom-1p,llama-server");
   let binary: string | null = null;
   const anchorBinary = async (): Promise<string> => (binary ??= (await ensureLlamaServer(await modelPath("bench"))).binary);
   const cells: Cell[] = [];
@@ -258,6 +318,11 @@ async function main(): Promise<void> {
   for (const row of rows) {
     for (const engine of engines) {
       for (let rep = 0; rep < REPEATS; rep++) {
+        if (engine === "loom-1p") {
+          process.stderr.write(`${row.name} loom one process, speculation off/on (${rep + 1}/${REPEATS})\n`);
+          cells.push(...(await runLoomOneProcess(row, rep)));
+          continue;
+        }
         for (const on of [false, true]) {
           process.stderr.write(`${row.name} ${engine} speculation ${on ? "on" : "off"} (${rep + 1}/${REPEATS})\n`);
           cells.push(await runCell(engine, row, on, anchorBinary));
