@@ -9,13 +9,14 @@
 // A step's budget is --batch-size tokens. Decodes go first (every running stream advances every step); prompt
 // chunks fill the rest, shortest remaining prompt first (with aging), sized while streams decode so the step meets
 // the latency target (prefill-budget.ts). When nothing decodes, prefill takes the whole batch, and prompts of
-// similar length that arrived together finish together (a cohort): a prompt that finished early would start
-// streaming into steps of a whole batch of other prompts, one stalled token per step, or slow the rest of the
-// cohort to the latency target. Holding back its last token until the cohort's last step costs it nothing it
-// would have kept (its second token comes at the same time either way) and keeps every stream smooth. A short
-// prompt is never held behind a long one (HOLD_RATIO). Simultaneous clients do not arrive in the same tick (tens of
-// ms apart on a busy machine), so the first step after the engine was idle holds back every last token anyway: what
-// arrives while it runs joins the cohort, and a lone prompt pays one extra one-token step.
+// similar length that arrived together start decoding together (a cohort): a prompt that started early would
+// stream into steps of a whole batch of other prompts, one stalled token per step, or slow the rest of the cohort
+// to the latency target. So a prompt that finishes while the rest of its cohort prefills sends its first token and
+// then waits to decode until the cohort's last prompt is done; every token still comes no later than if it had
+// waited for the cohort to send its first. A short prompt never waits behind a long one (HOLD_RATIO), and nothing
+// waits while streams decode. Simultaneous clients do not arrive in the same tick (tens of ms apart on a busy
+// machine), so a prompt finished in the first step after the engine was idle waits too: what arrives while that
+// step runs joins its cohort (a lone prompt decodes at the next step, as it would have).
 
 import type { FinishReason } from "../request/generate-request.js";
 import { InvariantError, Sequence } from "./sequence.js";
@@ -25,7 +26,7 @@ import { PrefillBudget } from "./prefill-budget.js";
 import { kvCostTokens } from "./kv-cost-tokens.js";
 import type { KvOp, SampledToken, StepEntry, StepPlan, StepResult } from "../runtime/step-plan.js";
 
-/** A finishing prompt waits for the rest of its cohort only behind prompts at most this many times its length. */
+/** A finished prompt waits for the rest of its cohort only behind prompts at most this many times its length. */
 export const HOLD_RATIO = 2;
 
 export interface SchedulerOptions {
@@ -79,7 +80,7 @@ export class Scheduler {
   /** The current steered prefill chunk (for stats). */
   get prefillChunk(): number {
     let decoding = 0;
-    for (const s of this.running.values()) if (s.status === "decoding") decoding++;
+    for (const s of this.running.values()) if (s.status === "decoding" && !s.heldForCohort) decoding++;
     return this.budget.steered(Math.max(1, decoding));
   }
 
@@ -90,7 +91,8 @@ export class Scheduler {
 
   /** The sequences that decode in the next step (they may get drafts). */
   decoding(): Sequence[] {
-    return [...this.running.values()].filter((s) => s.status === "decoding" && s.slot !== null);
+    const waits = this.cohortWait();
+    return [...this.running.values()].filter((s) => s.status === "decoding" && s.slot !== null && !waits(s));
   }
 
   /**
@@ -153,8 +155,10 @@ export class Scheduler {
     const entries: StepEntry[] = [];
     const kvOps: KvOp[] = [];
     const idleStart = this.running.size === 0;
-    const decodeTokens = this.planDecodes(entries);
+    // Admitted first: a prompt that joins now is part of the cohort a finished prompt waits for.
     this.admit(kvOps);
+    this.releaseCohortHolds();
+    const decodeTokens = this.planDecodes(entries);
     const prefilling = [...this.running.values()].filter((s) => s.status === "prefilling");
     const prefillTokens = this.planPrefills(entries, prefilling, this.budget.budget(decodeTokens), decodeTokens === 0, idleStart);
     return { step: this.stepCounter, kvOps, entries, decodeTokens, prefillTokens };
@@ -229,13 +233,13 @@ export class Scheduler {
     let decoders = 0;
     let prompts = this.waiting.length;
     for (const seq of this.running.values()) {
-      if (seq.status === "decoding" && seq.slot !== null) decoders++;
+      if (seq.status === "decoding" && seq.slot !== null && !seq.heldForCohort) decoders++;
       if (seq.status === "prefilling") prompts++;
     }
     // Drafts never take the room prompts would get without them: speculation must not starve prefill.
     let room = this.opts.batchSize - decoders - (prompts > 0 ? this.budget.steered(Math.max(1, decoders)) : 0);
     for (const seq of this.running.values()) {
-      if (seq.status !== "decoding" || seq.slot === null) continue;
+      if (seq.status !== "decoding" || seq.slot === null || seq.heldForCohort) continue;
       const left = seq.maxNewTokens - seq.outputTokens.length - 1;
       const drafts = seq.drafts.slice(0, Math.max(0, Math.min(left, room)));
       seq.drafts = [];
@@ -298,6 +302,27 @@ export class Scheduler {
     return used;
   }
 
+  /**
+   * A finished prompt decodes once no prompt of its cohort (at most HOLD_RATIO times its length) is still prefilling,
+   * or as soon as any other stream decodes (then prefill is paced by the latency target anyway).
+   */
+  private releaseCohortHolds(): void {
+    const waits = this.cohortWait();
+    for (const seq of this.running.values()) if (seq.heldForCohort && !waits(seq)) seq.heldForCohort = false;
+  }
+
+  /**
+   * Whether a held sequence still waits at the next step. Its cohort: prompts prefilling, and the waiting ones the free
+   * slots will admit (asked between steps, for the drafts of the sequences that will decode).
+   */
+  private cohortWait(): (seq: Sequence) => boolean {
+    const running = [...this.running.values()];
+    if (running.some((s) => s.status === "decoding" && !s.heldForCohort)) return () => false;
+    const lengths = [...running.filter((s) => s.status === "prefilling"), ...this.waiting.slice(0, this.slots.free)].map((s) => s.promptTokens.length);
+    const shortest = Math.min(...lengths);
+    return (seq) => seq.heldForCohort && shortest <= HOLD_RATIO * seq.promptTokens.length;
+  }
+
   private prefillKey(seq: Sequence): number {
     const aging = this.opts.agingStepsPerToken ?? 0.25;
     return seq.remainingPrompt - (this.stepCounter - seq.arrivalStep) / aging;
@@ -345,32 +370,16 @@ function allocate(prefilling: readonly Sequence[], budget: number): number[] {
 }
 
 /**
- * Cohort rule (see the top of this file): a prompt that would finish this step while a prompt at most HOLD_RATIO
- * times its length stays unfinished keeps its last token for a later step; the tokens freed go to unfinished prompts.
- * On the first step after idle every prompt fed more than one token keeps its last one.
+ * Cohort rule (see the top of this file): a prompt that finishes this step while a prompt at most HOLD_RATIO times
+ * its length stays unfinished, or in the first step after idle, is marked to wait (its first token is still sampled).
  */
-function holdForCohort(prefilling: readonly Sequence[], counts: number[], idleStart: boolean): void {
+function holdForCohort(prefilling: Sequence[], counts: readonly number[], idleStart: boolean): void {
   const unfinished = prefilling.filter((seq, i) => (counts[i] as number) < seq.remainingPrompt);
   if (unfinished.length === 0 && !idleStart) return;
   const shortestUnfinished = Math.min(...unfinished.map((u) => u.promptTokens.length));
-  const holds = (seq: Sequence, n: number): boolean =>
-    n === seq.remainingPrompt && (idleStart ? n > 1 : n > 0 && shortestUnfinished <= HOLD_RATIO * seq.promptTokens.length);
-  let freed = 0;
   prefilling.forEach((seq, i) => {
     const n = counts[i] as number;
-    if (holds(seq, n)) {
-      counts[i] = n - 1;
-      freed++;
-    }
-  });
-  prefilling.forEach((seq, i) => {
-    const n = counts[i] as number;
-    if (freed === 0 || n >= seq.remainingPrompt) return;
-    // Never enough to finish it: it is unfinished, so its own last token is still held.
-    const extra = Math.min(freed, seq.remainingPrompt - 1 - n);
-    if (extra <= 0) return;
-    counts[i] = n + extra;
-    freed -= extra;
+    if (n > 0 && n === seq.remainingPrompt && (idleStart || shortestUnfinished <= HOLD_RATIO * seq.promptTokens.length)) seq.heldForCohort = true;
   });
 }
 

@@ -55,6 +55,8 @@ export class Sequence {
   finishReason: FinishReason | null = null;
   /** Draft tokens proposed for the next step (speculative decoding); the scheduler verifies and clears them. */
   drafts: readonly number[] = [];
+  /** Prompt done and first token out, but its decoding waits for the rest of its cohort (scheduler.ts). */
+  heldForCohort = false;
   /** The request's `speculative`: auto (absent: as the policy decides), on (true: always), off (false: never). */
   readonly speculation: "auto" | "on" | "off";
   /** Draft tokens verified so far, and how many of them the model accepted. */

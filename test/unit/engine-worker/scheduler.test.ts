@@ -68,29 +68,43 @@ function startDecoder(s: Scheduler): Sequence {
 }
 
 describe("Scheduler: one request", () => {
-  it("after idle, prefills a prompt but its last token, which goes with whatever arrived meanwhile; then one token per step", () => {
+  it("after idle, sends a prompt's first token from its own step, decodes it after what arrived meanwhile; then one token per step", () => {
     const s = new Scheduler(opts());
     const a = mk(s, "a", 10);
-    expect(shape(step(s).plan)).toEqual([["a", 0, 9, false]]); // the idle-start hold
-    mk(s, "late", 8);
-    const first = step(s);
-    expect(shape(first.plan)).toEqual([
-      ["a", 9, 1, true],
-      ["late", 0, 8, true],
-    ]);
-    expect(first.updates.map((u) => [u.seq.id, u.token, u.firstToken])).toEqual([
-      ["a", 1000, true],
-      ["late", 1000, true],
-    ]);
+    const own = step(s);
+    expect(shape(own.plan)).toEqual([["a", 0, 10, true]]);
+    expect(own.updates.map((u) => [u.seq.id, u.token, u.firstToken])).toEqual([["a", 1000, true]]);
     expect(a.status).toBe("decoding");
+    mk(s, "late", 8);
+    expect(shape(step(s).plan)).toEqual([["late", 0, 8, true]]); // a waits for the prompt that joined its cohort
+    const together = step(s);
+    expect(shape(together.plan)).toEqual([
+      ["a", 10, 1, true],
+      ["late", 8, 1, true],
+    ]);
+    expect(together.updates.map((u) => [u.seq.id, u.token, u.firstToken])).toEqual([
+      ["a", 1001, false],
+      ["late", 1001, false],
+    ]);
     s.finish("late", "stop");
-    for (let i = 1; i <= 3; i++) {
+    for (let i = 2; i <= 4; i++) {
       const { plan, updates } = step(s);
       expect(plan.entries).toEqual([{ seqId: "a", slot: 0, start: 9 + i, tokens: [999 + i], sampleAt: [0], outputIndex: i }]);
       expect({ decode: plan.decodeTokens, prefill: plan.prefillTokens }).toEqual({ decode: 1, prefill: 0 });
       expect(updates.map((u) => [u.token, u.firstToken])).toEqual([[1000 + i, false]]);
     }
-    expect(a.outputTokens).toEqual([1000, 1001, 1002, 1003]);
+    expect(a.outputTokens).toEqual([1000, 1001, 1002, 1003, 1004]);
+  });
+
+  it("decoding() (what gets drafts) already knows whether a finished prompt decodes next step", () => {
+    const s = new Scheduler(opts());
+    mk(s, "a", 10);
+    step(s);
+    expect(s.decoding().map((q) => q.id)).toEqual(["a"]); // alone: it decodes next step
+    mk(s, "b", 8); // arrived between steps: a waits for it
+    expect(s.decoding()).toEqual([]);
+    expect(shape(step(s).plan)).toEqual([["b", 0, 8, true]]);
+    expect(s.decoding().map((q) => q.id)).toEqual(["a", "b"]);
   });
 
   it("while a stream decodes, prefills in chunks and samples only on the chunk that ends the prompt", () => {
@@ -112,11 +126,14 @@ describe("Scheduler: one request", () => {
     const s = new Scheduler(opts({ batchSize: 8 }));
     mk(s, "a", 50);
     mk(s, "b", 3);
-    step(s, 8); // the idle-start step: b 2 (its last held), a 6
+    expect(shape(step(s, 8).plan)).toEqual([
+      ["b", 0, 3, true], // shortest first
+      ["a", 0, 5, false],
+    ]);
     const { plan } = step(s, 8);
     expect(shape(plan)).toEqual([
-      ["b", 2, 1, true], // shortest first, and never held behind a prompt more than twice its length
-      ["a", 6, 7, false],
+      ["b", 3, 1, true], // never waits behind a prompt more than twice its length
+      ["a", 5, 7, false],
     ]);
   });
 
@@ -137,17 +154,20 @@ describe("Scheduler: one request", () => {
 });
 
 describe("Scheduler: many sequences", () => {
-  it("cohort: prompts of similar length that arrive together with nothing decoding get their first tokens in one step", () => {
+  it("cohort: prompts of similar length that arrive together with nothing decoding send first tokens as they finish, then decode together", () => {
     const s = new Scheduler({ slots: 8, batchSize: 16, itlTargetMs: 0 });
     const seqs = ["a", "b", "c", "e"].map((id) => mk(s, id, 10));
-    const firsts: number[][] = [];
+    const firsts: number[] = [];
+    const decodes: number[] = [];
     for (let n = 0; n < 4; n++) {
       const { plan, updates } = step(s, 16);
-      if (n < 2) expect(plan.prefillTokens).toBe(16); // held tokens never waste the batch
-      firsts.push(updates.filter((u) => u.firstToken).map(() => plan.step));
+      if (n < 2) expect(plan.prefillTokens).toBe(16); // waiting streams never shrink the batch
+      firsts.push(updates.filter((u) => u.firstToken).length);
+      decodes.push(plan.decodeTokens);
     }
-    expect(firsts.map((f) => f.length)).toEqual([0, 0, 4, 0]); // 40 prompt tokens: steps of 16, 16, then the rest
-    expect(seqs.every((q) => q.status === "decoding")).toBe(true);
+    expect(firsts).toEqual([1, 2, 1, 0]); // 40 prompt tokens: steps of 16, 16, then the rest
+    expect(decodes).toEqual([0, 0, 0, 4]); // every second token in one step
+    expect(seqs.every((q) => q.status === "decoding" && !q.heldForCohort)).toBe(true);
   });
 
   it("cohort: a short prompt is not held behind one more than twice its length, and nothing is held while streams decode", () => {
@@ -174,8 +194,10 @@ describe("Scheduler: many sequences", () => {
     const s = new Scheduler({ slots: 16, batchSize: 16, itlTargetMs: 0 });
     const seqs = Array.from({ length: 16 }, (_, i) => mk(s, `s${i}`, 3 + i));
     for (let n = 0; n < 100; n++) {
-      const decoding = seqs.filter((q) => q.status === "decoding").map((q) => q.id);
+      const before = seqs.filter((q) => q.status === "decoding");
       const { plan } = step(s, 16);
+      // Holds are released only while planning: a stream still held after it sat this step out.
+      const decoding = before.filter((q) => !q.heldForCohort).map((q) => q.id);
       const decodes = plan.entries.filter((e) => decoding.includes(e.seqId));
       expect(decodes.map((e) => e.seqId).sort()).toEqual([...decoding].sort());
       expect(decodes.every((e) => e.tokens.length === 1 && e.sampleAt.length === 1)).toBe(true);
@@ -187,9 +209,8 @@ describe("Scheduler: many sequences", () => {
   it("continuous batching: a newcomer joins at the next step; a finished one's slot goes to a waiter", () => {
     const s = new Scheduler(opts({ slots: 2 }));
     mk(s, "a", 4);
-    step(s); // 3 tokens: the idle-start hold
-    step(s); // the last one, sampled
-    step(s);
+    step(s); // the prompt, its first token sampled
+    step(s); // nothing joined: it decodes
     const b = mk(s, "b", 4);
     const joined = step(s).plan;
     expect(shape(joined)).toEqual([
@@ -319,7 +340,6 @@ describe("Scheduler: prefix reuse", () => {
   it("a follow-up with the same prefix reuses the finished sequence's cached tokens", () => {
     const s = new Scheduler(opts({ slots: 1 }));
     const a = mk(s, "a", [1, 2, 3, 4, 5, 6]);
-    step(s); // 5 tokens, the last held (idle start)
     step(s);
     step(s);
     expect(a.outputTokens).toEqual([1000, 1001]);
@@ -328,9 +348,9 @@ describe("Scheduler: prefix reuse", () => {
     const b = mk(s, "b", [1, 2, 3, 4, 5, 6, 1000, 1001, 77]);
     const { plan } = step(s);
     expect(b.cachedTokens).toBe(7);
-    expect(plan.entries).toEqual([{ seqId: "b", slot: 0, start: 7, tokens: [1001], sampleAt: [], outputIndex: 0 }]);
+    expect(plan.entries).toEqual([{ seqId: "b", slot: 0, start: 7, tokens: [1001, 77], sampleAt: [1], outputIndex: 0 }]);
     expect(plan.kvOps).toEqual([]); // the slot held exactly the 7 reused tokens: nothing to erase
-    expect(step(s).plan.entries).toEqual([{ seqId: "b", slot: 0, start: 8, tokens: [77], sampleAt: [0], outputIndex: 0 }]);
+    expect(step(s).plan.entries).toEqual([{ seqId: "b", slot: 0, start: 9, tokens: [1000], sampleAt: [0], outputIndex: 1 }]);
   });
 
   it("an identical prompt reuses all but its last token", () => {
@@ -363,9 +383,14 @@ describe("Scheduler: random simulation", () => {
       const all: Sequence[] = [];
       for (let n = 0; n < 300; n++) {
         if (rand() < 0.4) all.push(mk(s, `q${n}`, range(1 + Math.floor(rand() * 40), Math.floor(rand() * 3) * 10)));
-        const decoding = all.filter((q) => q.status === "decoding").length;
+        const decoding = all.filter((q) => q.status === "decoding");
+        const mates = all.filter((q) => q.status === "prefilling" || q.status === "waiting");
         const { plan, updates } = step(s, seed === 3 ? 64 : 16);
-        expect(plan.decodeTokens).toBe(decoding);
+        expect(plan.decodeTokens).toBe(decoding.filter((q) => !q.heldForCohort).length);
+        // A stream waits only for a prompt of its cohort that is still prefilling, and never while others decode.
+        const held = all.filter((q) => q.heldForCohort && q.status === "decoding" && decoding.includes(q));
+        if (held.length > 0) expect(plan.decodeTokens).toBe(0);
+        for (const q of held) expect(mates.some((p) => p.slot !== null && p.promptTokens.length <= 2 * q.promptTokens.length)).toBe(true);
         for (const u of updates) if (rand() < 0.2 || u.seq.outputTokens.length >= 10) s.finish(u.seq.id, "length");
         if (rand() < 0.05 && all.length > 0) s.finish((all[Math.floor(rand() * all.length)] as Sequence).id, "cancelled");
         expect(s.slots.busy).toBe(all.filter((q) => q.slot !== null).length);
@@ -382,12 +407,11 @@ describe("Scheduler: KV operations in the plan", () => {
     mk(s, "a", [1, 2, 3, 4, 5, 6]);
     step(s);
     step(s);
-    step(s);
     s.finish("a", "stop"); // the slot holds 7 tokens: 1..6 and the first output
     mk(s, "b", [1, 2, 3, 9, 9]);
     const { plan } = step(s);
     expect(plan.kvOps).toEqual([{ kind: "erase", slot: 0, from: 3, to: null }]);
-    expect(shape(plan)).toEqual([["b", 3, 1, false]]);
+    expect(shape(plan)).toEqual([["b", 3, 2, true]]);
     expect(step(s).plan.kvOps).toEqual([]);
   });
 
