@@ -317,7 +317,7 @@ export class Scheduler {
    */
   private cohortWait(): (seq: Sequence) => boolean {
     const running = [...this.running.values()];
-    if (running.some((s) => s.status === "decoding" && !s.heldForCohort)) return () => false;
+    if (!running.some((s) => s.heldForCohort) || running.some((s) => s.status === "decoding" && !s.heldForCohort)) return () => false;
     const lengths = [...running.filter((s) => s.status === "prefilling"), ...this.waiting.slice(0, this.slots.free)].map((s) => s.promptTokens.length);
     const shortest = Math.min(...lengths);
     return (seq) => seq.heldForCohort && shortest <= HOLD_RATIO * seq.promptTokens.length;
