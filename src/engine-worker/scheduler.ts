@@ -80,7 +80,7 @@ export class Scheduler {
   /** The current steered prefill chunk (for stats). */
   get prefillChunk(): number {
     let decoding = 0;
-    for (const s of this.running.values()) if (s.status === "decoding" && !s.heldForCohort) decoding++;
+    for (const s of this.running.values()) if (streams(s)) decoding++;
     return this.budget.steered(Math.max(1, decoding));
   }
 
@@ -233,13 +233,13 @@ export class Scheduler {
     let decoders = 0;
     let prompts = this.waiting.length;
     for (const seq of this.running.values()) {
-      if (seq.status === "decoding" && seq.slot !== null && !seq.heldForCohort) decoders++;
+      if (streams(seq)) decoders++;
       if (seq.status === "prefilling") prompts++;
     }
     // Drafts never take the room prompts would get without them: speculation must not starve prefill.
     let room = this.opts.batchSize - decoders - (prompts > 0 ? this.budget.steered(Math.max(1, decoders)) : 0);
     for (const seq of this.running.values()) {
-      if (seq.status !== "decoding" || seq.slot === null || seq.heldForCohort) continue;
+      if (!streams(seq)) continue;
       const left = seq.maxNewTokens - seq.outputTokens.length - 1;
       const drafts = seq.drafts.slice(0, Math.max(0, Math.min(left, room)));
       seq.drafts = [];
@@ -317,7 +317,7 @@ export class Scheduler {
    */
   private cohortWait(): (seq: Sequence) => boolean {
     const running = [...this.running.values()];
-    if (!running.some((s) => s.heldForCohort) || running.some((s) => s.status === "decoding" && !s.heldForCohort)) return () => false;
+    if (!running.some((s) => s.heldForCohort) || running.some(streams)) return () => false;
     const lengths = [...running.filter((s) => s.status === "prefilling"), ...this.waiting.slice(0, this.slots.free)].map((s) => s.promptTokens.length);
     const shortest = Math.min(...lengths);
     return (seq) => seq.heldForCohort && shortest <= HOLD_RATIO * seq.promptTokens.length;
@@ -357,6 +357,11 @@ function admissionOps(got: SlotAssignment): KvOp[] {
   if (source?.kind === "slot") ops.push({ kind: "copy", fromSlot: source.slot, toSlot: got.slot });
   if (source?.kind === "host") ops.push({ kind: "restore", slot: got.slot, path: source.path });
   return ops;
+}
+
+/** A sequence that decodes at the next step (as of the last planned step's cohort holds). */
+function streams(seq: Sequence): boolean {
+  return seq.status === "decoding" && seq.slot !== null && !seq.heldForCohort;
 }
 
 /** Tokens per prefilling sequence, in order, until the budget runs out. */
