@@ -1,4 +1,4 @@
-// The executor's split of one step into llama_decode calls of at most n_ubatch tokens: order kept, every token
+// The executor's split of one step into llama_decode calls of at most n_ubatch tokens: slot order, every token
 // exactly once at its position, sampled positions re-based into the piece that holds them, nothing over the limit.
 import { describe, expect, it } from "vitest";
 import { splitIntoUbatches } from "../../../src/runtime/batch-executor.js";
@@ -46,6 +46,13 @@ describe("splitIntoUbatches", () => {
         expect(pieces.flatMap((x) => x.sampleAt.map((i) => x.start + i - e.start))).toEqual(e.sampleAt);
       }
     }
+  });
+
+  it("lists pieces in slot order, in one call and across calls (llama.cpp batches only consecutive sequence ids together)", () => {
+    const entries = [entry("c", 5, 3, 1, [0]), entry("a", 1, 9, 1, [0]), entry("p", 3, 0, 6, [5]), entry("b", 2, 4, 1, [0])];
+    expect(splitIntoUbatches(entries, 64).map((p) => p.map((x) => x.slot))).toEqual([[1, 2, 3, 5]]);
+    expect(splitIntoUbatches(entries, 4).map((p) => p.map((x) => x.slot))).toEqual([[1, 2, 3], [3], [5]]);
+    expect(entries.map((e) => e.slot)).toEqual([5, 1, 3, 2]);
   });
 
   it("refuses a ubatch below one token", () => {
