@@ -4,7 +4,7 @@
 // run existed (engines `loom` and `llamaServer` only, no recorded binary) render too.
 
 import type { LoadResult, Percentiles } from "../load-generator.js";
-import type { MixedResult, StreamProbe } from "./workloads.js";
+import type { MixedResult, StreamProbe, VariedResult } from "./workloads.js";
 
 export type Engine = "loom" | "loomPrebuilt" | "llamaServer";
 /** Report order: the Loom runs first, then the reference. */
@@ -29,6 +29,8 @@ export interface EngineRun {
   readonly probe: StreamProbe;
   readonly cells: readonly CellResult[];
   readonly mixed?: MixedResult;
+  /** Varied traffic, one result per client count; absent in reports written before it was run. */
+  readonly varied?: readonly VariedResult[];
   readonly command: string;
   /** 1-minute load average when the engine started and stopped: other work on the box skews results. */
   readonly loadAvg: readonly [number, number];
@@ -169,6 +171,7 @@ export function renderAnchor(r: AnchorReport): string {
   if (engines.some((e) => retries(e) > 0))
     out.push(`Requests retried after a connection failure before any response: ${engines.map((e) => `${label(e)} ${retries(e)}`).join(", ")}.`, "");
   out.push(...mixedTable(r, engines));
+  out.push(...variedTable(r, engines));
   out.push(...probeLines(r, engines));
   out.push(
     `1-min load average at start → end: ${engines.map((e) => `${label(e)} ${(r.engines[e]?.loadAvg ?? []).map((x) => f(x, 2)).join(" → ")}`).join(", ")} ` +
@@ -224,6 +227,30 @@ function mixedTable(r: AnchorReport, engines: readonly Engine[]): string[] {
     "| engine | long-prompt TTFT p50 / p99 ms | running ITL unloaded p50 / p99 ms | running ITL during prefill p50 / p99 ms | running streams tok/s during prefill |",
     "|---|---|---|---|---|",
     ...engines.map(row),
+    "",
+  ];
+}
+
+function variedTable(r: AnchorReport, engines: readonly Engine[]): string[] {
+  const first = engines.map((e) => r.engines[e]?.varied).find((x) => x !== undefined)?.[0];
+  if (!first) return [];
+  const levels = [...new Set(engines.flatMap((e) => r.engines[e]?.varied?.map((v) => v.concurrency) ?? []))];
+  const rows = levels.flatMap((c) =>
+    engines.map((e) => {
+      const v = r.engines[e]?.varied?.find((x) => x.concurrency === c);
+      const base = r.engines.llamaServer?.varied?.find((x) => x.concurrency === c);
+      const name = engineLabel(e, r.engines[e]);
+      if (!v) return `| ${c} | ${name} | – | – | – | – |`;
+      const vs = e === "llamaServer" || !base ? "" : ` (${ratio(v.outputTokensPerSecond, base.outputTokensPerSecond)})`;
+      return `| ${c} | ${name} | ${v.requests} | ${f(v.outputTokensPerSecond)}${vs} | ${pc(v.ttftMs)} | ${pc(v.itlMs)} |`;
+    }),
+  );
+  return [
+    `**Varied traffic:** closed-loop clients, prompts of ${first.promptTokens.join("–")} tokens and ${first.maxTokens.join("–")} output tokens per request (seeded: the same requests for every engine):`,
+    "",
+    "| clients | engine | requests | tok/s (÷ llama-server) | TTFT p50 / p99 ms | ITL p50 / p99 ms |",
+    "|---|---|---|---|---|---|",
+    ...rows,
     "",
   ];
 }

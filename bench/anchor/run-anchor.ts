@@ -3,9 +3,9 @@
 // with `--native-build auto` (the native/ build from `npm run build:native`, as llama-server is built for
 // this host) and `loom-prebuilt` with `--native-build never` (node-llama-cpp's prebuilt binary); the report records
 // the binary each Loom server actually loaded. Workloads: prompts of 128 and 1,024 tokens × concurrency 1, 4, 16, 64
-// (128 output tokens, greedy, EOS ignored) and a mixed workload.
+// (128 output tokens, greedy, EOS ignored), a mixed workload and varied traffic (8 and 16 clients).
 // Env: LOOM_ANCHOR_LEVELS=1,4,16,64  LOOM_ANCHOR_PROMPTS=128,1024  LOOM_ANCHOR_ENGINES=llama-server,loom,loom-prebuilt
-// LOOM_ANCHOR_MIXED=0 (skip mixed); threads and model from bench-config (LOOM_BENCH_THREADS, …).
+// LOOM_ANCHOR_MIXED=0 (skip mixed) LOOM_ANCHOR_VARIED=8,16 (clients; empty: skip); threads and model from bench-config.
 // Writes bench/results/anchor-<date>.json, bench/results/anchor-latest.md and anchor-latest.svg.
 // `node dist/bench/anchor/run-anchor.js --render <json>` re-renders the markdown and SVG from a saved JSON.
 
@@ -22,7 +22,18 @@ import { CACHE_DIR, ensureLlamaServer } from "./build-llama-server.js";
 import { setFetchTimeouts } from "./fetch-timeouts.js";
 import { loomBinary } from "./loom-binary.js";
 import { llamaServerArgs, missingFlags, startLlamaServer } from "./llama-server-process.js";
-import { anchorLlamaServer, CTX_SIZE, PARALLEL, probeStream, runCell, runMixed, type MatrixCell, type Target } from "./workloads.js";
+import {
+  anchorLlamaServer,
+  CTX_SIZE,
+  PARALLEL,
+  probeStream,
+  runCell,
+  runMixed,
+  runVaried,
+  type MatrixCell,
+  type Target,
+  type VariedResult,
+} from "./workloads.js";
 
 const RESULTS = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
 const OUTPUT_TOKENS = 128;
@@ -63,6 +74,7 @@ async function main(): Promise<void> {
   // At 64 clients a queued request may wait past fetch's default 300 s for its first byte: let the servers decide.
   await setFetchTimeouts({ headersTimeout: 0, bodyTimeout: 0 });
   const mixed = process.env.LOOM_ANCHOR_MIXED !== "0";
+  const varied = list(process.env.LOOM_ANCHOR_VARIED, "8,16").map(Number);
   const cells: MatrixCell[] = prompts.flatMap((p) =>
     levels.map((c) => ({ promptTokens: p, maxTokens: OUTPUT_TOKENS, concurrency: c, requestsPerClient: requestsPerClient(p, c) })),
   );
@@ -78,8 +90,7 @@ async function main(): Promise<void> {
         () => startLlamaServer(lsOpts),
         `llama-server ${llamaServerArgs(lsOpts, 0).join(" ")}`,
         cfg,
-        cells,
-        mixed,
+        { cells, mixed, varied },
         null,
       );
     } else {
@@ -90,8 +101,7 @@ async function main(): Promise<void> {
         () => startBenchServer(flags),
         `loom serve ${flags.join(" ")}`,
         cfg,
-        cells,
-        mixed,
+        { cells, mixed, varied },
         mode,
       );
     }
@@ -126,8 +136,7 @@ async function runEngine(
   start: () => Promise<BenchServer>,
   command: string,
   cfg: BenchConfig,
-  cells: readonly MatrixCell[],
-  mixed: boolean,
+  work: { readonly cells: readonly MatrixCell[]; readonly mixed: boolean; readonly varied: readonly number[] },
   nativeBuild: LoomBinary["nativeBuild"] | null,
 ): Promise<EngineRun> {
   log(`${name}: starting (${command})`);
@@ -147,7 +156,7 @@ async function runEngine(
     const probe = await probeStream(target);
     log(`${name}: stream probe ${probe.ok ? "ok" : "MISMATCH"} ${JSON.stringify(probe)}`);
     const results: CellResult[] = [];
-    for (const cell of cells) {
+    for (const cell of work.cells) {
       const t0 = performance.now();
       const { samples: _s, ...r } = await runCell(target, cell);
       results.push({ ...r, promptTokens: cell.promptTokens, maxTokens: cell.maxTokens });
@@ -156,10 +165,18 @@ async function runEngine(
       );
     }
     let mixedResult: EngineRun["mixed"];
-    if (mixed) {
+    if (work.mixed) {
       mixedResult = await runMixed(target);
       log(
         `${name}: mixed: long TTFT p50 ${mixedResult.longTtftMs.p50.toFixed(0)} ms, running ITL p99 ${mixedResult.runningItlUnloadedMs.p99.toFixed(0)} → ${mixedResult.runningItlLoadedMs.p99.toFixed(0)} ms`,
+      );
+    }
+    const variedResults: VariedResult[] = [];
+    for (const clients of work.varied) {
+      const v = await runVaried(target, clients);
+      variedResults.push(v);
+      log(
+        `${name}: varied c${clients}: ${v.outputTokensPerSecond.toFixed(1)} tok/s, TTFT p50 ${v.ttftMs.p50.toFixed(0)} ms, ITL p50 ${v.itlMs.p50.toFixed(1)} ms`,
       );
     }
     return {
@@ -168,6 +185,7 @@ async function runEngine(
       command,
       loadAvg: [loadBefore, loadavg()[0] ?? NaN],
       ...(mixedResult ? { mixed: mixedResult } : {}),
+      ...(variedResults.length > 0 ? { varied: variedResults } : {}),
       ...(binary ? { binary } : {}),
     };
   } finally {

@@ -1,10 +1,13 @@
 // The anchor's workloads, run identically against Loom and llama-server: a stream-format probe (token-id prompt,
 // ignore_eos, stream + include_usage), the prompt × concurrency matrix (closed-loop clients over load-generator's
 // streamOne, with a fallback to counting content chunks when a server sends no usage frame), and a mixed workload:
-// 8 streams decoding while 2,000-token prompts keep arriving.
+// 8 streams decoding while 2,000-token prompts keep arriving; and varied traffic: closed-loop clients whose prompt and
+// output lengths differ request to request (the same seeded requests for every engine), so streams join and leave
+// the batch at different steps and occupy scattered slots.
 
 import type { BenchConfig } from "../bench-config.js";
 import type { LlamaServerOptions } from "./llama-server-process.js";
+import { Xoshiro128 } from "../../models/prng.js";
 import { gapsWithin, makePrompt, percentiles, sleep, streamOne, summarize, type LoadResult, type Percentiles, type RequestSample } from "../load-generator.js";
 
 /** Slots and total context every anchor engine runs with: 2,048 cells per slot fit a 2,000-token prompt (mixed) or 1,024 + 128. */
@@ -177,4 +180,36 @@ export async function runMixed(t: Target): Promise<MixedResult> {
     runningItlLoadedMs: percentiles(gapsWithin(runs, loadedFrom, loadedUntil)),
     runningTokPerSecLoaded: loadedChunks / ((loadedUntil - loadedFrom) / 1000),
   };
+}
+
+export interface VariedResult extends Omit<LoadResult, "samples" | "label"> {
+  readonly promptTokens: readonly [number, number];
+  readonly maxTokens: readonly [number, number];
+}
+
+const VARIED = { requestsPerClient: 4, prompt: [32, 512], output: [16, 256] } as const;
+
+/** One request of client `c`'s seeded stream: prompt and output lengths uniform in VARIED's ranges. */
+function variedRequest(rng: Xoshiro128): { prompt: number[]; maxTokens: number } {
+  const between = (lo: number, hi: number): number => lo + (rng.nextU32() % (hi - lo + 1));
+  const length = between(...VARIED.prompt);
+  const maxTokens = between(...VARIED.output);
+  return { prompt: makePrompt(length, 0, () => rng.nextU32() / 2 ** 32), maxTokens };
+}
+
+/** `clients` closed-loop clients, VARIED.requestsPerClient requests each, lengths from each client's own seed. */
+export async function runVaried(t: Target, clients: number): Promise<VariedResult> {
+  const samples: RequestSample[] = [];
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      const rng = new Xoshiro128(9000 + c);
+      for (let i = 0; i < VARIED.requestsPerClient; i++) {
+        const { prompt, maxTokens } = variedRequest(rng);
+        samples.push(await streamOne({ ...t, maxTokens }, c, prompt));
+      }
+    }),
+  );
+  const { samples: _s, label: _l, ...r } = summarize({ concurrency: clients }, samples, performance.now() - t0);
+  return { ...r, promptTokens: VARIED.prompt, maxTokens: VARIED.output };
 }
