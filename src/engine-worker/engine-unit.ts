@@ -130,6 +130,7 @@ async function serveUnit(data: EngineWorkerData, port: UnitPort): Promise<void> 
       batchSize: data.batchSize,
       itlTargetMs: data.itlTargetMs,
       kvCopyMs: backend.info.kvCosts.copyMs,
+      narrowPrefillPenaltyPerCell: backend.info.narrowPrefillPenaltyPerCell ?? 0,
       kvRestoreMsPerToken: backend.info.kvCosts.restoreMsPerToken,
       kvSaveMsPerToken: backend.info.kvCosts.saveMsPerToken,
       prefixCache: data.prefixCache,

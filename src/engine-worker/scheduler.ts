@@ -22,6 +22,8 @@ import type { FinishReason } from "../request/generate-request.js";
 import { InvariantError, Sequence } from "./sequence.js";
 import { SlotTable, type SlotAssignment } from "./slot-table.js";
 import { HostTier, type HostTierOptions } from "./host-tier.js";
+import { narrowPrefillBackoff } from "./narrow-prefill.js";
+import { allocate } from "./prefill-allocation.js";
 import { PrefillBudget } from "./prefill-budget.js";
 import { kvCostTokens } from "./kv-cost-tokens.js";
 import type { KvOp, SampledToken, StepEntry, StepPlan, StepResult } from "../runtime/step-plan.js";
@@ -42,6 +44,8 @@ export interface SchedulerOptions {
   readonly agingStepsPerToken?: number;
   /** What copying one slot's KV into another costs (ms; measured by the backend at start-up). */
   readonly kvCopyMs?: number;
+  /** The backend's cost of prompt chunks too narrow for its attention tiles (narrow-prefill.ts); 0 or absent: none. */
+  readonly narrowPrefillPenaltyPerCell?: number;
   /** False (--no-prefix-cache): no prompt reuses cached KV. Default true. */
   readonly prefixCache?: boolean;
   /** Where prefixes evicted from slots are kept (--kv-host-bytes); absent: they are lost. */
@@ -279,9 +283,12 @@ export class Scheduler {
       this.waiting.splice(i, 1);
       seq.slot = got.slot;
       kvOps.push(...admissionOps(got));
-      if (got.eraseTail) kvOps.push({ kind: "erase", slot: got.slot, from: got.reusedTokens, to: null });
-      seq.computed = got.reusedTokens;
-      seq.cachedTokens = got.reusedTokens;
+      const reused =
+        got.reusedTokens - narrowPrefillBackoff(seq.promptTokens.length - got.reusedTokens, got.reusedTokens, this.opts.narrowPrefillPenaltyPerCell ?? 0);
+      if (got.eraseTail || reused < got.reusedTokens) kvOps.push({ kind: "erase", slot: got.slot, from: reused, to: null });
+      if (reused < got.reusedTokens) this.slots.setCached(got.slot, seq.cacheScope, seq.promptTokens.slice(0, reused));
+      seq.computed = reused;
+      seq.cachedTokens = reused;
       seq.transition("prefilling");
       this.running.set(seq.id, seq);
     }
@@ -362,16 +369,6 @@ function admissionOps(got: SlotAssignment): KvOp[] {
 /** A sequence that decodes at the next step (as of the last planned step's cohort holds). */
 function streams(seq: Sequence): boolean {
   return seq.status === "decoding" && seq.slot !== null && !seq.heldForCohort;
-}
-
-/** Tokens per prefilling sequence, in order, until the budget runs out. */
-function allocate(prefilling: readonly Sequence[], budget: number): number[] {
-  let left = budget;
-  return prefilling.map((seq) => {
-    const n = Math.max(0, Math.min(seq.remainingPrompt, left));
-    left -= n;
-    return n;
-  });
 }
 
 /**

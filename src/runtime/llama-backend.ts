@@ -22,6 +22,7 @@ import { measureKvCosts } from "./kv-costs.js";
 import { nativeHandles } from "./llama-addon.js";
 import { cuttableSpecials, safeCuts, tokenizeAtCuts, type SpecialPiece } from "./special-token-cuts.js";
 import { warmUp } from "./warm-up.js";
+import { attentionShape, narrowPrefillPenaltyPerCell } from "./narrow-prefill-cost.js";
 
 export interface LlamaBackendOptions {
   readonly modelPath: string;
@@ -182,6 +183,10 @@ export class LlamaBackend implements ModelBackend {
       architecture: String(model.fileInfo.metadata.general?.architecture ?? "unknown"),
       maxTokenBytes: maxTokenBytes(model),
       kvCosts: { copyMs: 0, bytesPerToken: 0, restoreMsPerToken: 0, saveMsPerToken: 0 },
+      narrowPrefillPenaltyPerCell: narrowPrefillPenaltyPerCell(
+        attentionShape(model.fileInfo.metadata as Record<string, unknown>, String(model.fileInfo.metadata.general?.architecture), model.fileInfo.tensorInfo),
+        llama.gpu === false && opts.flashAttn !== "off",
+      ),
     };
   }
 

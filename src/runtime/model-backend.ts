@@ -26,6 +26,8 @@ export interface ModelInfo {
   readonly maxTokenBytes: number;
   /** What KV copies between slots and host-tier files cost here (measured at load). */
   readonly kvCosts: KvCosts;
+  /** Extra cost, in prefill tokens per row per context cell, of a prompt chunk too narrow for CPU flash attention's tiles; 0: none. */
+  readonly narrowPrefillPenaltyPerCell?: number;
 }
 
 /** Per-sequence sampling state the backend reads each step; owned by the engine loop. */

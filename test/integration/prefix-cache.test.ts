@@ -33,7 +33,7 @@ interface CacheFields {
   readonly cache_salt?: string;
 }
 
-async function complete(prompt: string, cache: CacheFields = {}, maxTokens = 12): Promise<Completion> {
+async function complete(prompt: string | number[], cache: CacheFields = {}, maxTokens = 12): Promise<Completion> {
   const body = { model: MODEL, prompt, max_tokens: maxTokens, temperature: 0, ...cache };
   const r = await h.client.completions.create(body);
   return {
@@ -79,6 +79,22 @@ describe("prefix cache", () => {
     expect(copied.text).toBe(baseline.text);
     expect(copied.cached).toBeGreaterThan(20);
     expect(await metric("loom_prefix_cache_copies_total")).toBeGreaterThan(copiesBefore);
+  });
+
+  it("a narrow rest after a long cached prefix recomputes the prefix's tail to fill an attention tile, with the same output", async () => {
+    // CPU flash attention runs fewer than 64 rows of a sequence one by one (narrow-prefill.ts): 40 rows after 900
+    // cached tokens cost more than recomputing 24 of those tokens with them, so 876 are reused, not 900.
+    const ids = (n: number, seed: number): number[] => Array.from({ length: n }, (_, i) => 300 + ((i * 7919 + seed * 104_729) % 20_000));
+    const prefix = ids(900, 1);
+    const second = [...prefix, ...ids(40, 3)];
+    const baseline = await complete(second, { cache_prompt: false });
+    await complete([...prefix, ...ids(40, 2)]);
+    const hit = await complete(second);
+    // Only CPU flash attention has the one-row path: on a GPU the whole prefix is reused.
+    const status = (await (await fetch(`${h.url}/v1/status`)).json()) as { models: { workers: { backend: { gpu: string | false } | null }[] }[] };
+    const onCpu = status.models[0]?.workers[0]?.backend?.gpu === false;
+    expect(hit.cached).toBe(onCpu ? 900 - (64 - 40) : 900);
+    expect(hit.text).toBe(baseline.text);
   });
 
   it("identical prompts sent together compute the prompt once and each gets the full-prefill output", async () => {

@@ -353,6 +353,19 @@ describe("Scheduler: prefix reuse", () => {
     expect(step(s).plan.entries).toEqual([{ seqId: "b", slot: 0, start: 9, tokens: [1000], sampleAt: [0], outputIndex: 1 }]);
   });
 
+  it("gives back cached tokens so that a narrow rest fills one attention tile, where the backend says narrow chunks cost extra", () => {
+    const s = new Scheduler(opts({ slots: 1, batchSize: 256, narrowPrefillPenaltyPerCell: 0.05 }));
+    mk(s, "a", range(100));
+    step(s);
+    s.finish("a", "stop"); // the slot holds the 100 prompt tokens
+    const b = mk(s, "b", [...range(100), ...range(20, 5000)]);
+    const { plan } = step(s);
+    // 20 rows after 100 cells: 20 × 100 × 0.05 = 100 tokens of penalty against 44 recomputed.
+    expect(plan.kvOps).toEqual([{ kind: "erase", slot: 0, from: 56, to: null }]);
+    expect(shape(plan)).toEqual([["b", 56, 64, true]]);
+    expect(b.cachedTokens).toBe(56);
+  });
+
   it("an identical prompt reuses all but its last token", () => {
     const s = new Scheduler(opts({ slots: 1 }));
     mk(s, "a", [1, 2, 3, 4]);
