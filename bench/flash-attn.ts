@@ -8,9 +8,9 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
-import { loadLlamaBackend } from "../src/runtime/llama-backend.js";
 import type { StepEntry } from "../src/runtime/step-plan.js";
 import { benchConfig, envList } from "./bench-config.js";
+import { loadExecutorProbe } from "./executor-probe.js";
 
 const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
@@ -34,27 +34,7 @@ const median = (a: readonly number[]): number => [...a].sort((x, y) => x - y)[a.
 /** One process: prefill SEQUENCES sequences to `context` tokens, then time decode steps at that context. */
 async function measure(flashAttn: "on" | "off", context: number): Promise<Sample> {
   const cfg = benchConfig();
-  const backend = await loadLlamaBackend({
-    modelPath: cfg.modelPath,
-    slots: SEQUENCES,
-    slotContextSize: context + DECODE_STEPS + 256,
-    ubatchSize: CHUNK,
-    flashAttn,
-    threads: cfg.threads,
-    threadsBatch: cfg.threadsBatch,
-    gpu: "cpu",
-    gpuLayers: 0,
-    nativeBuild: "never",
-    log: () => undefined,
-  });
-  const noSampling = (): never => {
-    throw new Error("nothing is sampled");
-  };
-  const timed = async (entries: StepEntry[]): Promise<number> => {
-    const t0 = performance.now();
-    await backend.step({ step: 0, kvOps: [], entries, decodeTokens: 0, prefillTokens: 0 }, noSampling);
-    return performance.now() - t0;
-  };
+  const { backend, timed } = await loadExecutorProbe(cfg, { slots: SEQUENCES, slotContextSize: context + DECODE_STEPS + 256, ubatchSize: CHUNK, flashAttn });
   const entry = (slot: number, start: number, toks: number[]): StepEntry => ({ seqId: `s${slot}`, slot, start, tokens: toks, sampleAt: [], outputIndex: 0 });
   try {
     let prefillMs = 0;

@@ -8,9 +8,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
-import { loadLlamaBackend } from "../src/runtime/llama-backend.js";
 import type { KvOp, StepEntry } from "../src/runtime/step-plan.js";
 import { benchConfig, envList } from "./bench-config.js";
+import { loadExecutorProbe } from "./executor-probe.js";
 
 const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 const ROWS = [16, 32, 48, 64, 80, 128];
@@ -24,27 +24,7 @@ async function main(): Promise<void> {
   const cfg = benchConfig();
   const contexts = envList(process.env.LOOM_NARROW_CONTEXTS, "256,512,1024").map(Number);
   const top = Math.max(...contexts);
-  const backend = await loadLlamaBackend({
-    modelPath: cfg.modelPath,
-    slots: 8,
-    slotContextSize: top + 256,
-    ubatchSize: 512,
-    flashAttn: "auto",
-    threads: cfg.threads,
-    threadsBatch: cfg.threadsBatch,
-    gpu: "cpu",
-    gpuLayers: 0,
-    nativeBuild: "never",
-    log: () => undefined,
-  });
-  const noSampling = (): never => {
-    throw new Error("nothing is sampled");
-  };
-  const run = async (entries: StepEntry[], kvOps: KvOp[] = []): Promise<number> => {
-    const t0 = performance.now();
-    await backend.step({ step: 0, kvOps, entries, decodeTokens: 0, prefillTokens: 0 }, noSampling);
-    return performance.now() - t0;
-  };
+  const { backend, timed: run } = await loadExecutorProbe(cfg, { slots: 8, slotContextSize: top + 256, ubatchSize: 512, flashAttn: "auto" });
   const entry = (slot: number, start: number, n: number): StepEntry => ({
     seqId: `s${slot}`,
     slot,
