@@ -3,7 +3,7 @@
 // there are at least 64 of them, and one row at a time otherwise, and the one-row path costs far more per KV cell of
 // context: 50 rows after 1,000 cached tokens took 221 ms, 64 rows 144 ms (bench model, bench/narrow-prefill.ts).
 // The backend states the one-row path's extra cost per row and cell (0 where it does not apply: GPU, flash attention
-// off); the scheduler asks here how many cached tokens to give back.
+// off); the slot table asks here how many cached tokens a hit gives back, as it weighs where to reuse from.
 
 import { FA_TILE_ROWS } from "../runtime/narrow-prefill-cost.js";
 

@@ -22,7 +22,6 @@ import type { FinishReason } from "../request/generate-request.js";
 import { InvariantError, Sequence } from "./sequence.js";
 import { SlotTable, type SlotAssignment } from "./slot-table.js";
 import { HostTier, type HostTierOptions } from "./host-tier.js";
-import { narrowPrefillBackoff } from "./narrow-prefill.js";
 import { allocate } from "./prefill-allocation.js";
 import { PrefillBudget } from "./prefill-budget.js";
 import { kvCostTokens } from "./kv-cost-tokens.js";
@@ -274,6 +273,7 @@ export class Scheduler {
         prompt: seq.promptTokens,
         reuse: seq.reuseCache && this.opts.prefixCache !== false,
         ...costs,
+        narrowPrefillPenaltyPerCell: this.opts.narrowPrefillPenaltyPerCell ?? 0,
       });
       if (got === null) throw new InvariantError("free slot vanished");
       if (got === "wait") {
@@ -283,12 +283,9 @@ export class Scheduler {
       this.waiting.splice(i, 1);
       seq.slot = got.slot;
       kvOps.push(...admissionOps(got));
-      const reused =
-        got.reusedTokens - narrowPrefillBackoff(seq.promptTokens.length - got.reusedTokens, got.reusedTokens, this.opts.narrowPrefillPenaltyPerCell ?? 0);
-      if (got.eraseTail || reused < got.reusedTokens) kvOps.push({ kind: "erase", slot: got.slot, from: reused, to: null });
-      if (reused < got.reusedTokens) this.slots.setCached(got.slot, seq.cacheScope, seq.promptTokens.slice(0, reused));
-      seq.computed = reused;
-      seq.cachedTokens = reused;
+      if (got.eraseTail) kvOps.push({ kind: "erase", slot: got.slot, from: got.reusedTokens, to: null });
+      seq.computed = got.reusedTokens;
+      seq.cachedTokens = got.reusedTokens;
       seq.transition("prefilling");
       this.running.set(seq.id, seq);
     }

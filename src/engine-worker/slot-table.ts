@@ -13,6 +13,7 @@
 
 import { HOST_MIN_TOKENS, type HostTier } from "./host-tier.js";
 import { PrefixIndex } from "../cache/prefix-index.js";
+import { narrowPrefillBackoff } from "./narrow-prefill.js";
 
 /** Scope of requests with no cache salt; a salted scope is another negative number (scopeOf in sequence.ts). */
 export const DEFAULT_SCOPE = -1;
@@ -49,6 +50,8 @@ export interface PrefixQuery {
   readonly restoreCostTokens?: (tokens: number) => number;
   /** What saving this many tokens to the host tier costs, in prefill tokens (absent: unknown, prohibitive). */
   readonly saveCostTokens?: (tokens: number) => number;
+  /** The backend's cost of a rest too narrow for its attention tiles (narrow-prefill.ts); absent: none. */
+  readonly narrowPrefillPenaltyPerCell?: number;
 }
 
 /**
@@ -113,8 +116,12 @@ export class SlotTable {
     const own = this.bestFree(q);
     if (own === null) return null;
     const key = keyOf(q.scope, q.prompt);
-    // A full-prompt match still evaluates the last prompt token: sampling needs its logits.
-    const usable = (n: number): number => Math.max(0, Math.min(n - 1, q.prompt.length - 1));
+    // A full-prompt match still evaluates the last prompt token: sampling needs its logits. A narrow rest after a
+    // long prefix gives some of it back, where recomputing them costs less than the rest would alone.
+    const usable = (n: number): number => {
+      const u = Math.max(0, Math.min(n - 1, q.prompt.length - 1));
+      return u - narrowPrefillBackoff(q.prompt.length - u, u, q.narrowPrefillPenaltyPerCell ?? 0);
+    };
     const reused = usable(own.length);
     let pick: { slot: number; reusedTokens: number; source: PrefixSource | null } = { slot: own.slot, reusedTokens: reused, source: null };
     if (q.reuse) {
