@@ -9,6 +9,8 @@
 //   same time (n > 1 siblings, users sharing a system prompt who arrive together).
 // A free slot's content that a new occupant overwrites goes to the host tier first, unless it is short, held
 // elsewhere, or has never served reuse and saving it costs more than a tenth of recomputing it.
+// Among free slots whose prefixes differ by no more than a copy's cost, it takes the one beside busy slots: llama.cpp
+// runs consecutive slots' decodes in one forward pass and each gap costs another, every step (splitIntoUbatches).
 // It only records and decides; the scheduler plans the KV operations and the backend runs them.
 
 import { HOST_MIN_TOKENS, type HostTier } from "./host-tier.js";
@@ -127,12 +129,12 @@ export class SlotTable {
     if (q.reuse) {
       const elsewhere = this.held.longest(key, (slot) => slot !== own.slot);
       if (elsewhere !== null && usable(elsewhere.length) - pick.reusedTokens > q.copyCostTokens) {
-        pick = { slot: this.leastRecentlyUsedFree(), reusedTokens: usable(elsewhere.length), source: { kind: "slot", slot: elsewhere.holder } };
+        pick = { slot: this.copyDestination(), reusedTokens: usable(elsewhere.length), source: { kind: "slot", slot: elsewhere.holder } };
       }
       const hosted = this.host?.longest(key) ?? null;
       const restoreCost = q.restoreCostTokens ?? ((): number => q.copyCostTokens);
       if (hosted !== null && usable(hosted.length) - pick.reusedTokens > restoreCost(usable(hosted.length))) {
-        pick = { slot: this.leastRecentlyUsedFree(), reusedTokens: usable(hosted.length), source: { kind: "host", path: hosted.path } };
+        pick = { slot: this.copyDestination(), reusedTokens: usable(hosted.length), source: { kind: "host", path: hosted.path } };
       }
       const flight = this.inFlight.longest(key);
       if (flight !== null && usable(flight.length) - pick.reusedTokens > q.copyCostTokens) return "wait";
@@ -203,28 +205,44 @@ export class SlotTable {
     this.held.set(slot, key);
   }
 
-  /** Free slot sharing the longest prefix with the prompt (ties: least recently used, then lowest index). */
+  /**
+   * The free slot for the prompt: the longest shared prefix, except that a slot next to busy ones wins when it
+   * shares at most a copy's cost less (ties: least recently used, then lowest index). Busy slots in a row decode in
+   * one forward pass; each gap costs another per step (splitIntoUbatches), worth more than a few prompt tokens.
+   */
   private bestFree(q: PrefixQuery): { slot: number; length: number } | null {
     const matches = q.reuse ? this.held.matchAll(keyOf(q.scope, q.prompt)) : new Map<number, number>();
-    let best: { slot: number; length: number } | null = null;
-    for (let slot = 0; slot < this.size; slot++) {
-      if (this.owner[slot] !== null) continue;
-      // The scope key matches for every slot that held anything in this scope: count prompt tokens only.
-      const length = Math.max(1, matches.get(slot) ?? 0);
-      const better =
-        best === null || length > best.length || (length === best.length && (this.lastUsed[slot] as number) < (this.lastUsed[best.slot] as number));
-      if (better) best = { slot, length };
-    }
-    return best;
+    const free = this.freeSlots().map((slot) => ({ slot, length: Math.max(1, matches.get(slot) ?? 0) }));
+    if (free.length === 0) return null;
+    // The scope key matches for every slot that held anything in this scope: count prompt tokens only.
+    const longest = Math.max(...free.map((f) => f.length));
+    const near = free.filter((f) => f.length >= longest - q.copyCostTokens);
+    return near.reduce((best, f) => (this.before(f, best) ? f : best));
   }
 
-  private leastRecentlyUsedFree(): number {
-    let pick = -1;
-    for (let slot = 0; slot < this.size; slot++) {
-      if (this.owner[slot] !== null) continue;
-      if (pick < 0 || (this.lastUsed[slot] as number) < (this.lastUsed[pick] as number)) pick = slot;
-    }
-    return pick;
+  /** A KV copy's destination: the free slot that keeps busy slots most in a row, then least recently used. */
+  private copyDestination(): number {
+    return this.freeSlots().reduce((best, slot) => (this.before({ slot, length: 0 }, { slot: best, length: 0 }) ? slot : best));
+  }
+
+  /** Whether free slot a ranks before b: fewer runs of busy slots added, then a longer prefix, then used longer ago. */
+  private before(a: { slot: number; length: number }, b: { slot: number; length: number }): boolean {
+    const runs = this.addedRuns(a.slot) - this.addedRuns(b.slot);
+    if (runs !== 0) return runs < 0;
+    if (a.length !== b.length) return a.length > b.length;
+    return (this.lastUsed[a.slot] as number) < (this.lastUsed[b.slot] as number);
+  }
+
+  /** Runs of consecutive busy slots that taking this free slot adds: 1 alone, 0 beside one, -1 joining two. */
+  private addedRuns(slot: number): number {
+    const busy = (s: number): number => (s >= 0 && s < this.size && this.owner[s] !== null ? 1 : 0);
+    return 1 - busy(slot - 1) - busy(slot + 1);
+  }
+
+  private freeSlots(): number[] {
+    const free: number[] = [];
+    for (let slot = 0; slot < this.size; slot++) if (this.owner[slot] === null) free.push(slot);
+    return free;
   }
 }
 
