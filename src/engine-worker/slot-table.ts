@@ -10,7 +10,7 @@
 // A free slot's content that a new occupant overwrites goes to the host tier first, unless it is short, held
 // elsewhere, or has never served reuse and saving it costs more than a tenth of recomputing it.
 // Among free slots whose prefixes differ by no more than a copy's cost, it takes the one beside busy slots: llama.cpp
-// runs consecutive slots' decodes in one forward pass and each gap costs another, every step (splitIntoUbatches).
+// runs consecutive slots' decodes in one forward pass and each gap costs another, every step (ubatch-split.ts).
 // It only records and decides; the scheduler plans the KV operations and the backend runs them.
 
 import { HOST_MIN_TOKENS, type HostTier } from "./host-tier.js";
@@ -208,7 +208,7 @@ export class SlotTable {
   /**
    * The free slot for the prompt: the longest shared prefix, except that a slot next to busy ones wins when it
    * shares at most a copy's cost less (ties: least recently used, then lowest index). Busy slots in a row decode in
-   * one forward pass; each gap costs another per step (splitIntoUbatches), worth more than a few prompt tokens.
+   * one forward pass; each gap costs another per step (ubatch-split.ts), worth more than a few prompt tokens.
    */
   private bestFree(q: PrefixQuery): { slot: number; length: number } | null {
     const matches = q.reuse ? this.held.matchAll(keyOf(q.scope, q.prompt)) : new Map<number, number>();

@@ -11,6 +11,7 @@ import type { NativeContext, NativeGrammarState, NativeSampler, NativeSamplerCon
 import type { SequenceSampling } from "./model-backend.js";
 import { logprobOf, nativeSamplerOptions, needsPenalties } from "./sampling-options.js";
 import type { KvOp, SampledToken, StepEntry, StepPlan, StepResult, TopLogprob } from "./step-plan.js";
+import { splitIntoUbatches, type Piece } from "./ubatch-split.js";
 
 /** Output tokens the repetition penalties look back over (llama-server's default is 64; node-llama-cpp's, 64). */
 const PENALTY_WINDOW = 256;
@@ -41,43 +42,6 @@ export interface BatchExecutorOptions extends GrammarFactory {
 interface Verification {
   readonly entry: StepEntry;
   stopped: boolean;
-}
-
-/** One entry's tokens within one llama_decode call; sampleAt indexes into this piece's tokens. */
-export type Piece = Omit<StepEntry, "outputIndex">;
-
-/**
- * A step's entries in slot order, cut into llama_decode calls of at most `ubatch` tokens each. Slot order because
- * llama.cpp (one KV stream per sequence) puts into one forward pass only sequences whose ids follow each other in
- * batch order (llama_batch_allocr::split_equal, sequential): 16 decodes listed out of order ran as several passes,
- * 170 ms against 109 ms in slot order (bench model, 2 threads). A step holds one entry per sequence, so no sequence's
- * positions change order.
- */
-export function splitIntoUbatches(unordered: readonly StepEntry[], ubatch: number): Piece[][] {
-  if (!(ubatch >= 1)) throw new Error(`ubatch must be >= 1, got ${ubatch}`);
-  const entries = [...unordered].sort((a, b) => a.slot - b.slot);
-  // The common step fits one call: no token arrays copied.
-  if (entries.reduce((n, e) => n + e.tokens.length, 0) <= ubatch) return entries.length === 0 ? [] : [entries.map(({ outputIndex: _, ...piece }) => piece)];
-  const parts: Piece[][] = [];
-  let part: Piece[] = [];
-  let room = ubatch;
-  for (const e of entries) {
-    let offset = 0;
-    while (offset < e.tokens.length) {
-      const n = Math.min(room, e.tokens.length - offset);
-      const sampleAt = e.sampleAt.filter((i) => i >= offset && i < offset + n).map((i) => i - offset);
-      part.push({ seqId: e.seqId, slot: e.slot, start: e.start + offset, tokens: e.tokens.slice(offset, offset + n), sampleAt });
-      offset += n;
-      room -= n;
-      if (room === 0) {
-        parts.push(part);
-        part = [];
-        room = ubatch;
-      }
-    }
-  }
-  if (part.length > 0) parts.push(part);
-  return parts;
 }
 
 export class BatchExecutor {
