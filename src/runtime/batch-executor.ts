@@ -38,6 +38,14 @@ export interface BatchExecutorOptions extends GrammarFactory {
   readonly tokenForChar: (ch: string) => number | null;
 }
 
+/**
+ * Samples of one greedy verify entry in flight at once, each on its own native sampler (a sampler's candidate buffer
+ * must not be shared by two pool threads). Waiting for each sample before queueing the next cost a round trip
+ * through the main thread per position: 33 positions of the 32,000-token margin model sampled in 8.1 ms one by one,
+ * 3.0 ms with 4 in flight.
+ */
+const GREEDY_LANES = 4;
+
 /** A verify entry of this step, and whether a sample already differed from its draft. */
 interface Verification {
   readonly entry: StepEntry;
@@ -46,6 +54,8 @@ interface Verification {
 
 export class BatchExecutor {
   private readonly samplers = new WeakMap<SequenceSampling, NativeSampler>();
+  /** Extra samplers of a greedy request, for the lanes after the first (its own sampler). */
+  private readonly lanes = new WeakMap<SequenceSampling, NativeSampler[]>();
   private readonly biases = new WeakMap<SequenceSampling, { suppressEog: boolean; bias: Bias | null }>();
   /** Each constrained request's own grammar state (and its grammar), advanced by the native sampler with every token it samples. */
   private readonly grammars = new WeakMap<SequenceSampling, { readonly grammar: string; readonly state: NativeGrammarState }>();
@@ -101,6 +111,10 @@ export class BatchExecutor {
       const out = sampled.get(p.seqId) ?? [];
       sampled.set(p.seqId, out);
       const v = verify.get(p.seqId);
+      if (indexes.length > 1 && this.stateless(s)) {
+        pending.push(this.sampleAhead(indexes, [sampler, ...this.laneSamplers(s)], s, out, v, p));
+        return;
+      }
       // One sampler per request: its positions are sampled in order (each sample advances its RNG and penalties).
       pending.push(
         (async () => {
@@ -117,10 +131,62 @@ export class BatchExecutor {
     await Promise.all(pending);
   }
 
+  /**
+   * Greedy sampling without penalties or a grammar reads and writes no sampler state (no random stream, no token
+   * history), so its positions need not wait for each other and a sample past the first mismatch changes nothing.
+   */
+  private stateless(s: SequenceSampling): boolean {
+    return s.params.temperature === 0 && !needsPenalties(s.params) && (s.grammar === undefined || s.grammar === null);
+  }
+
+  /** The request's extra lane samplers, configured as its own for this step. */
+  private laneSamplers(s: SequenceSampling): NativeSampler[] {
+    let lanes = this.lanes.get(s);
+    if (lanes === undefined) {
+      lanes = Array.from({ length: GREEDY_LANES - 1 }, () => this.opts.newSampler());
+      this.lanes.set(s, lanes);
+    }
+    const config = this.configFor(s);
+    for (const lane of lanes) lane.applyConfig(config);
+    return lanes;
+  }
+
+  /**
+   * Positions sampled with up to one sample in flight per lane; tokens are taken in order and stop after the first
+   * that differs from its draft. Samples still in flight then are awaited (they read this call's logits) and dropped.
+   */
+  private async sampleAhead(
+    indexes: Uint32Array,
+    lanes: readonly NativeSampler[],
+    s: SequenceSampling,
+    out: SampledToken[],
+    v: Verification | undefined,
+    p: Piece,
+  ): Promise<void> {
+    if (v?.stopped === true) return;
+    const inFlight: Promise<SampledToken>[] = [];
+    const launch = (k: number): void => {
+      inFlight[k] = this.sample(indexes[k] as number, lanes[k % lanes.length] as NativeSampler, s);
+    };
+    for (let k = 0; k < Math.min(lanes.length, indexes.length); k++) launch(k);
+    try {
+      for (let k = 0; k < indexes.length && v?.stopped !== true; k++) {
+        const token = await (inFlight[k] as Promise<SampledToken>);
+        out.push(token);
+        if (v !== undefined) v.stopped = v.entry.tokens[p.start - v.entry.start + (p.sampleAt[k] as number) + 1] !== token.token;
+        if (k + lanes.length < indexes.length && v?.stopped !== true) launch(k + lanes.length);
+      }
+    } finally {
+      await Promise.allSettled(inFlight);
+    }
+  }
+
   /** Free the native sampler of a request that finished. */
   release(s: SequenceSampling): void {
     this.samplers.get(s)?.dispose();
     this.samplers.delete(s);
+    for (const lane of this.lanes.get(s) ?? []) lane.dispose();
+    this.lanes.delete(s);
     this.biases.delete(s);
     this.grammars.delete(s);
   }
