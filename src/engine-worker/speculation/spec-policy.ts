@@ -4,9 +4,11 @@
 // its own verified steps (decayed counts) and a prior worth one step: 1/2 until the sequence has been verified once,
 // then the rate pooled over recent steps of every sequence. Requests of one workload accept alike, and a fixed prior
 // of 1/2 cost each new request several short-draft steps where everyone accepted nearly all (5 drafts a step until
-// its own count outweighed it). A sequence's first look stays at 1/2: with a draft model it also pays for catching
+// its own count outweighed it). With a draft model a sequence's first look stays at 1/2: it also pays for catching
 // the draft's KV up with the whole prompt, which the policy does not price, and a pooled prior there made 8 streams
-// speculate on every new request at a loss. Its j-th draft is expected to add a^j tokens. The step carries
+// speculate on every new request at a loss. Free proposals (n-gram) take the pooled prior from the first look: on the
+// copy workload every request's first verify carried 3 drafts and the next 23–32. Its j-th draft is expected to add
+// a^j tokens. The step carries
 // the K drafts with the best expected gain, K chosen for the most expected tokens per ms: (decodes + gain) /
 // (decode-step time at decodes + K tokens, from the scheduler's measured curve, + the proposers' cost). The curve is
 // flat where the hardware is memory-bound (a GPU, a small batch) and steep where it is compute-bound (a CPU at a
@@ -39,6 +41,12 @@ const POOL_DECAY = 0.99;
 const PRIOR_WEIGHT = 1;
 /** The prior rate of a sequence not yet verified. */
 const FIRST_PRIOR = 0.5;
+/**
+ * Sequences whose acceptance rates are this close count as alike: their draft lengths are levelled, since llama.cpp
+ * runs consecutive sequences of equal token counts as one forward pass and each other length as another (8 verify
+ * entries of 24 and 23 tokens took 143 ms as two passes; 8 of 23, 138 ms as one).
+ */
+const LEVEL_TOLERANCE = 0.02;
 /** Drafts per sequence while no decode step has been measured yet. */
 const UNMEASURED_DRAFTS = 2;
 
@@ -81,11 +89,14 @@ export class SpecPolicy {
     return this.acceptance.get(seqId)?.steps ?? 0;
   }
 
-  /** Estimated chance that a draft is accepted given the one before it was. */
-  rate(seqId: string, override?: number): number {
+  /**
+   * Estimated chance that a draft is accepted given the one before it was; `free`: its drafts cost nothing to propose,
+   * so its first look may take the pooled prior.
+   */
+  rate(seqId: string, override?: number, free = false): number {
     if (override !== undefined) return override;
     const a = this.acceptance.get(seqId) ?? { accepted: 0, rejected: 0, steps: 0 };
-    const prior = (a.steps === 0 ? FIRST_PRIOR : this.pooledRate()) * PRIOR_WEIGHT;
+    const prior = (a.steps === 0 && !free ? FIRST_PRIOR : this.pooledRate()) * PRIOR_WEIGHT;
     return (a.accepted + prior) / (a.accepted + a.rejected + PRIOR_WEIGHT);
   }
 
@@ -114,8 +125,10 @@ export class SpecPolicy {
     // Every candidate's drafts in order of expected gain (a sequence's j-th after its (j-1)-th, since a^j falls with
     // j); the step verifies the best K of them, K chosen for the most expected tokens per ms.
     const drafts: { seqId: string; gain: number; ms: number }[] = [];
+    const rates = new Map<string, number>();
     for (const c of candidates) {
-      const a = this.rate(c.seqId, assumedRate);
+      const a = this.rate(c.seqId, assumedRate, c.draftMs === 0);
+      rates.set(c.seqId, a);
       for (let j = 1; j <= this.opts.nMax; j++) drafts.push({ seqId: c.seqId, gain: Math.pow(a, j), ms: c.draftMs });
     }
     drafts.sort((x, y) => y.gain - x.gain);
@@ -131,6 +144,7 @@ export class SpecPolicy {
       if (rate > bestRate) [bestK, bestRate] = [i + 1, rate];
     });
     for (const d of drafts.slice(0, bestK)) k.set(d.seqId, (k.get(d.seqId) ?? 0) + 1);
+    levelled(k, rates);
     for (const [id, n] of k) if (n < this.opts.nMin) k.delete(id);
     return k;
   }
@@ -138,5 +152,22 @@ export class SpecPolicy {
   /** Whether drafting could pay here at all: the lengths if every draft were accepted. */
   couldPay(candidate: Candidate, decoding: number, costs: StepCosts): boolean {
     return this.draftLengths([candidate], decoding, costs, 1).size > 0;
+  }
+}
+
+/**
+ * Drafting sequences of alike rates all get their mean length: about the same drafts in all (a sequence's expected
+ * tokens grow slower with each draft, so an even share of them expects no fewer), and each length is a pass.
+ */
+function levelled(k: Map<string, number>, rates: ReadonlyMap<string, number>): void {
+  const ids = [...k.keys()].sort((x, y) => (rates.get(y) as number) - (rates.get(x) as number));
+  for (let from = 0; from < ids.length;) {
+    const top = rates.get(ids[from] as string) as number;
+    let to = from + 1;
+    while (to < ids.length && top - (rates.get(ids[to] as string) as number) <= LEVEL_TOLERANCE) to++;
+    const group = ids.slice(from, to);
+    const level = Math.round(group.reduce((n, id) => n + (k.get(id) as number), 0) / group.length);
+    for (const id of group) k.set(id, level);
+    from = to;
   }
 }

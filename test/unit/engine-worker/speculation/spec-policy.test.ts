@@ -31,11 +31,15 @@ describe("SpecPolicy", () => {
     const p = new SpecPolicy({ nMax: 8, nMin: 1 });
     for (let s = 0; s < 20; s++) for (let i = 0; i < 5; i++) p.observe(`old${s}`, 8, 8);
     expect(p.pooledRate()).toBeGreaterThan(0.99);
-    // Not yet verified: the neutral prior (its first look may carry a draft model's catch-up with the prompt).
+    // Not yet verified: the neutral prior where a draft model proposes (its first look may carry the draft's catch-up
+    // with the prompt); the pooled one where proposals are free (n-gram).
     expect(p.rate("new")).toBe(0.5);
+    expect(p.rate("new", undefined, true)).toBe(p.pooledRate());
+    const costs: StepCosts = { decodeMs: (n) => 10 + 0.9 * n };
+    expect(p.draftLengths([{ seqId: "new", draftMs: 0 }], 1, costs).get("new")).toBe(8);
+    expect(p.draftLengths([{ seqId: "new", draftMs: 0.5 }], 1, costs).get("new") ?? 0).toBeLessThan(8);
     p.observe("new", 2, 2);
     expect(p.rate("new")).toBeCloseTo((2 + p.pooledRate()) / 3, 9);
-    const costs: StepCosts = { decodeMs: (n) => 10 + 0.9 * n };
     expect(p.draftLengths([{ seqId: "new", draftMs: 0 }], 1, costs).get("new")).toBe(8);
     // Its own rejections still outweigh the prior within ten steps.
     for (let i = 0; i < 10; i++) p.observe("new", 8, 0);
@@ -58,6 +62,25 @@ describe("SpecPolicy", () => {
         .has("s"),
     ).toBe(false);
     expect(new SpecPolicy({ nMax: 5, nMin: 1 }).draftLengths([{ seqId: "s", draftMs: 0 }], 1, unknown).get("s")).toBe(2);
+  });
+
+  it("gives sequences of alike acceptance one draft length (each length is a forward pass of its own)", () => {
+    const p = new SpecPolicy({ nMax: 8, nMin: 1 });
+    const ids = Array.from({ length: 8 }, (_, i) => `s${i}`);
+    // Rates 0.99-1.0: slightly different, alike within the tolerance.
+    ids.forEach((id, i) => {
+      for (let j = 0; j < 30; j++) p.observe(id, 8, j % (10 + i) === 0 ? 7 : 8);
+    });
+    // Flat for 20 extra tokens, then steep: the best count (20) ends mid-level (2.5 drafts each).
+    const costs: StepCosts = { decodeMs: (n) => (n <= 28 ? 10 + 0.1 * n : 10 + 5 * (n - 28)) };
+    const k = p.draftLengths(
+      ids.map((seqId) => ({ seqId, draftMs: 0 })),
+      8,
+      costs,
+    );
+    expect(new Set(k.values()).size).toBe(1);
+    expect([2, 3]).toContain(k.get("s0"));
+    expect(k.size).toBe(8);
   });
 
   it("shares a step's drafts across sequences best first, and drops proposals shorter than n-min", () => {
