@@ -163,7 +163,11 @@ export class Scheduler {
     this.releaseCohortHolds();
     const decodeTokens = this.planDecodes(entries);
     const prefilling = [...this.running.values()].filter((s) => s.status === "prefilling");
-    const prefillTokens = this.planPrefills(entries, prefilling, this.budget.budget(decodeTokens), decodeTokens === 0, idleStart);
+    // Prompts get the chunk they would get without drafts: a verify step's drafts would otherwise take the latency
+    // target's time from them (8 streams verifying 23 drafts each took 150 of its 250 ms, and new prompts crept in
+    // 16 tokens a step). Speculating streams receive several tokens per step, so the longer step costs them nothing.
+    const budget = Math.min(this.budget.budget(entries.length), this.opts.batchSize - decodeTokens);
+    const prefillTokens = this.planPrefills(entries, prefilling, budget, decodeTokens === 0, idleStart);
     return { step: this.stepCounter, kvOps, entries, decodeTokens, prefillTokens };
   }
 

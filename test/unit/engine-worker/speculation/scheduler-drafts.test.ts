@@ -64,4 +64,24 @@ describe("scheduler: verify entries", () => {
     expect(plan.prefillTokens).toBeGreaterThanOrEqual(MIN_CHUNK);
     expect(plan.decodeTokens + plan.prefillTokens).toBeLessThanOrEqual(64);
   });
+
+  it("gives waiting prompts the chunk the latency target allows without drafts, not what is left after them", () => {
+    const chunks = [false, true].map((withDrafts) => {
+      const s = new Scheduler({ slots: 4, batchSize: 2048, itlTargetMs: 250 });
+      const seq = decoding(s, "c", 8, 500);
+      // Measured: one decode 10 ms, a 101-token verify 200 ms, a prompt token 1.5 ms beside one decode.
+      const step = (decodeTokens: number, prefillTokens: number, ms: number): void =>
+        s.observeStep({ step: 0, kvOps: [], entries: [], decodeTokens, prefillTokens }, ms);
+      step(1, 0, 10);
+      step(101, 0, 200);
+      step(1, 100, 160);
+      s.submit(new Sequence({ id: "p", promptTokens: range(400, 5_000), maxNewTokens: 4, arrivalStep: s.step }));
+      if (withDrafts) seq.drafts = range(100, 7);
+      const plan = s.planStep();
+      expect(plan.decodeTokens).toBe(withDrafts ? 101 : 1);
+      return plan.prefillTokens;
+    });
+    // (250 - 10) / 1.5 = 160 either way; the drafts' 190 ms would have left 33.
+    expect(chunks).toEqual([160, 160]);
+  });
 });
