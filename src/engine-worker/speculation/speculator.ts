@@ -103,12 +103,15 @@ export class Speculator {
     }
     // Only the policy's own choices count as speculation for the interval: tries of new sequences do not.
     if (picked) {
-      this.stepsSinceSpeculation = 0;
+      [this.stepsSinceSpeculation, this.explorations] = [0, 0];
       return;
     }
     if (++this.stepsSinceSpeculation < this.exploreInterval() || lengths.size > 0) return;
     const best = candidates.reduce((a, b) => (this.policy.rate(b.id) > this.policy.rate(a.id) ? b : a));
     lengths.set(best.id, k);
+    // The interval counts from this look: left running, it passed the longest interval once and every step after
+    // explored (8 streams at eps 0.1 spent 300 steps in a row verifying 2 drafts at a loss: 0.68x of off).
+    this.stepsSinceSpeculation = 0;
     this.explorations++;
   }
 
