@@ -25,6 +25,7 @@ import { HostTier, type HostTierOptions } from "./host-tier.js";
 import { allocate } from "./prefill-allocation.js";
 import { PrefillBudget } from "./prefill-budget.js";
 import { kvCostTokens } from "./kv-cost-tokens.js";
+import { relocateStream, saveOps } from "./slot-relocation.js";
 import type { KvOp, SampledToken, StepEntry, StepPlan, StepResult } from "../runtime/step-plan.js";
 
 /** A finished prompt waits for the rest of its cohort only behind prompts at most this many times its length. */
@@ -161,6 +162,7 @@ export class Scheduler {
     // Admitted first: a prompt that joins now is part of the cohort a finished prompt waits for.
     this.admit(kvOps);
     this.releaseCohortHolds();
+    kvOps.push(...this.relocate());
     const decodeTokens = this.planDecodes(entries);
     const prefilling = [...this.running.values()].filter((s) => s.status === "prefilling");
     // Prompts get the chunk they would get without drafts: a verify step's drafts would otherwise take the latency
@@ -259,6 +261,15 @@ export class Scheduler {
     return n;
   }
 
+  /** A decoding stream moves next to the others when that saves forward passes (slot-relocation.ts). */
+  private relocate(): KvOp[] {
+    const bySlot = new Map<number, Sequence>();
+    for (const seq of this.running.values()) if (streams(seq)) bySlot.set(seq.slot as number, seq);
+    const { saveCostTokens } = kvCostTokens(this.budget.prefillTokenMs(), { saveMsPerToken: this.opts.kvSaveMsPerToken });
+    const costs = { passMs: this.decodeStepMs(1), copyMs: this.opts.kvCopyMs ?? 0, saveMsPerToken: this.opts.kvSaveMsPerToken, saveCostTokens };
+    return relocateStream(this.slots, bySlot, costs);
+  }
+
   /**
    * Give waiting sequences free slots, in arrival order. A slot's KV beyond the reused prefix is erased before this
    * step; a prefix copied from another slot is copied first. A prompt that should wait for a sharing prompt's
@@ -355,12 +366,7 @@ export class Scheduler {
 
 /** What an admission runs before its prefill: the old content saved, then the prefix copied or restored in. */
 function admissionOps(got: SlotAssignment): KvOp[] {
-  const ops: KvOp[] = [];
-  if (got.save !== null) {
-    for (const path of got.save.drops) ops.push({ kind: "drop", path });
-    for (const m of got.save.moves) ops.push({ kind: "move", from: m.from, to: m.to });
-    ops.push({ kind: "save", slot: got.slot, path: got.save.path, tokens: got.save.tokens });
-  }
+  const ops = saveOps(got.slot, got.save);
   const source = got.source;
   if (source?.kind === "slot") ops.push({ kind: "copy", fromSlot: source.slot, toSlot: got.slot });
   if (source?.kind === "host") ops.push({ kind: "restore", slot: got.slot, path: source.path });

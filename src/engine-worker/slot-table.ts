@@ -11,6 +11,8 @@
 // elsewhere, or has never served reuse and saving it costs more than a tenth of recomputing it.
 // Among free slots whose prefixes differ by no more than a copy's cost, it takes the one beside busy slots: llama.cpp
 // runs consecutive slots' decodes in one forward pass and each gap costs another, every step (ubatch-split.ts).
+// A decoding stream left alone between free slots moves next to the others when a copy of its KV pays for itself in
+// the forward passes it saves (relocation): arrivals and departures fragment the busy slots over time.
 // It only records and decides; the scheduler plans the KV operations and the backend runs them.
 
 import { HOST_MIN_TOKENS, type HostTier } from "./host-tier.js";
@@ -38,6 +40,18 @@ export interface SlotAssignment {
     readonly drops: readonly string[];
     readonly moves: readonly { readonly from: string; readonly to: string }[];
   } | null;
+}
+
+/** A move of a busy slot's occupant into a free slot, joining runs of busy slots. */
+export interface Relocation {
+  readonly from: number;
+  readonly to: number;
+  /** Runs of consecutive busy slots fewer once `moves` moves like this one are made (forward passes per step). */
+  readonly runsSaved: number;
+  /** Moves it takes: 1 for a move that joins runs by itself; a run's length for moving the run. */
+  readonly moves: number;
+  /** Tokens the destination holds now (overwritten, or saved to the host tier first). */
+  readonly heldTokens: number;
 }
 
 export interface PrefixQuery {
@@ -150,6 +164,93 @@ export class SlotTable {
     this.record(pick.slot, key.slice(0, 1 + pick.reusedTokens));
     this.inFlight.set(pick.slot, key);
     return { ...pick, eraseTail: pick.source !== null || heldBefore - 1 > pick.reusedTokens, save };
+  }
+
+  /**
+   * The next move of a busy slot's occupant into a free slot that joins runs of consecutive busy slots (each run is
+   * a forward pass of every decode step, ubatch-split.ts). A move that joins runs by itself wins (the most runs
+   * joined, then the destination holding the least, its content being overwritten, then the least recently used);
+   * otherwise the first move of the shortest run onto the end of another, which joins one run in as many moves as
+   * the run is long. Null when neither exists. `movable`: the busy slots whose occupants may move (decoding streams).
+   */
+  relocation(movable: (slot: number) => boolean): Relocation | null {
+    return this.directMove(movable) ?? this.runMove(movable);
+  }
+
+  private directMove(movable: (slot: number) => boolean): Relocation | null {
+    let best: Relocation | null = null;
+    for (let from = 0; from < this.size; from++) {
+      if (this.owner[from] === null || !movable(from)) continue;
+      // Leaving `from` removes its run when alone, shortens one at an end, splits one in the middle.
+      const left = this.isBusy(from - 1) + this.isBusy(from + 1) - 1;
+      for (const to of this.freeSlots()) {
+        const saved = -(left + 1 - this.isBusy(to - 1, from) - this.isBusy(to + 1, from));
+        if (saved > 0 && (best === null || saved > best.runsSaved || (saved === best.runsSaved && this.cheaperDestination(to, best.to))))
+          best = { from, to, runsSaved: saved, moves: 1, heldTokens: this.heldTokens(to) };
+      }
+    }
+    return best;
+  }
+
+  /** The first move of the shortest run of movable slots onto a free slot beside another run. */
+  private runMove(movable: (slot: number) => boolean): Relocation | null {
+    const runs = this.busyRuns();
+    if (runs.length < 2) return null;
+    const shortest = runs.reduce((a, b) => (b.end - b.start < a.end - a.start ? b : a));
+    for (let s = shortest.start; s <= shortest.end; s++) if (!movable(s)) return null;
+    let best: Relocation | null = null;
+    for (const to of this.freeSlots()) {
+      // Beside another run, not beside its own (moving along its own run's side joins nothing).
+      if (to === shortest.start - 1 || to === shortest.end + 1 || this.isBusy(to - 1) + this.isBusy(to + 1) === 0) continue;
+      if (best === null || this.cheaperDestination(to, best.to))
+        best = { from: shortest.start, to, runsSaved: 1, moves: shortest.end - shortest.start + 1, heldTokens: this.heldTokens(to) };
+    }
+    return best;
+  }
+
+  /** Runs of consecutive busy slots, in slot order. */
+  private busyRuns(): { start: number; end: number }[] {
+    const runs: { start: number; end: number }[] = [];
+    for (let slot = 0; slot < this.size; slot++) {
+      if (this.owner[slot] === null) continue;
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last.end === slot - 1) last.end = slot;
+      else runs.push({ start: slot, end: slot });
+    }
+    return runs;
+  }
+
+  /** 1 when the slot exists, is busy and is not `without`. */
+  private isBusy(slot: number, without = -1): number {
+    return slot >= 0 && slot < this.size && slot !== without && this.owner[slot] !== null ? 1 : 0;
+  }
+
+  private heldTokens(slot: number): number {
+    return Math.max(0, (this.heldKeys[slot]?.length ?? 0) - 1);
+  }
+
+  /** Whether free slot a is the better one to overwrite: it holds less, then it was used longer ago. */
+  private cheaperDestination(a: number, b: number): boolean {
+    const held = this.heldTokens(a) - this.heldTokens(b);
+    return held !== 0 ? held < 0 : (this.lastUsed[a] as number) < (this.lastUsed[b] as number);
+  }
+
+  /**
+   * The occupant of `from` moves into free slot `to` (the scheduler copies the KV over): `to` holds what `from` held,
+   * and `from` is free, keeping its content for reuse. Returns the host-tier save of `to`'s old content, if any.
+   */
+  relocate(from: number, to: number, saveCostTokens?: (tokens: number) => number): SlotAssignment["save"] {
+    const owner = this.owner[from] ?? null;
+    if (owner === null || this.owner[to] !== null) throw new Error(`bad relocation ${from} -> ${to}`);
+    const save = this.planEviction(to, 0, null, saveCostTokens);
+    this.unknown.delete(to);
+    this.owner[to] = owner;
+    this.owner[from] = null;
+    this.lastUsed[from] = ++this.clock;
+    this.lastUsed[to] = ++this.clock;
+    this.served[to] = this.served[from] ?? 0;
+    this.record(to, this.heldKeys[from] ?? []);
+    return save;
   }
 
   /** Record the tokens now in the slot's KV (as prefill advances, and at release). */
