@@ -21,7 +21,9 @@ function memoized(costs: StepCosts): StepCosts {
 
 /**
  * With the policy saying no, one step speculates anyway after 8 steps, then 16, 32, … up to every 256: step costs
- * change (load, batch shape) and one measurement can be an outlier.
+ * change (load, batch shape) and one measurement can be an outlier. Counted per batch size (sequences decoding), as
+ * the cost curve says no at one size and yes at another: with one schedule, the steps a run's last streams drafted
+ * on restarted it at 8 for the next run's 8 streams (14 looks in 390 steps, 4% of an 8-stream run at eps 0.02).
  */
 const EXPLORE_FIRST = 8;
 const EXPLORE_MAX = 256;
@@ -34,9 +36,8 @@ export class Speculator {
   /** Who proposed each sequence's pending drafts. */
   private readonly pending = new Map<string, ProposerName>();
   private readonly counts: SpeculationStats = {};
-  private stepsSinceSpeculation = 0;
-  /** Explorations in a row that the policy did not take up. */
-  private explorations = 0;
+  /** Per batch size: steps since the last speculation there, and looks in a row the policy did not take up. */
+  private readonly exploring = new Map<number, { since: number; looks: number }>();
 
   constructor(
     private readonly proposers: readonly Proposer[],
@@ -88,9 +89,8 @@ export class Speculator {
   /**
    * Looks the policy did not ask for, with EXPLORE_DRAFTS drafts: with free proposals (n-gram), a sequence with fewer
    * than EXPLORE_STEPS verified steps (its acceptance is a guess) where drafting could pay if every draft were
-   * accepted; and, after 8, 16, 32, …
-   * up to 256 steps without any speculation, the sequence that accepts the most (step costs change with load and
-   * batch shape, and one measured step can be an outlier).
+   * accepted; and, after 8, 16, 32, … up to 256 steps at this batch size without any speculation, the sequence that
+   * accepts the most (step costs change with load and batch shape, and one measured step can be an outlier).
    */
   private explore(candidates: readonly Sequence[], lengths: Map<string, number>, decoding: number, costs: StepCosts, draftMs: number): void {
     const picked = lengths.size > 0;
@@ -102,21 +102,18 @@ export class Speculator {
       if (this.policy.couldPay({ seqId: s.id, draftMs }, decoding, costs)) lengths.set(s.id, k);
     }
     // Only the policy's own choices count as speculation for the interval: tries of new sequences do not.
+    const at = this.exploring.get(decoding) ?? { since: 0, looks: 0 };
+    this.exploring.set(decoding, at);
     if (picked) {
-      [this.stepsSinceSpeculation, this.explorations] = [0, 0];
+      [at.since, at.looks] = [0, 0];
       return;
     }
-    if (++this.stepsSinceSpeculation < this.exploreInterval() || lengths.size > 0) return;
+    if (++at.since < Math.min(EXPLORE_MAX, EXPLORE_FIRST * 2 ** at.looks) || lengths.size > 0) return;
     const best = candidates.reduce((a, b) => (this.policy.rate(b.id) > this.policy.rate(a.id) ? b : a));
     lengths.set(best.id, k);
     // The interval counts from this look: left running, it passed the longest interval once and every step after
     // explored (8 streams at eps 0.1 spent 300 steps in a row verifying 2 drafts at a loss: 0.68x of off).
-    this.stepsSinceSpeculation = 0;
-    this.explorations++;
-  }
-
-  private exploreInterval(): number {
-    return Math.min(EXPLORE_MAX, EXPLORE_FIRST * 2 ** this.explorations);
+    [at.since, at.looks] = [0, at.looks + 1];
   }
 
   /** After a step: `accepted` of the sequence's pending drafts matched (called for each verified sequence). */
