@@ -174,16 +174,20 @@ export class SlotTable {
    * the run is long. Null when neither exists. `movable`: the busy slots whose occupants may move (decoding streams).
    */
   relocation(movable: (slot: number) => boolean): Relocation | null {
-    return this.directMove(movable) ?? this.runMove(movable);
+    // One run or none (the common case, checked every step): nothing to join.
+    const runs = this.busyRuns();
+    if (runs.length < 2) return null;
+    const free = this.freeSlots();
+    return this.directMove(movable, free) ?? this.runMove(movable, runs, free);
   }
 
-  private directMove(movable: (slot: number) => boolean): Relocation | null {
+  private directMove(movable: (slot: number) => boolean, free: readonly number[]): Relocation | null {
     let best: Relocation | null = null;
     for (let from = 0; from < this.size; from++) {
       if (this.owner[from] === null || !movable(from)) continue;
       // Leaving `from` removes its run when alone, shortens one at an end, splits one in the middle.
       const left = this.isBusy(from - 1) + this.isBusy(from + 1) - 1;
-      for (const to of this.freeSlots()) {
+      for (const to of free) {
         const saved = -(left + 1 - this.isBusy(to - 1, from) - this.isBusy(to + 1, from));
         if (saved > 0 && (best === null || saved > best.runsSaved || (saved === best.runsSaved && this.cheaperDestination(to, best.to))))
           best = { from, to, runsSaved: saved, moves: 1, heldTokens: this.heldTokens(to) };
@@ -193,13 +197,11 @@ export class SlotTable {
   }
 
   /** The first move of the shortest run of movable slots onto a free slot beside another run. */
-  private runMove(movable: (slot: number) => boolean): Relocation | null {
-    const runs = this.busyRuns();
-    if (runs.length < 2) return null;
+  private runMove(movable: (slot: number) => boolean, runs: readonly { start: number; end: number }[], free: readonly number[]): Relocation | null {
     const shortest = runs.reduce((a, b) => (b.end - b.start < a.end - a.start ? b : a));
     for (let s = shortest.start; s <= shortest.end; s++) if (!movable(s)) return null;
     let best: Relocation | null = null;
-    for (const to of this.freeSlots()) {
+    for (const to of free) {
       // Beside another run, not beside its own (moving along its own run's side joins nothing).
       if (to === shortest.start - 1 || to === shortest.end + 1 || this.isBusy(to - 1) + this.isBusy(to + 1) === 0) continue;
       if (best === null || this.cheaperDestination(to, best.to))
