@@ -17,6 +17,8 @@ import { Scheduler, type SchedulerOptions, type SequenceUpdate } from "./schedul
 import { scopeOf, Sequence } from "./sequence.js";
 import type { KvOp, SampledToken, StepPlan } from "../runtime/step-plan.js";
 import { Speculator } from "./speculation/speculator.js";
+import { nextGatherWaitMs } from "./arrival-gather.js";
+import { setTimeout as delay } from "node:timers/promises";
 
 export interface EngineLoopSink {
   accepted(id: string, promptTokens: number): void;
@@ -37,6 +39,8 @@ export class EngineLoop {
   /** Every request this worker holds, from submit to finish: the one place its state lives. */
   private readonly requests = new Map<string, WorkerRequest>();
   private wake: (() => void) | null = null;
+  /** Requests that reached this loop: what the gather after idle watches (arrival-gather.ts). */
+  private arrivals = 0;
   private stopping = false;
   private lastStep = { ms: 0, tokens: 0, decode: 0, prefill: 0, copies: 0, restores: 0 };
   /** How this model writes tool calls (from its chat template): what the output grammar of a tool request follows. */
@@ -63,6 +67,7 @@ export class EngineLoop {
     if (this.stopping) return this.sink.rejected(id, { code: "unavailable", message: "The engine is shutting down.", param: null });
     const rec = new WorkerRequest(id, fields, requestId);
     this.requests.set(id, rec);
+    this.arrivals++;
     this.prompts
       .build(fields.prompt, fields.output.tools)
       .then((prompt) => this.schedule(rec, prompt))
@@ -161,11 +166,33 @@ export class EngineLoop {
       if (this.stopping && !this.scheduler.hasWork) return;
       if (!this.scheduler.hasWork) {
         await new Promise<void>((resolve) => (this.wake = resolve));
+        await this.gatherArrivals();
         continue;
       }
       await this.speculate();
       await this.runStep(this.scheduler.planStep());
     }
+  }
+
+  /** After idle: wait while more requests arrive, within the bound arrival-gather.ts sets. */
+  private async gatherArrivals(): Promise<void> {
+    const woke = performance.now();
+    let seen = -1;
+    for (;;) {
+      const arrived = this.arrivals !== seen || this.tokenizingCount > 0;
+      const wait = this.stopping ? 0 : nextGatherWaitMs({ waitedMs: performance.now() - woke, arrived, queuedPrefillMs: this.queuedPrefillMs() });
+      if (wait === 0) return;
+      seen = this.arrivals;
+      await delay(wait);
+    }
+  }
+
+  private queuedPrefillMs(): number | null {
+    const perToken = this.scheduler.budget.prefillTokenMs();
+    if (perToken === null) return null;
+    let tokens = 0;
+    for (const rec of this.requests.values()) if (rec.seq?.status === "waiting") tokens += rec.seq.remainingPrompt;
+    return tokens * perToken;
   }
 
   /** Drafts for the sequences that will decode next step; a proposer that fails only costs the speculation. */

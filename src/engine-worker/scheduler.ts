@@ -14,8 +14,8 @@
 // to the latency target. So a prompt that finishes while the rest of its cohort prefills sends its first token and
 // then waits to decode until the cohort's last prompt is done; every token still comes no later than if it had
 // waited for the cohort to send its first. A short prompt never waits behind a long one (HOLD_RATIO), and nothing
-// waits while streams decode. Simultaneous clients do not arrive in the same tick (tens of ms apart on a busy
-// machine), so a prompt finished in the first step after the engine was idle waits too: what arrives while that
+// waits while streams decode. Simultaneous clients reach the worker ms apart: the loop gathers them after idle
+// (arrival-gather.ts), and a prompt finished in the first step after idle still waits: what arrives while that
 // step runs joins its cohort (a lone prompt decodes at the next step, as it would have).
 
 import type { FinishReason } from "../request/generate-request.js";
@@ -73,7 +73,8 @@ export class Scheduler {
   private readonly waiting: Sequence[] = [];
   private readonly running = new Map<string, Sequence>();
   private stepCounter = 0;
-  private readonly budget: PrefillBudget;
+  /** The measured step costs prefill is paced by (also read by the loop's gather after idle). */
+  readonly budget: PrefillBudget;
 
   constructor(private readonly opts: SchedulerOptions) {
     if (opts.batchSize < opts.slots) throw new InvariantError("batchSize must be >= slots");

@@ -32,7 +32,9 @@ beforeAll(async () => {
     threadsBatch: 1,
     gpu: "cpu",
     gpuLayers: 0,
-    nativeBuild: "auto",
+    // The binary `npm start` serves with. "auto" would load a local build in this process without the smoke test
+    // `loom serve` runs first: a -march=native build that dies on this CPU (SIGILL, Sapphire Rapids) kills the worker.
+    nativeBuild: "never",
     log: () => {},
   });
 });

@@ -92,6 +92,26 @@ describe("EngineLoop", () => {
     expect(backend.liveSamplers).toBe(0);
   });
 
+  it("after idle, requests arriving a millisecond apart start in one step; one arriving much later does not delay it", async () => {
+    const { backend, rec, loop, running } = setup();
+    const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    loop.submit("a", request("aaa"));
+    await tick(1);
+    loop.submit("b", request("bbb"));
+    await tick(1);
+    loop.submit("c", request("ccc"));
+    await Promise.all(["a", "b", "c"].map((id) => rec.ended(id)));
+    expect(backend.stepsRun[0]?.entries.map((e) => e.seqId).sort()).toEqual(["a", "b", "c"]);
+    const before = backend.stepsRun.length;
+    loop.submit("d", request("ddd"));
+    await tick(40);
+    loop.submit("late", request("eee"));
+    await Promise.all([rec.ended("d"), rec.ended("late")]);
+    expect(backend.stepsRun[before]?.entries.map((e) => e.seqId)).toEqual(["d"]);
+    loop.shutdown();
+    await running;
+  });
+
   it("cancels at the next step boundary with its usage so far; a deadline cancel carries deadline_exceeded", async () => {
     const { backend, rec, loop, running } = setup({ stepMs: () => 2 });
     loop.submit("c", request("x", { maxTokens: 100 }));
