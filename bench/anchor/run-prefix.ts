@@ -81,13 +81,19 @@ function sampleWorkerLoad(url: string, model: string): () => number[] {
  * One streamed request. A connection that fails before any response ("fetch failed": a keep-alive socket the server
  * closed as it was reused) is retried once, and counted in the report.
  */
+/** A connection-level failure ("fetch failed": a reused keep-alive socket the server had just closed) is retried. */
+const FETCH_ATTEMPTS = 3;
+
 async function ask(t: Target, prompt: number[], maxTokens = MAX_TOKENS, signal?: AbortSignal): Promise<RequestSample> {
-  try {
-    return await streamOne({ url: t.url, model: t.model, maxTokens }, 0, prompt, signal);
-  } catch (err) {
-    if (!(err instanceof TypeError) || signal?.aborted === true) throw err;
-    retries++;
-    return streamOne({ url: t.url, model: t.model, maxTokens }, 0, prompt, signal);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await streamOne({ url: t.url, model: t.model, maxTokens }, 0, prompt, signal);
+    } catch (err) {
+      if (!(err instanceof TypeError) || signal?.aborted === true || attempt === FETCH_ATTEMPTS) throw err;
+      retries++;
+      log(`retrying a request after: ${err.message} (${String((err.cause as Error | undefined)?.message ?? "no cause")})`);
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
   }
 }
 
