@@ -18,6 +18,7 @@ import { scopeOf, Sequence } from "./sequence.js";
 import type { KvOp, SampledToken, StepPlan } from "../runtime/step-plan.js";
 import { Speculator } from "./speculation/speculator.js";
 import { nextGatherWaitMs } from "./arrival-gather.js";
+import type { DecodeThreads } from "./decode-threads.js";
 import { setTimeout as delay } from "node:timers/promises";
 
 export interface EngineLoopSink {
@@ -53,6 +54,8 @@ export class EngineLoop {
     prompts?: PromptBuilder,
     /** Speculative decoding (--spec-type); absent: none. */
     private readonly speculator: Speculator = new Speculator([], { nMax: 1, nMin: 1 }),
+    /** Picks the thread count of decode-only steps from their measured times; absent: always --threads-batch. */
+    private readonly decodeThreads: DecodeThreads | null = null,
   ) {
     this.scheduler = new Scheduler(opts);
     this.toolSyntax = toolSyntaxOf(backend.info.chatTemplate);
@@ -170,7 +173,7 @@ export class EngineLoop {
         continue;
       }
       await this.speculate();
-      await this.runStep(this.scheduler.planStep());
+      await this.runStep(this.withThreads(this.scheduler.planStep()));
     }
   }
 
@@ -210,6 +213,12 @@ export class EngineLoop {
     }
   }
 
+  /** A decode-only step gets the thread count decode-threads.ts measures faster at its size. */
+  private withThreads(plan: StepPlan): StepPlan {
+    if (this.decodeThreads === null || !decodeOnly(plan)) return plan;
+    return { ...plan, threads: this.decodeThreads.pick(plan.decodeTokens) };
+  }
+
   private async runStep(plan: StepPlan): Promise<void> {
     const t0 = performance.now();
     for (const e of plan.entries) {
@@ -227,6 +236,7 @@ export class EngineLoop {
     }
     const ms = performance.now() - t0;
     this.scheduler.observeStep(plan, ms);
+    if (plan.threads !== undefined && decodeOnly(plan)) this.decodeThreads?.observe(plan.decodeTokens, plan.threads, ms);
     const count = (kind: KvOp["kind"]): number => plan.kvOps.filter((op) => op.kind === kind).length;
     const tokens = plan.decodeTokens + plan.prefillTokens;
     this.lastStep = { ms, tokens, decode: plan.decodeTokens, prefill: plan.prefillTokens, copies: count("copy"), restores: count("restore") };
@@ -329,6 +339,11 @@ export class EngineLoop {
     this.wake = null;
     wake?.();
   }
+}
+
+/** A step that only decodes (no prompt tokens, no KV operations): what the thread choice compares. */
+function decodeOnly(plan: StepPlan): boolean {
+  return plan.prefillTokens === 0 && plan.kvOps.length === 0 && plan.decodeTokens > 1;
 }
 
 /** Two consecutive outputs of one sequence as one event: texts, ids and logprobs joined; the later one's finish. */

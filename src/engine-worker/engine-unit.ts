@@ -4,6 +4,7 @@
 // only carries the messages.
 
 import { LoomError } from "../errors.js";
+import { DecodeThreads } from "./decode-threads.js";
 import { EngineLoop } from "./engine-loop.js";
 import type { GenerateRequestFields } from "../request/generate-request.js";
 import type { EngineWorkerData, FromWorker, ToWorker } from "./worker-messages.js";
@@ -153,6 +154,7 @@ async function serveUnit(data: EngineWorkerData, port: UnitPort): Promise<void> 
     },
     prompts,
     speculator,
+    new DecodeThreads(data.threads, data.threadsBatch),
   );
   let disposed = false;
   port.onMessage((msg) => {

@@ -74,7 +74,8 @@ export class BatchExecutor {
     // A step may hold more tokens than one llama_decode (the context's n_ubatch): its parts run in order, each
     // sampled before the next decodes (the logits buffer is per call), so a sequence's positions keep their order.
     const configured = new Set<SequenceSampling>();
-    for (const part of splitIntoUbatches(plan.entries, this.opts.ubatchSize)) await this.decodePart(part, sampling, sampled, verify, configured);
+    const threadsBatch = plan.threads ?? this.opts.threadsBatch;
+    for (const part of splitIntoUbatches(plan.entries, this.opts.ubatchSize)) await this.decodePart(part, threadsBatch, sampling, sampled, verify, configured);
     for (const v of verify.values()) this.eraseRejected(v.entry, sampled.get(v.entry.seqId)?.length ?? 0);
     return saved.size === 0 ? { sampled } : { sampled, saved };
   }
@@ -88,6 +89,7 @@ export class BatchExecutor {
 
   private async decodePart(
     part: readonly Piece[],
+    threadsBatch: number,
     sampling: (seqId: string) => SequenceSampling,
     sampled: Map<string, SampledToken[]>,
     verify: ReadonlyMap<string, Verification>,
@@ -98,7 +100,7 @@ export class BatchExecutor {
     ctx.initBatch(total);
     const logitIndexes = part.map((p) => ctx.addToBatch(p.slot, p.start, Uint32Array.from(p.tokens), Uint32Array.from(p.sampleAt)));
     // llama.cpp's rule for n_threads vs n_threads_batch: a single-token batch uses `threads`.
-    ctx.setThreads(total > 1 ? this.opts.threadsBatch : this.opts.threads);
+    ctx.setThreads(total > 1 ? threadsBatch : this.opts.threads);
     await ctx.decodeBatch();
     const pending: Promise<void>[] = [];
     part.forEach((p, i) => {

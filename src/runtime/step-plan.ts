@@ -47,6 +47,8 @@ export interface StepPlan {
   readonly entries: readonly StepEntry[];
   readonly decodeTokens: number;
   readonly prefillTokens: number;
+  /** Threads for the step's multi-token llama_decode calls; absent: the backend's --threads-batch. */
+  readonly threads?: number;
 }
 
 export interface TopLogprob {
