@@ -15,7 +15,7 @@ const MIN_SAMPLES = 8;
 const TAIL_RATIO = 1.5;
 /** Every this many decisions at a token count the option not chosen is measured again (costs change with load). */
 const REVISIT_EVERY = 64;
-/** Token counts above this are left to --threads-batch (long verify steps behave like prefill). */
+/** Token counts above this are left to --threads-batch. */
 const MAX_COUNT = 64;
 
 interface CountState {
@@ -31,7 +31,7 @@ export class DecodeThreads {
     private readonly threadsBatch: number,
   ) {}
 
-  /** Threads for a decode-only step of `tokens` tokens (several sequences, or drafts being verified). */
+  /** Threads for a decode-only step of `tokens` tokens (one token for each of several sequences). */
   pick(tokens: number): number {
     if (!this.applies(tokens)) return this.threadsBatch;
     const st = this.state(tokens);

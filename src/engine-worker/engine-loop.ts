@@ -341,9 +341,12 @@ export class EngineLoop {
   }
 }
 
-/** A step that only decodes (no prompt tokens, no KV operations): what the thread choice compares. */
+/**
+ * A step of single-token decodes only (no prompt tokens, drafts or KV operations): what the thread choice compares.
+ * Verify steps keep --threads-batch: the speculation policy prices them from step costs measured on those threads.
+ */
 function decodeOnly(plan: StepPlan): boolean {
-  return plan.prefillTokens === 0 && plan.kvOps.length === 0 && plan.decodeTokens > 1;
+  return plan.prefillTokens === 0 && plan.kvOps.length === 0 && plan.entries.length > 1 && plan.entries.every((e) => e.tokens.length === 1);
 }
 
 /** Two consecutive outputs of one sequence as one event: texts, ids and logprobs joined; the later one's finish. */
