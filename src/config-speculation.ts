@@ -18,8 +18,13 @@ export interface DraftModelSpec {
   readonly path: string;
 }
 
-/** Drafts per step at most: the policy picks fewer where acceptance or the measured step costs say so. */
-export const DEFAULT_SPEC_N_MAX = 32;
+/**
+ * Drafts per step at most: the policy picks fewer where acceptance or the measured step costs say so. 48 is
+ * llama-server's n-gram draft size; on the n-gram copy row (Sapphire Rapids, 2026-12-06) 32 capped one stream at
+ * 867–884 tok/s against 1,146–1,173 with 48, while the draft-model rows, whose acceptance keeps drafts short, did not
+ * move.
+ */
+export const DEFAULT_SPEC_N_MAX = 48;
 /** llama-server's --spec-type names that mean Loom's proposers. */
 const SPEC_TYPE_NAMES: Readonly<Record<string, SpecType | "none">> = {
   none: "none",

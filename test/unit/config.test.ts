@@ -72,7 +72,7 @@ describe("parseServerConfig", () => {
       kvDiskBytes: 8 * 1024 ** 3,
       draftModels: [],
       specTypes: [],
-      specDraftNMax: 32,
+      specDraftNMax: 48,
       specDraftNMin: 1,
     });
   });
