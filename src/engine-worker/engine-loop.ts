@@ -236,7 +236,8 @@ export class EngineLoop {
     }
     const ms = performance.now() - t0;
     this.scheduler.observeStep(plan, ms);
-    if (plan.threads !== undefined && decodeOnly(plan)) this.decodeThreads?.observe(plan.decodeTokens, plan.threads, ms);
+    // withThreads set `threads` only on the steps the choice compares.
+    if (plan.threads !== undefined) this.decodeThreads?.observe(plan.decodeTokens, plan.threads, ms);
     const count = (kind: KvOp["kind"]): number => plan.kvOps.filter((op) => op.kind === kind).length;
     const tokens = plan.decodeTokens + plan.prefillTokens;
     this.lastStep = { ms, tokens, decode: plan.decodeTokens, prefill: plan.prefillTokens, copies: count("copy"), restores: count("restore") };
